@@ -1,0 +1,20 @@
+/** Two projects: fast unit tests beside the packages, and integration tests under test/ that start real processes. */
+const transform = { '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022' } }] };
+module.exports = {
+  projects: [
+    {
+      displayName: 'unit',
+      testMatch: ['<rootDir>/packages/*/test/**/*.test.ts'],
+      transform,
+      testEnvironment: 'node',
+    },
+    {
+      displayName: 'integration',
+      testMatch: ['<rootDir>/test/**/*.test.ts'],
+      transform,
+      testEnvironment: 'node',
+      testTimeout: 180000,
+      maxWorkers: 1,
+    },
+  ],
+};
