@@ -1,0 +1,379 @@
+import { diag, type MeterProvider, type ObservableResult, type Attributes } from '@opentelemetry/api';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { PriorityQueue } from './priority-queue';
+import type { ResolvedBatchingOptions } from './options';
+
+/** Why a record was not exported. Each record ends exported or dropped for exactly one of these. */
+export type DropReason = 'queue_full' | 'export_failed' | 'export_timeout' | 'shutdown' | 'below_level';
+
+export const DROP_REASONS: readonly DropReason[] = [
+  'queue_full',
+  'export_failed',
+  'export_timeout',
+  'shutdown',
+  'below_level',
+];
+
+export interface ProcessorStats {
+  /** Records the exporter accepted. */
+  exported: number;
+  /** Records given up, by reason. */
+  dropped: Record<DropReason, number>;
+  /** Records held and not yet sent (queued, or waiting for a retry). */
+  queued: number;
+  /** Records in exports that have not called back yet. */
+  inFlight: number;
+}
+
+/** The part of a log-record or span exporter the engine uses. */
+export interface BatchExporter<T> {
+  export(items: T[], resultCallback: (result: ExportResult) => void): void;
+  shutdown(): Promise<void>;
+}
+
+/** What differs between the log and span paths. */
+export interface EngineSignal {
+  /** Number of priority classes; class 0 is shed first. */
+  classes: number;
+  /** 'log' or 'span': used in metric names (otel.sdk.processor.<signal>.*) and warnings. */
+  signal: 'log' | 'span';
+  /** otel.component.type, e.g. batching_log_processor. */
+  componentType: string;
+  /** Metric unit, e.g. {log_record}. */
+  unit: string;
+  /** Name used in warnings. */
+  processorName: string;
+}
+
+interface Batch<T> {
+  items: T[];
+  /** Sequence number of the oldest record in it: forceFlush waits for it. */
+  minSeq: number;
+  attempt: number;
+}
+
+const componentCounter = new Map<string, number>();
+
+/**
+ * The batching engine behind both processors: a bounded priority queue (by count and
+ * bytes), batches of up to maxExportBatchSize, up to maxConcurrentExports in flight,
+ * retries with backoff, a timeout per export, and an exact count of every record's fate.
+ *
+ * The hot path is {@link offer}: one queue push and, at most, arming one timer. All
+ * other work happens in {@link pump}, which runs from setImmediate, timers and export
+ * callbacks, never from the caller of offer.
+ */
+export class BatchingEngine<T> {
+  private readonly queue: PriorityQueue<T>;
+  private readonly pool: T[][] = [];
+  private readonly active = new Set<Batch<T>>();
+  private readonly ready: Batch<T>[] = [];
+  private readonly waiters: Array<{ target: number; resolve: () => void }> = [];
+  private readonly dropped: Record<DropReason, number> = {
+    queue_full: 0,
+    export_failed: 0,
+    export_timeout: 0,
+    shutdown: 0,
+    below_level: 0,
+  };
+  private readonly reported: Record<DropReason, number> = { ...this.dropped };
+  private exported = 0;
+  private inFlightBatches = 0;
+  private inFlightRecords = 0;
+  /** Records waiting for a retry: they count against the queue's bounds. */
+  private retained = 0;
+  /** Records with seq <= flushSeq go out even in partial batches. */
+  private flushSeq = -1;
+  private immediate: NodeJS.Immediate | undefined;
+  private delayTimer: NodeJS.Timeout | undefined;
+  private dropWarnTimer: NodeJS.Timeout | undefined;
+  private lastDropWarnAt = 0;
+  private pumping = false;
+  private closed = false;
+  private shutdownPromise: Promise<void> | undefined;
+
+  constructor(
+    private readonly exporter: BatchExporter<T>,
+    private readonly options: ResolvedBatchingOptions,
+    private readonly signal: EngineSignal,
+    meterProvider?: MeterProvider,
+  ) {
+    this.queue = new PriorityQueue<T>(signal.classes);
+    if (meterProvider) this.registerMetrics(meterProvider);
+  }
+
+  /** Hot path: queue one record of priority class `cls` and estimated size `size`. */
+  offer(item: T, cls: number, size: number): void {
+    if (this.closed) {
+      this.drop('shutdown', 1);
+      return;
+    }
+    const q = this.queue;
+    const o = this.options;
+    while (q.length + this.retained >= o.maxQueueSize || q.bytes + size > o.maxQueueBytes) {
+      // Full: shed the oldest record of the lowest class, if it is below this one.
+      const low = q.lowestClass();
+      if (low < 0 || low >= cls) {
+        this.drop('queue_full', 1);
+        return;
+      }
+      q.shed(low);
+      this.drop('queue_full', 1);
+    }
+    q.push(item, cls, size);
+    if (q.length >= o.maxExportBatchSize) {
+      if (this.immediate === undefined && this.inFlightBatches < o.maxConcurrentExports) {
+        this.immediate = setImmediate(this.onImmediate);
+        this.immediate.unref();
+      }
+    } else if (this.delayTimer === undefined) {
+      this.armDelayTimer();
+    }
+  }
+
+  /** Counts records refused before they reached the queue (below the level floor). */
+  dropBelowLevel(count = 1): void {
+    this.dropped.below_level += count;
+  }
+
+  /** Share of the queue's bounds in use, 0..1 (the larger of count and bytes). */
+  queueFill(): number {
+    const byCount = (this.queue.length + this.retained) / this.options.maxQueueSize;
+    const byBytes = this.queue.bytes / this.options.maxQueueBytes;
+    return byCount > byBytes ? byCount : byBytes;
+  }
+
+  stats(): ProcessorStats {
+    return {
+      exported: this.exported,
+      dropped: { ...this.dropped },
+      queued: this.queue.length + this.retained,
+      inFlight: this.inFlightRecords,
+    };
+  }
+
+  /**
+   * Resolves once every record offered before the call is exported or counted as
+   * dropped. Partial batches are sent at once; concurrency and timeouts still apply.
+   */
+  forceFlush(): Promise<void> {
+    const target = this.queue.nextSeq - 1;
+    if (this.oldestUnsettled() > target) return Promise.resolve();
+    if (target > this.flushSeq) this.flushSeq = target;
+    return new Promise<void>((resolve) => {
+      this.waiters.push({ target, resolve });
+      this.pump();
+    });
+  }
+
+  /**
+   * Flushes, then shuts the exporter down. Idempotent: later calls return the same
+   * promise. Records offered after the call are counted as `shutdown`.
+   */
+  shutdown(): Promise<void> {
+    if (this.shutdownPromise) return this.shutdownPromise;
+    this.closed = true;
+    this.shutdownPromise = this.forceFlush()
+      .then(() => this.exporter.shutdown())
+      .finally(() => {
+        if (this.delayTimer) clearTimeout(this.delayTimer);
+        if (this.immediate) clearImmediate(this.immediate);
+        this.delayTimer = undefined;
+        this.immediate = undefined;
+        this.warnDrops();
+      });
+    return this.shutdownPromise;
+  }
+
+  private readonly onImmediate = (): void => {
+    this.immediate = undefined;
+    this.pump();
+  };
+
+  private armDelayTimer(): void {
+    this.delayTimer = setTimeout(this.onDelay, this.options.scheduledDelayMillis);
+    this.delayTimer.unref();
+  }
+
+  private readonly onDelay = (): void => {
+    this.delayTimer = undefined;
+    // Everything queued now has waited long enough (or nearly): send it in partial batches.
+    const target = this.queue.nextSeq - 1;
+    if (target > this.flushSeq) this.flushSeq = target;
+    this.pump();
+  };
+
+  /** Sends batches while there is room in flight and something due. Never re-entered. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      const o = this.options;
+      const q = this.queue;
+      while (this.inFlightBatches < o.maxConcurrentExports) {
+        let batch = this.ready.shift();
+        if (!batch) {
+          if (q.length === 0) break;
+          if (q.length < o.maxExportBatchSize && q.oldestSeq() > this.flushSeq) break;
+          const items = this.pool.pop() ?? [];
+          const minSeq = q.oldestSeq();
+          q.take(items, o.maxExportBatchSize);
+          batch = { items, minSeq, attempt: 1 };
+          this.active.add(batch);
+        } else {
+          this.retained -= batch.items.length;
+        }
+        this.send(batch);
+      }
+      if (q.length > 0 && this.delayTimer === undefined && !this.closed) this.armDelayTimer();
+    } finally {
+      this.pumping = false;
+    }
+    this.resolveWaiters();
+  }
+
+  private send(batch: Batch<T>): void {
+    this.inFlightBatches++;
+    this.inFlightRecords += batch.items.length;
+    let done = false;
+    const timer = setTimeout(() => {
+      if (done) return;
+      done = true;
+      // The exporter may still hold the array: do not pool it.
+      this.settle(batch, 'export_timeout', false);
+    }, this.options.exportTimeoutMillis);
+    timer.unref();
+    const callback = (result: ExportResult): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (result.code === ExportResultCode.SUCCESS) this.settle(batch, undefined, true);
+      else this.failed(batch, result.error);
+    };
+    try {
+      this.exporter.export(batch.items, callback);
+    } catch (err) {
+      if (!done) {
+        done = true;
+        clearTimeout(timer);
+        this.failed(batch, err);
+      }
+    }
+  }
+
+  private failed(batch: Batch<T>, error: unknown): void {
+    if (batch.attempt >= this.options.maxExportAttempts) {
+      diag.debug(`${this.signal.processorName}: export failed after ${batch.attempt} attempts`, error);
+      this.settle(batch, 'export_failed', true);
+      return;
+    }
+    this.inFlightBatches--;
+    this.inFlightRecords -= batch.items.length;
+    this.retained += batch.items.length;
+    // Exponential backoff with full jitter.
+    const delay = Math.random() * this.options.retryBaseDelayMillis * 2 ** (batch.attempt - 1);
+    batch.attempt++;
+    const t = setTimeout(() => {
+      this.ready.push(batch);
+      this.pump();
+    }, delay);
+    t.unref();
+    this.pump();
+  }
+
+  private settle(batch: Batch<T>, reason: DropReason | undefined, reusable: boolean): void {
+    const n = batch.items.length;
+    this.inFlightBatches--;
+    this.inFlightRecords -= n;
+    this.active.delete(batch);
+    if (reason === undefined) this.exported += n;
+    else this.drop(reason, n);
+    if (reusable && this.pool.length < this.options.maxConcurrentExports + 2) {
+      batch.items.length = 0;
+      this.pool.push(batch.items);
+    }
+    this.pump();
+  }
+
+  private oldestUnsettled(): number {
+    let min = this.queue.oldestSeq();
+    for (const b of this.active) if (b.minSeq < min) min = b.minSeq;
+    return min;
+  }
+
+  private resolveWaiters(): void {
+    if (this.waiters.length === 0) return;
+    const oldest = this.oldestUnsettled();
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const w = this.waiters[i];
+      if (w.target < oldest) {
+        this.waiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+  }
+
+  private drop(reason: DropReason, count: number): void {
+    this.dropped[reason] += count;
+    if (this.dropWarnTimer === undefined) {
+      const wait = Math.max(0, this.lastDropWarnAt + this.options.dropWarningIntervalMillis - Date.now());
+      this.dropWarnTimer = setTimeout(this.onDropWarn, wait);
+      this.dropWarnTimer.unref();
+    }
+  }
+
+  private readonly onDropWarn = (): void => {
+    this.dropWarnTimer = undefined;
+    this.warnDrops();
+  };
+
+  /** One diag warning with the drops since the last one: drops are never silent. */
+  private warnDrops(): void {
+    let total = 0;
+    const parts: string[] = [];
+    for (const r of DROP_REASONS) {
+      const n = this.dropped[r] - this.reported[r];
+      if (n > 0) {
+        total += n;
+        parts.push(`${r}: ${n}`);
+        this.reported[r] = this.dropped[r];
+      }
+    }
+    if (total === 0) return;
+    this.lastDropWarnAt = Date.now();
+    diag.warn(`${this.signal.processorName} dropped ${total} ${this.signal.signal} records (${parts.join(', ')})`);
+  }
+
+  private registerMetrics(meterProvider: MeterProvider): void {
+    const { signal, componentType, unit } = this.signal;
+    const n = componentCounter.get(componentType) ?? 0;
+    componentCounter.set(componentType, n + 1);
+    const base: Attributes = {
+      'otel.component.type': componentType,
+      'otel.component.name': `${componentType}/${n}`,
+    };
+    const byReason = Object.fromEntries(DROP_REASONS.map((r) => [r, { ...base, "error.type": r }])) as unknown as Record<
+      DropReason,
+      Attributes
+    >;
+    const meter = meterProvider.getMeter('@ccr/otel-processors');
+    const processed = meter.createObservableCounter(`otel.sdk.processor.${signal}.processed`, {
+      unit,
+      description: `The number of ${signal} records for which processing has finished, exported or dropped (error.type says why).`,
+    });
+    const size = meter.createObservableUpDownCounter(`otel.sdk.processor.${signal}.queue.size`, {
+      unit,
+      description: 'Records held in the queue.',
+    });
+    const capacity = meter.createObservableUpDownCounter(`otel.sdk.processor.${signal}.queue.capacity`, {
+      unit,
+      description: 'Most records the queue can hold.',
+    });
+    processed.addCallback((r: ObservableResult) => {
+      r.observe(this.exported, base);
+      for (const reason of DROP_REASONS) r.observe(this.dropped[reason], byReason[reason]);
+    });
+    size.addCallback((r: ObservableResult) => r.observe(this.queue.length + this.retained, base));
+    capacity.addCallback((r: ObservableResult) => r.observe(this.options.maxQueueSize, base));
+  }
+}

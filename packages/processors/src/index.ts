@@ -1,0 +1,14 @@
+export { BatchingLogRecordProcessor, severityClass, estimateLogRecordBytes } from './log-record-processor';
+export type { BatchingLogRecordProcessorOptions } from './log-record-processor';
+export { BatchingSpanProcessor, estimateSpanBytes } from './span-processor';
+export type { BatchingSpanProcessorOptions } from './span-processor';
+export { BatchingEngine, DROP_REASONS } from './engine';
+export type { BatchExporter, DropReason, EngineSignal, ProcessorStats } from './engine';
+export { BATCHING_DEFAULTS, InvalidOptionError, resolveBatchingOptions } from './options';
+export type { BatchingOptions, ResolvedBatchingOptions } from './options';
+export { LevelController, LEVEL_NAMES, SILENT_SEVERITY, levelName, parseLevel } from './level';
+export type { LevelControllerOptions, LevelName } from './level';
+export { LoadMonitor, LOAD_MONITOR_DEFAULTS } from './load-monitor';
+export type { LoadMonitorOptions, LoadSource } from './load-monitor';
+export { RequestTracker, REQUEST_TRACKER_DEFAULTS } from './request-tracker';
+export type { RequestHandle, RequestTrackerOptions, RequestTrackerStats, TrackRequestOptions } from './request-tracker';

@@ -1,0 +1,102 @@
+import type { Context } from '@opentelemetry/api';
+import type { LogRecordExporter, LogRecordProcessor, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
+import type { InstrumentationScope } from '@opentelemetry/core';
+import { BatchingEngine, type ProcessorStats } from './engine';
+import { resolveBatchingOptions, type BatchingOptions } from './options';
+import type { LevelController } from './level';
+
+export interface BatchingLogRecordProcessorOptions extends BatchingOptions {
+  exporter: LogRecordExporter;
+  /** Minimum-severity gate, shared with a LoadMonitor. Default: none (everything passes). */
+  level?: LevelController;
+}
+
+/**
+ * Priority class of a severity number: 0 trace, 1 debug, 2 info (and unspecified),
+ * 3 warn, 4 error, 5 fatal. A full queue sheds the lowest class first.
+ */
+export function severityClass(severity: number | undefined): number {
+  if (!severity) return 2;
+  const c = ((severity - 1) >> 2);
+  return c < 0 ? 0 : c > 5 ? 5 : c;
+}
+
+/** A cheap upper-bound guess of a record's OTLP size, for the queue's byte bound. */
+export function estimateLogRecordBytes(record: ReadWriteLogRecord): number {
+  let n = 64;
+  const body = record.body;
+  if (typeof body === 'string') n += body.length;
+  else if (body !== undefined && body !== null) n += 128;
+  const attrs = record.attributes;
+  for (const k in attrs) {
+    const v = attrs[k];
+    n += k.length + (typeof v === 'string' ? v.length + 4 : 12);
+  }
+  return n;
+}
+
+/**
+ * A LogRecordProcessor that batches records for an exporter without losing any it does
+ * not count: see {@link BatchingEngine}. When a full queue must drop, it drops the
+ * least severe record first. With a {@link LevelController} it refuses records below
+ * the floor in `enabled()`, before the SDK creates them.
+ */
+export class BatchingLogRecordProcessor implements LogRecordProcessor {
+  private readonly engine: BatchingEngine<ReadWriteLogRecord>;
+  private readonly level: LevelController | undefined;
+
+  constructor(options: BatchingLogRecordProcessorOptions) {
+    if (!options || !options.exporter) throw new TypeError('BatchingLogRecordProcessor: options.exporter is required');
+    this.level = options.level;
+    this.engine = new BatchingEngine<ReadWriteLogRecord>(
+      options.exporter,
+      resolveBatchingOptions(options, 'OTEL_BLRP'),
+      {
+        classes: 6,
+        signal: 'log',
+        componentType: 'batching_log_processor',
+        unit: '{log_record}',
+        processorName: 'BatchingLogRecordProcessor',
+      },
+      options.meterProvider,
+    );
+  }
+
+  enabled(options: {
+    context: Context;
+    instrumentationScope: InstrumentationScope;
+    severityNumber?: number;
+    eventName?: string;
+  }): boolean {
+    const level = this.level;
+    if (level === undefined || level.isEnabled(options.severityNumber)) return true;
+    this.engine.dropBelowLevel();
+    return false;
+  }
+
+  onEmit(logRecord: ReadWriteLogRecord, _context?: Context): void {
+    const sev = logRecord.severityNumber;
+    if (this.level !== undefined && !this.level.isEnabled(sev)) {
+      this.engine.dropBelowLevel();
+      return;
+    }
+    this.engine.offer(logRecord, severityClass(sev), estimateLogRecordBytes(logRecord));
+  }
+
+  forceFlush(): Promise<void> {
+    return this.engine.forceFlush();
+  }
+
+  shutdown(): Promise<void> {
+    return this.engine.shutdown();
+  }
+
+  stats(): ProcessorStats {
+    return this.engine.stats();
+  }
+
+  /** 0..1: how full the queue is. A LoadMonitor source. */
+  queueFill(): number {
+    return this.engine.queueFill();
+  }
+}

@@ -1,0 +1,133 @@
+import type { MeterProvider } from '@opentelemetry/api';
+
+/**
+ * Options shared by {@link BatchingLogRecordProcessor} and {@link BatchingSpanProcessor}.
+ * Every option that is absent falls back to the matching standard variable
+ * (OTEL_BLRP_* for logs, OTEL_BSP_* for spans), then to the default below.
+ */
+export interface BatchingOptions {
+  /** Most records held at once (queued or waiting for a retry). Default 65,536. Env: *_MAX_QUEUE_SIZE. */
+  maxQueueSize?: number;
+  /** Most estimated bytes held at once. Default 64 MiB. Env: CCR_OTEL_MAX_QUEUE_BYTES. */
+  maxQueueBytes?: number;
+  /** Most records in one export. Default 512; must be <= maxQueueSize. Env: *_MAX_EXPORT_BATCH_SIZE. */
+  maxExportBatchSize?: number;
+  /** Longest a record waits for a batch to fill before it is sent anyway. Default 1000 ms. Env: *_SCHEDULE_DELAY. */
+  scheduledDelayMillis?: number;
+  /** An export that has not called back by then is cut off and its records counted as export_timeout. Default 30,000 ms. Env: *_EXPORT_TIMEOUT. */
+  exportTimeoutMillis?: number;
+  /** Exports in flight at once. Default 4 (the SDK's processors allow 1). */
+  maxConcurrentExports?: number;
+  /** Attempts per batch, the first included, before its records are counted as export_failed. Default 3. */
+  maxExportAttempts?: number;
+  /** First retry delay; doubles per attempt, with full jitter. Default 500 ms. */
+  retryBaseDelayMillis?: number;
+  /** Least time between two diag warnings about drops. Default 5,000 ms. */
+  dropWarningIntervalMillis?: number;
+  /** When given, the processor's counts are exported as metrics (otel.sdk.processor.*). */
+  meterProvider?: MeterProvider;
+  /** Where OTEL_* variables are read from. Default process.env. */
+  env?: Record<string, string | undefined>;
+}
+
+export interface ResolvedBatchingOptions {
+  maxQueueSize: number;
+  maxQueueBytes: number;
+  maxExportBatchSize: number;
+  scheduledDelayMillis: number;
+  exportTimeoutMillis: number;
+  maxConcurrentExports: number;
+  maxExportAttempts: number;
+  retryBaseDelayMillis: number;
+  dropWarningIntervalMillis: number;
+}
+
+/** Defaults in one place. */
+export const BATCHING_DEFAULTS: Readonly<ResolvedBatchingOptions> = Object.freeze({
+  maxQueueSize: 65_536,
+  maxQueueBytes: 64 * 1024 * 1024,
+  maxExportBatchSize: 512,
+  scheduledDelayMillis: 1000,
+  exportTimeoutMillis: 30_000,
+  maxConcurrentExports: 4,
+  maxExportAttempts: 3,
+  retryBaseDelayMillis: 500,
+  dropWarningIntervalMillis: 5000,
+});
+
+/** The standard variable prefix for each signal. */
+export type EnvPrefix = 'OTEL_BLRP' | 'OTEL_BSP';
+
+const ENV_SUFFIX: Partial<Record<keyof ResolvedBatchingOptions, string>> = {
+  maxQueueSize: 'MAX_QUEUE_SIZE',
+  maxExportBatchSize: 'MAX_EXPORT_BATCH_SIZE',
+  scheduledDelayMillis: 'SCHEDULE_DELAY',
+  exportTimeoutMillis: 'EXPORT_TIMEOUT',
+};
+
+/** Thrown for an option or variable that cannot be used; the message names it. */
+export class InvalidOptionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidOptionError';
+  }
+}
+
+function check(name: string, value: unknown, min: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || !Number.isInteger(value)) {
+    throw new InvalidOptionError(`${name} must be an integer, got ${JSON.stringify(value)}`);
+  }
+  if (value < min) throw new InvalidOptionError(`${name} must be >= ${min}, got ${value}`);
+  return value;
+}
+
+function fromEnv(env: Record<string, string | undefined>, variable: string): number | undefined {
+  const raw = env[variable];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const value = Number(raw.trim());
+  if (!Number.isFinite(value) || !Number.isInteger(value)) {
+    throw new InvalidOptionError(`${variable} must be an integer, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+const MINIMUM: Record<keyof ResolvedBatchingOptions, number> = {
+  maxQueueSize: 1,
+  maxQueueBytes: 1024,
+  maxExportBatchSize: 1,
+  scheduledDelayMillis: 0,
+  exportTimeoutMillis: 1,
+  maxConcurrentExports: 1,
+  maxExportAttempts: 1,
+  retryBaseDelayMillis: 0,
+  dropWarningIntervalMillis: 0,
+};
+
+/**
+ * Resolves options: explicit option, else the standard variable, else the default.
+ * Throws {@link InvalidOptionError} naming the option (or variable) that is wrong.
+ */
+export function resolveBatchingOptions(
+  options: BatchingOptions,
+  prefix: EnvPrefix,
+): ResolvedBatchingOptions {
+  const env = options.env ?? process.env;
+  const out = { ...BATCHING_DEFAULTS } as ResolvedBatchingOptions;
+  for (const key of Object.keys(BATCHING_DEFAULTS) as Array<keyof ResolvedBatchingOptions>) {
+    const given = options[key];
+    if (given !== undefined) {
+      out[key] = check(key, given, MINIMUM[key]);
+      continue;
+    }
+    const variable = key === 'maxQueueBytes' ? 'CCR_OTEL_MAX_QUEUE_BYTES' : ENV_SUFFIX[key] && `${prefix}_${ENV_SUFFIX[key]}`;
+    if (!variable) continue;
+    const value = fromEnv(env, variable);
+    if (value !== undefined) out[key] = check(variable, value, MINIMUM[key]);
+  }
+  if (out.maxExportBatchSize > out.maxQueueSize) {
+    throw new InvalidOptionError(
+      `maxExportBatchSize (${out.maxExportBatchSize}) must be <= maxQueueSize (${out.maxQueueSize})`,
+    );
+  }
+  return out;
+}

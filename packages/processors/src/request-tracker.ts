@@ -1,0 +1,291 @@
+import { performance } from 'node:perf_hooks';
+import {
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  INVALID_SPAN_CONTEXT,
+  type Attributes,
+  type Context,
+  type Histogram,
+  type MeterProvider,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
+
+export interface RequestTrackerOptions {
+  tracer: Tracer;
+  /** Most requests tracked at once; beyond it the oldest is ended (ccr.request.evicted). Default 10,000. */
+  maxActive?: number;
+  /** A request older than this is ended by the sweep (ccr.request.abandoned). Default 3,600,000 ms. */
+  ttlMs?: number;
+  /** How often the sweep runs. Default 30,000 ms. */
+  sweepIntervalMs?: number;
+  /** Records ccr.request.duration and ccr.request.phase.duration (ms). */
+  meterProvider?: MeterProvider;
+  /** Process load 0..1 (e.g. a LoadMonitor's). Above `overloadThreshold`, only 1 in `overloadSampleEvery` new requests is tracked. */
+  load?: () => number;
+  /** Default 0.8. */
+  overloadThreshold?: number;
+  /** Default 10. */
+  overloadSampleEvery?: number;
+  /** Span name. Default `ccr.request`. */
+  spanName?: string;
+}
+
+export const REQUEST_TRACKER_DEFAULTS = Object.freeze({
+  maxActive: 10_000,
+  ttlMs: 3_600_000,
+  sweepIntervalMs: 30_000,
+  overloadThreshold: 0.8,
+  overloadSampleEvery: 10,
+  spanName: 'ccr.request',
+});
+
+export interface TrackRequestOptions {
+  /** Parent context of the request's span. */
+  parent?: Context;
+  /** Track on this existing span (e.g. the HTTP server span) instead of starting one; it is not ended by the tracker. */
+  span?: Span;
+}
+
+export interface RequestTrackerStats {
+  active: number;
+  started: number;
+  completed: number;
+  failed: number;
+  evicted: number;
+  abandoned: number;
+  /** Requests not tracked because the process was overloaded. */
+  sampledOut: number;
+  /** complete()/fail() on a request already ended: ignored. */
+  duplicateEnds: number;
+  /** endPhase() of a phase that never started (or already ended): ignored. */
+  unmatchedPhaseEnds: number;
+}
+
+/** One tracked request. Every method is safe to call in any order and any number of times. */
+export interface RequestHandle {
+  readonly id: string;
+  /** The request's span; a non-recording span when the request was sampled out. */
+  readonly span: Span;
+  startPhase(name: string, attributes?: Attributes): void;
+  endPhase(name: string, attributes?: Attributes): void;
+  complete(success: boolean, attributes?: Attributes): void;
+  fail(error: unknown, attributes?: Attributes): void;
+}
+
+const NOOP_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+class UntrackedRequest implements RequestHandle {
+  readonly span = NOOP_SPAN;
+  constructor(readonly id: string) {}
+  startPhase(): void {}
+  endPhase(): void {}
+  complete(): void {}
+  fail(): void {}
+}
+
+class TrackedRequest implements RequestHandle {
+  readonly startedAt = performance.now();
+  private readonly phases: Record<string, number> = Object.create(null);
+  ended = false;
+
+  constructor(
+    readonly id: string,
+    readonly span: Span,
+    private readonly owned: boolean,
+    private readonly tracker: RequestTracker,
+  ) {}
+
+  startPhase(name: string, attributes?: Attributes): void {
+    if (this.ended) return;
+    this.phases[name] = performance.now();
+    this.span.addEvent('phase.start', { ...attributes, 'ccr.phase.name': name });
+  }
+
+  endPhase(name: string, attributes?: Attributes): void {
+    const started = this.phases[name];
+    if (this.ended || started === undefined) {
+      this.tracker._count('unmatchedPhaseEnds');
+      return;
+    }
+    delete this.phases[name];
+    const ms = performance.now() - started;
+    this.span.addEvent('phase.end', { ...attributes, 'ccr.phase.name': name, 'ccr.phase.duration_ms': ms });
+    this.tracker._phaseDuration(name, ms);
+  }
+
+  complete(success: boolean, attributes?: Attributes): void {
+    if (!this.tracker._release(this)) return;
+    if (attributes) this.span.setAttributes(attributes);
+    if (!success) this.span.setStatus({ code: SpanStatusCode.ERROR });
+    this.finish(success ? 'completed' : 'failed');
+  }
+
+  fail(error: unknown, attributes?: Attributes): void {
+    if (!this.tracker._release(this)) return;
+    if (attributes) this.span.setAttributes(attributes);
+    const err = error instanceof Error ? error : new Error(String(error));
+    this.span.recordException(err);
+    this.span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+    this.finish('failed');
+  }
+
+  /** Ends a request the tracker gave up on (eviction, TTL, shutdown). */
+  abandon(attribute: string, message: string): void {
+    this.span.setAttribute(attribute, true);
+    this.span.setStatus({ code: SpanStatusCode.ERROR, message });
+    this.finish(undefined);
+  }
+
+  private finish(outcome: 'completed' | 'failed' | undefined): void {
+    this.ended = true;
+    const ms = performance.now() - this.startedAt;
+    if (outcome) this.tracker._finished(outcome, ms);
+    if (this.owned) this.span.end();
+  }
+}
+
+/**
+ * Tracks requests as spans with phase events (phase.start / phase.end, attribute
+ * ccr.phase.name). Bounded: at most `maxActive` at once (the oldest is evicted), none
+ * older than `ttlMs` (a sweep ends them). The sweep timer is unref'd.
+ */
+export class RequestTracker {
+  private readonly tracer: Tracer;
+  private readonly maxActive: number;
+  private readonly ttlMs: number;
+  private readonly spanName: string;
+  private readonly loadFn: (() => number) | undefined;
+  private readonly overloadThreshold: number;
+  private readonly overloadSampleEvery: number;
+  /** Insertion order is start order: the first entry is the oldest. */
+  private readonly active = new Map<string, TrackedRequest>();
+  private readonly counts: Omit<RequestTrackerStats, 'active'> = {
+    started: 0,
+    completed: 0,
+    failed: 0,
+    evicted: 0,
+    abandoned: 0,
+    sampledOut: 0,
+    duplicateEnds: 0,
+    unmatchedPhaseEnds: 0,
+  };
+  private overloadSeen = 0;
+  private readonly timer: NodeJS.Timeout;
+  private readonly requestDuration: Histogram | undefined;
+  private readonly phaseDuration: Histogram | undefined;
+
+  constructor(options: RequestTrackerOptions) {
+    if (!options || !options.tracer) throw new TypeError('RequestTracker: options.tracer is required');
+    const o = { ...REQUEST_TRACKER_DEFAULTS };
+    for (const k of Object.keys(o) as Array<keyof typeof o>) {
+      const v = options[k];
+      if (v !== undefined) (o as Record<string, unknown>)[k] = v;
+    }
+    for (const k of ['maxActive', 'ttlMs', 'sweepIntervalMs', 'overloadSampleEvery'] as const) {
+      if (!Number.isInteger(o[k]) || o[k] < 1) throw new RangeError(`RequestTracker: ${k} must be a positive integer, got ${o[k]}`);
+    }
+    this.tracer = options.tracer;
+    this.maxActive = o.maxActive;
+    this.ttlMs = o.ttlMs;
+    this.spanName = o.spanName;
+    this.loadFn = options.load;
+    this.overloadThreshold = o.overloadThreshold;
+    this.overloadSampleEvery = o.overloadSampleEvery;
+    if (options.meterProvider) {
+      const meter = options.meterProvider.getMeter('@ccr/otel-processors');
+      this.requestDuration = meter.createHistogram('ccr.request.duration', { unit: 'ms', description: 'Duration of tracked requests.' });
+      this.phaseDuration = meter.createHistogram('ccr.request.phase.duration', { unit: 'ms', description: 'Duration of request phases, by ccr.phase.name.' });
+      meter
+        .createObservableUpDownCounter('ccr.request.active', { description: 'Requests being tracked.' })
+        .addCallback((r) => r.observe(this.active.size));
+    }
+    this.timer = setInterval(() => this.sweep(), o.sweepIntervalMs);
+    this.timer.unref();
+  }
+
+  get activeCount(): number {
+    return this.active.size;
+  }
+
+  /** active / maxActive: a LoadMonitor source. */
+  load(): number {
+    return this.active.size / this.maxActive;
+  }
+
+  stats(): RequestTrackerStats {
+    return { active: this.active.size, ...this.counts };
+  }
+
+  trackRequest(id: string, attributes?: Attributes, options?: TrackRequestOptions): RequestHandle {
+    if (this.loadFn !== undefined && this.loadFn() > this.overloadThreshold) {
+      if (this.overloadSeen++ % this.overloadSampleEvery !== 0) {
+        this.counts.sampledOut++;
+        return new UntrackedRequest(id);
+      }
+    }
+    const previous = this.active.get(id);
+    if (previous) previous.abandon('ccr.request.replaced', 'a new request reused this id');
+    this.active.delete(id);
+    while (this.active.size >= this.maxActive) {
+      const [oldestId, oldest] = this.active.entries().next().value as [string, TrackedRequest];
+      this.active.delete(oldestId);
+      this.counts.evicted++;
+      oldest.abandon('ccr.request.evicted', 'evicted: too many active requests');
+    }
+    const owned = options?.span === undefined;
+    const span =
+      options?.span ??
+      this.tracer.startSpan(this.spanName, { kind: SpanKind.SERVER, attributes: { 'ccr.request.id': id, ...attributes } }, options?.parent);
+    if (!owned && attributes) span.setAttributes(attributes);
+    const req = new TrackedRequest(id, span, owned, this);
+    this.active.set(id, req);
+    this.counts.started++;
+    return req;
+  }
+
+  /** Ends requests older than ttlMs. Runs on the sweep timer; callable in tests. */
+  sweep(): void {
+    const cutoff = performance.now() - this.ttlMs;
+    for (const [id, req] of this.active) {
+      if (req.startedAt > cutoff) break; // start order: the rest are younger
+      this.active.delete(id);
+      this.counts.abandoned++;
+      req.abandon('ccr.request.abandoned', `abandoned: no end within ${this.ttlMs} ms`);
+    }
+  }
+
+  /** Stops the sweep and ends every request still open (ccr.request.incomplete), so its span is exported. */
+  shutdown(): void {
+    clearInterval(this.timer);
+    for (const req of this.active.values()) req.abandon('ccr.request.incomplete', 'still open at shutdown');
+    this.active.clear();
+  }
+
+  /** @internal */
+  _release(req: TrackedRequest): boolean {
+    if (req.ended) {
+      this.counts.duplicateEnds++;
+      return false;
+    }
+    if (this.active.get(req.id) === req) this.active.delete(req.id);
+    return true;
+  }
+
+  /** @internal */
+  _finished(outcome: 'completed' | 'failed', ms: number): void {
+    this.counts[outcome]++;
+    this.requestDuration?.record(ms, { 'ccr.request.outcome': outcome });
+  }
+
+  /** @internal */
+  _phaseDuration(name: string, ms: number): void {
+    this.phaseDuration?.record(ms, { 'ccr.phase.name': name });
+  }
+
+  /** @internal */
+  _count(key: 'unmatchedPhaseEnds'): void {
+    this.counts[key]++;
+  }
+}

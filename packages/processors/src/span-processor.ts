@@ -1,0 +1,70 @@
+import { SpanStatusCode, TraceFlags, type Context } from '@opentelemetry/api';
+import type { ReadableSpan, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
+import { BatchingEngine, type ProcessorStats } from './engine';
+import { resolveBatchingOptions, type BatchingOptions } from './options';
+
+export interface BatchingSpanProcessorOptions extends BatchingOptions {
+  exporter: SpanExporter;
+}
+
+/** A cheap guess of a span's OTLP size, for the queue's byte bound. */
+export function estimateSpanBytes(span: ReadableSpan): number {
+  let n = 160 + span.name.length;
+  const attrs = span.attributes;
+  for (const k in attrs) {
+    const v = attrs[k];
+    n += k.length + (typeof v === 'string' ? v.length + 4 : 12);
+  }
+  n += span.events.length * 64;
+  return n;
+}
+
+/**
+ * A SpanProcessor that batches ended, sampled spans for an exporter without losing any
+ * it does not count (see {@link BatchingEngine}). A full queue sheds OK/UNSET spans
+ * before ERROR ones.
+ */
+export class BatchingSpanProcessor implements SpanProcessor {
+  private readonly engine: BatchingEngine<ReadableSpan>;
+
+  constructor(options: BatchingSpanProcessorOptions) {
+    if (!options || !options.exporter) throw new TypeError('BatchingSpanProcessor: options.exporter is required');
+    this.engine = new BatchingEngine<ReadableSpan>(
+      options.exporter,
+      resolveBatchingOptions(options, 'OTEL_BSP'),
+      {
+        classes: 2,
+        signal: 'span',
+        componentType: 'batching_span_processor',
+        unit: '{span}',
+        processorName: 'BatchingSpanProcessor',
+      },
+      options.meterProvider,
+    );
+  }
+
+  onStart(_span: Span, _parentContext: Context): void {}
+
+  onEnd(span: ReadableSpan): void {
+    // Like the SDK's processors: unsampled spans are not for export.
+    if ((span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0) return;
+    this.engine.offer(span, span.status.code === SpanStatusCode.ERROR ? 1 : 0, estimateSpanBytes(span));
+  }
+
+  forceFlush(): Promise<void> {
+    return this.engine.forceFlush();
+  }
+
+  shutdown(): Promise<void> {
+    return this.engine.shutdown();
+  }
+
+  stats(): ProcessorStats {
+    return this.engine.stats();
+  }
+
+  /** 0..1: how full the queue is. A LoadMonitor source. */
+  queueFill(): number {
+    return this.engine.queueFill();
+  }
+}
