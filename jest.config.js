@@ -1,6 +1,8 @@
 /** Two projects: fast unit tests beside the packages, and integration tests under test/ that start real processes. */
 const transform = { '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022' } }] };
 module.exports = {
+  // Integration tests start real collectors and Jaeger on a 2-core machine: one file at a time.
+  maxWorkers: 1,
   projects: [
     {
       displayName: 'unit',
@@ -14,7 +16,6 @@ module.exports = {
       transform,
       testEnvironment: 'node',
       testTimeout: 180000,
-      maxWorkers: 1,
     },
   ],
 };
