@@ -1,0 +1,121 @@
+import { SpanStatusCode } from '@opentelemetry/api';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { RequestTracker } from '../src';
+import { metricPoints, TestMetricReader } from './helpers';
+
+function setup(opts: Partial<ConstructorParameters<typeof RequestTracker>[0]> = {}) {
+  const exporter = new InMemorySpanExporter();
+  const tracer = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] }).getTracer('t');
+  const reader = new TestMetricReader();
+  const tracker = new RequestTracker({ tracer, meterProvider: new MeterProvider({ readers: [reader] }), ...opts });
+  return { exporter, tracker, reader };
+}
+
+describe('RequestTracker', () => {
+  afterEach(() => jest.useRealTimers());
+
+  it('makes one span per request with phase.start / phase.end events and durations', async () => {
+    const { exporter, tracker, reader } = setup();
+    const req = tracker.trackRequest('r1', { 'http.route': '/v1/messages' });
+    req.startPhase('upstream', { 'server.address': 'api.example' });
+    req.endPhase('upstream');
+    req.complete(true, { 'http.response.status_code': 200 });
+    const [span] = exporter.getFinishedSpans();
+    expect(span.name).toBe('ccr.request');
+    expect(span.attributes).toMatchObject({ 'ccr.request.id': 'r1', 'http.route': '/v1/messages', 'http.response.status_code': 200 });
+    expect(span.events.map((e) => [e.name, e.attributes?.['ccr.phase.name']])).toEqual([
+      ['phase.start', 'upstream'],
+      ['phase.end', 'upstream'],
+    ]);
+    expect(typeof span.events[1].attributes?.['ccr.phase.duration_ms']).toBe('number');
+    expect(span.status.code).toBe(SpanStatusCode.UNSET);
+    expect(tracker.activeCount).toBe(0);
+    const phase = await metricPoints(reader, 'ccr.request.phase.duration');
+    expect(phase[0].attributes['ccr.phase.name']).toBe('upstream');
+    expect(await metricPoints(reader, 'ccr.request.duration')).toHaveLength(1);
+  });
+
+  it('fail() records the exception and ERROR status', () => {
+    const { exporter, tracker } = setup();
+    tracker.trackRequest('r').fail(new Error('upstream 502'));
+    const [span] = exporter.getFinishedSpans();
+    expect(span.status).toEqual({ code: SpanStatusCode.ERROR, message: 'upstream 502' });
+    expect(span.events.some((e) => e.name === 'exception')).toBe(true);
+    expect(tracker.stats().failed).toBe(1);
+  });
+
+  it('ending twice, or ending a phase that never started, is harmless and counted', () => {
+    const { exporter, tracker } = setup();
+    const req = tracker.trackRequest('r');
+    req.endPhase('never');
+    req.complete(true);
+    req.complete(false);
+    req.fail('again');
+    req.endPhase('late');
+    expect(exporter.getFinishedSpans()).toHaveLength(1);
+    expect(tracker.stats()).toMatchObject({ completed: 1, failed: 0, duplicateEnds: 2, unmatchedPhaseEnds: 2 });
+  });
+
+  it('evicts the oldest active request beyond maxActive, ending it with ERROR and ccr.request.evicted', () => {
+    const { exporter, tracker } = setup({ maxActive: 3 });
+    const reqs = ['a', 'b', 'c', 'd', 'e'].map((id) => tracker.trackRequest(id));
+    expect(tracker.activeCount).toBe(3);
+    const ended = exporter.getFinishedSpans();
+    expect(ended.map((s) => s.attributes['ccr.request.id'])).toEqual(['a', 'b']);
+    expect(ended[0].attributes['ccr.request.evicted']).toBe(true);
+    expect(ended[0].status.code).toBe(SpanStatusCode.ERROR);
+    reqs[0].complete(true); // late end of an evicted request: ignored, counted
+    expect(tracker.stats()).toMatchObject({ evicted: 2, duplicateEnds: 1, active: 3 });
+    expect(tracker.load()).toBe(1);
+  });
+
+  it('the sweep ends requests older than ttlMs with ccr.request.abandoned (fake clock)', () => {
+    jest.useFakeTimers();
+    const { exporter, tracker } = setup({ ttlMs: 10_000, sweepIntervalMs: 1000 });
+    tracker.trackRequest('old');
+    jest.advanceTimersByTime(6000);
+    tracker.trackRequest('young');
+    jest.advanceTimersByTime(4500);
+    const ended = exporter.getFinishedSpans();
+    expect(ended.map((s) => s.attributes['ccr.request.id'])).toEqual(['old']);
+    expect(ended[0].attributes['ccr.request.abandoned']).toBe(true);
+    jest.advanceTimersByTime(6000);
+    expect(exporter.getFinishedSpans()).toHaveLength(2);
+    expect(tracker.stats()).toMatchObject({ abandoned: 2, active: 0 });
+    tracker.shutdown();
+  });
+
+  it('under load > 0.8 tracks only a sample of new requests, and counts the rest', () => {
+    let load = 0.9;
+    const { exporter, tracker } = setup({ load: () => load, overloadSampleEvery: 10 });
+    for (let i = 0; i < 100; i++) tracker.trackRequest(`r${i}`).complete(true);
+    expect(exporter.getFinishedSpans()).toHaveLength(10);
+    expect(tracker.stats()).toMatchObject({ sampledOut: 90, completed: 10 });
+    load = 0.2;
+    tracker.trackRequest('calm').complete(true);
+    expect(exporter.getFinishedSpans()).toHaveLength(11);
+  });
+
+  it('can track on an existing span without ending it', () => {
+    const { exporter, tracker } = setup();
+    const tracer = new TracerProvider().getTracer('x');
+    const own = tracer.startSpan('http');
+    const req = tracker.trackRequest('r', { a: 1 }, { span: own });
+    req.startPhase('ingress');
+    req.complete(true);
+    expect(exporter.getFinishedSpans()).toHaveLength(0);
+    expect(req.span).toBe(own);
+  });
+
+  it('shutdown ends open requests so their spans are exported', () => {
+    const { exporter, tracker } = setup();
+    tracker.trackRequest('open');
+    tracker.shutdown();
+    expect(exporter.getFinishedSpans()[0].attributes['ccr.request.incomplete']).toBe(true);
+  });
+
+  it('rejects bad options', () => {
+    expect(() => setup({ maxActive: 0 })).toThrow(/maxActive must be a positive integer/);
+  });
+});
