@@ -1,0 +1,417 @@
+/**
+ * Start and stop the real ccr-otelcol and Jaeger binaries (built by collector/build.sh) from Jest.
+ *
+ * Every start picks free loopback ports and a data directory under os.tmpdir(), waits until the
+ * process is healthy, and registers the child so it is killed when the test process exits even if a
+ * test forgot to stop it. Only PIDs started here are ever signalled.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { freePorts } from './ports';
+
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+export const COLLECTOR_DIR = path.join(REPO_ROOT, 'collector');
+export const COLLECTOR_CONFIG = path.join(COLLECTOR_DIR, 'config.yaml');
+export const JAEGER_CONFIG = path.join(COLLECTOR_DIR, 'jaeger.yaml');
+
+export interface RunningCollector {
+  otlpHttpEndpoint: string; // e.g. http://127.0.0.1:43180 (no /v1/...)
+  otlpGrpcEndpoint: string; // host:port
+  healthUrl: string;
+  metricsUrl: string;
+  dataDir: string;
+  logsFile: string;
+  tracesFile: string;
+  metricsFile: string;
+  pid: number;
+  /** stdout+stderr of the collector process (appended across restarts). */
+  outputFile: string;
+  stop(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+export interface RunningJaeger {
+  otlpGrpcEndpoint: string;
+  otlpHttpEndpoint: string;
+  queryUrl: string; // http://127.0.0.1:PORT
+  healthUrl: string;
+  pid: number;
+  outputFile: string;
+  stop(): Promise<void>;
+  /** (Re)start on the same ports; storage is in memory, so a restarted Jaeger starts empty. */
+  start(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// binaries
+
+const KEY_SALT = 'ccr-otel-bin-v1\n';
+
+/** Same key as collector/build.sh: sha256(salt + builder-config.yaml + jaeger/go.mod + jaeger/go.sum), 16 hex. */
+export function manifestHash(): string {
+  const h = createHash('sha256');
+  h.update(KEY_SALT);
+  for (const f of ['builder-config.yaml', 'jaeger/go.mod', 'jaeger/go.sum']) {
+    h.update(fs.readFileSync(path.join(COLLECTOR_DIR, f)));
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+export function binDir(): string {
+  const root = process.env.CCR_OTEL_CACHE || path.join(os.homedir(), '.cache', 'ccr-otel');
+  return path.join(root, 'bin', manifestHash());
+}
+
+/** Paths of the built binaries; CCR_OTELCOL_BIN / JAEGER_BIN override. Throws when they are missing. */
+export function binaries(): { collector: string; jaeger: string } {
+  const dir = binDir();
+  const collector = process.env.CCR_OTELCOL_BIN || path.join(dir, 'ccr-otelcol');
+  const jaeger = process.env.JAEGER_BIN || path.join(dir, 'jaeger');
+  const missing = [collector, jaeger].filter((p) => !isExecutable(p));
+  if (missing.length) {
+    throw new Error(
+      `ccr-otel binaries not found: ${missing.join(', ')}.\n` +
+        `Build them first with \`bash collector/build.sh\` (from ${REPO_ROOT}); ` +
+        `they are cached under ${dir} (CCR_OTEL_CACHE changes the cache root).`,
+    );
+  }
+  return { collector, jaeger };
+}
+
+function isExecutable(p: string): boolean {
+  try {
+    fs.accessSync(p, fs.constants.X_OK);
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// child process bookkeeping
+
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function track(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    // Safety net: a test that throws before its afterAll still leaves no process behind.
+    process.once('exit', () => {
+      for (const c of live) {
+        try {
+          c.kill('SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+    });
+  }
+}
+
+/** Children started by this helper and still running (for tests that assert cleanup). */
+export function liveChildren(): number[] {
+  return [...live].map((c) => c.pid!).filter(Boolean);
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+async function stopChild(child: ChildProcess | undefined, graceMs = 15000): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const done = exited(child);
+  child.kill('SIGTERM');
+  const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs).unref());
+  if ((await Promise.race([done.then(() => 'ok' as const), timer])) === 'timeout') {
+    child.kill('SIGKILL');
+    await done;
+  }
+}
+
+function spawnLogged(bin: string, args: string[], env: NodeJS.ProcessEnv, outputFile: string): ChildProcess {
+  fs.mkdirSync(path.dirname(outputFile), { recursive: true });
+  fs.appendFileSync(outputFile, `\n=== ${new Date().toISOString()} ${bin} ${args.join(' ')}\n`);
+  const fd = fs.openSync(outputFile, 'a');
+  try {
+    const child = spawn(bin, args, { env, stdio: ['ignore', fd, fd] });
+    track(child);
+    return child;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function tail(file: string, lines = 40): string {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no output)';
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function httpStatus(url: string, timeoutMs = 1000): Promise<number> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    await res.arrayBuffer();
+    return res.status;
+  } catch {
+    return 0;
+  }
+}
+
+async function waitHealthy(child: ChildProcess, urls: string[], outputFile: string, what: string, timeoutMs = 60000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`${what} exited (code ${child.exitCode}, signal ${child.signalCode}) before it was healthy:\n${tail(outputFile)}`);
+    }
+    const codes = await Promise.all(urls.map((u) => httpStatus(u)));
+    if (codes.every((c) => c === 200)) return;
+    await sleep(100);
+  }
+  await stopChild(child, 2000);
+  throw new Error(`${what} was not healthy within ${timeoutMs} ms (${urls.join(', ')}):\n${tail(outputFile)}`);
+}
+
+/** Environment passed to the binaries: the test's own, minus anything that would change our configs. */
+function baseEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (/^(CCR_OTEL_|JAEGER_|LOG_ROTATION_SIZE$|LOG_MAX_FILES$|LOG_MAX_DAYS$|LOG_COMPRESSION$)/.test(k)) continue;
+    env[k] = v;
+  }
+  return env;
+}
+
+// ---------------------------------------------------------------------------------------------
+// collector
+
+export async function startCollector(
+  opts: { jaegerOtlpEndpoint?: string; env?: Record<string, string>; dataDir?: string; configPath?: string } = {},
+): Promise<RunningCollector> {
+  const { collector: bin } = binaries();
+  const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ccr-otelcol-'));
+  fs.mkdirSync(dataDir, { recursive: true });
+  const host = '127.0.0.1';
+  const [grpcPort, httpPort, healthPort, metricsPort, noJaegerPort] = await freePorts(5);
+  const env: NodeJS.ProcessEnv = {
+    ...baseEnv(),
+    CCR_OTEL_HOST: host,
+    CCR_OTEL_GRPC_PORT: String(grpcPort),
+    CCR_OTEL_HTTP_PORT: String(httpPort),
+    CCR_OTEL_HEALTH_PORT: String(healthPort),
+    CCR_OTEL_METRICS_PORT: String(metricsPort),
+    CCR_OTEL_DATA_DIR: dataDir,
+    CCR_OTEL_STORAGE_DIR: path.join(dataDir, 'storage'),
+    // Without a Jaeger, point the exporter at a port nobody listens on (never at a default port
+    // where a developer's own Jaeger may be running).
+    JAEGER_OTLP_ENDPOINT: opts.jaegerOtlpEndpoint ?? `${host}:${noJaegerPort}`,
+    ...(opts.env ?? {}),
+  };
+  const configPath = opts.configPath ?? COLLECTOR_CONFIG;
+  const outputFile = path.join(dataDir, 'ccr-otelcol.out');
+  const healthUrl = `http://${host}:${healthPort}/`;
+  const metricsUrl = `http://${host}:${metricsPort}/metrics`;
+
+  let child: ChildProcess | undefined;
+  const launch = async () => {
+    child = spawnLogged(bin, ['--config', configPath], env, outputFile);
+    await waitHealthy(child, [healthUrl], outputFile, 'ccr-otelcol');
+  };
+  await launch();
+
+  const running: RunningCollector = {
+    otlpHttpEndpoint: `http://${host}:${httpPort}`,
+    otlpGrpcEndpoint: `${host}:${grpcPort}`,
+    healthUrl,
+    metricsUrl,
+    dataDir,
+    logsFile: path.join(dataDir, 'logs.jsonl'),
+    tracesFile: path.join(dataDir, 'traces.jsonl'),
+    metricsFile: path.join(dataDir, 'metrics.jsonl'),
+    get pid() {
+      return child?.pid ?? -1;
+    },
+    outputFile,
+    stop: () => stopChild(child),
+    restart: async () => {
+      await stopChild(child);
+      await launch();
+    },
+  };
+  return running;
+}
+
+// ---------------------------------------------------------------------------------------------
+// jaeger
+
+export async function startJaeger(opts: { env?: Record<string, string>; configPath?: string; workDir?: string } = {}): Promise<RunningJaeger> {
+  const { jaeger: bin } = binaries();
+  const host = '127.0.0.1';
+  const [grpcPort, httpPort, queryPort, queryGrpcPort, healthPort, metricsPort] = await freePorts(6);
+  const workDir = opts.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ccr-jaeger-'));
+  const env: NodeJS.ProcessEnv = {
+    ...baseEnv(),
+    JAEGER_HOST: host,
+    JAEGER_OTLP_GRPC_PORT: String(grpcPort),
+    JAEGER_OTLP_HTTP_PORT: String(httpPort),
+    JAEGER_QUERY_PORT: String(queryPort),
+    JAEGER_QUERY_GRPC_PORT: String(queryGrpcPort),
+    JAEGER_HEALTH_PORT: String(healthPort),
+    JAEGER_METRICS_PORT: String(metricsPort),
+    ...(opts.env ?? {}),
+  };
+  const configPath = opts.configPath ?? JAEGER_CONFIG;
+  const outputFile = path.join(workDir, 'jaeger.out');
+  const queryUrl = `http://${host}:${queryPort}`;
+  const healthUrl = `http://${host}:${healthPort}/status`;
+
+  let child: ChildProcess | undefined;
+  const running: RunningJaeger = {
+    otlpGrpcEndpoint: `${host}:${grpcPort}`,
+    otlpHttpEndpoint: `http://${host}:${httpPort}`,
+    queryUrl,
+    healthUrl,
+    get pid() {
+      return child?.pid ?? -1;
+    },
+    outputFile,
+    stop: () => stopChild(child),
+    start: async () => {
+      await stopChild(child);
+      child = spawnLogged(bin, ['--config', configPath], env, outputFile);
+      await waitHealthy(child, [healthUrl, `${queryUrl}/api/services`], outputFile, 'jaeger');
+    },
+  };
+  await running.start();
+  return running;
+}
+
+// ---------------------------------------------------------------------------------------------
+// files and queries
+
+/** Parse OTLP-JSON lines (one export request per line) from the given files, in order; missing files are skipped. */
+export function readJsonLines(files: string[]): any[] {
+  const out: any[] = [];
+  for (const f of files) {
+    let text: string;
+    try {
+      text = fs.readFileSync(f, 'utf8');
+    } catch (e: any) {
+      if (e.code === 'ENOENT') continue;
+      throw e;
+    }
+    for (const line of text.split('\n')) {
+      if (line.trim() === '') continue;
+      try {
+        out.push(JSON.parse(line));
+      } catch (e) {
+        throw new Error(`${f}: a line is not JSON (${(e as Error).message}): ${line.slice(0, 200)}`);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The current file of one signal plus its rotated backups, oldest first, current last.
+ * Backups are named `<stem>-<timestamp>-<reason><ext>` next to the current file (`logs.jsonl`).
+ */
+export function signalFiles(dataDir: string, signal: 'logs' | 'traces' | 'metrics'): { current: string; rotated: string[]; all: string[] } {
+  const current = path.join(dataDir, `${signal}.jsonl`);
+  const rotated = fs.existsSync(dataDir)
+    ? fs
+        .readdirSync(dataDir)
+        .filter((n) => n.startsWith(`${signal}-`) && n.endsWith('.jsonl'))
+        .sort()
+        .map((n) => path.join(dataDir, n))
+    : [];
+  return { current, rotated, all: [...rotated, current] };
+}
+
+/** POST an OTLP-JSON body to the collector's OTLP/HTTP receiver; throws on a non-2xx answer. */
+export async function postOtlpJson(otlpHttpEndpoint: string, signal: 'logs' | 'traces' | 'metrics', body: unknown): Promise<void> {
+  const res = await fetch(`${otlpHttpEndpoint}/v1/${signal}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`POST /v1/${signal} -> ${res.status}: ${text.slice(0, 500)}`);
+}
+
+/**
+ * Poll Jaeger's query API until a trace of `serviceName` matching `predicate` shows up.
+ * Returns the trace in the /api/traces shape: { traceID, spans: [{ operationName, tags, logs: [{ fields }] }], processes }
+ * (span events are `logs`, the event name in the field `event`). Throws after timeoutMs (default 30 s).
+ */
+export async function findTraceInJaeger(
+  queryUrl: string,
+  serviceName: string,
+  opts: { timeoutMs?: number; predicate?: (trace: any) => boolean } = {},
+): Promise<any> {
+  const found = await findTracesInJaeger(queryUrl, serviceName, {
+    timeoutMs: opts.timeoutMs,
+    until: (traces) => traces.some((t) => !opts.predicate || opts.predicate(t)),
+  });
+  return found.find((t) => !opts.predicate || opts.predicate(t));
+}
+
+/** Poll until `until(traces)` holds (default: at least one trace); returns all traces of the service. */
+export async function findTracesInJaeger(
+  queryUrl: string,
+  serviceName: string,
+  opts: { timeoutMs?: number; until?: (traces: any[]) => boolean; limit?: number } = {},
+): Promise<any[]> {
+  const timeoutMs = opts.timeoutMs ?? 30000;
+  const until = opts.until ?? ((t: any[]) => t.length > 0);
+  const deadline = Date.now() + timeoutMs;
+  let last: any[] = [];
+  let lastStatus = 0;
+  for (;;) {
+    const nowUs = Date.now() * 1000;
+    const url =
+      `${queryUrl}/api/traces?service=${encodeURIComponent(serviceName)}` +
+      `&start=${nowUs - 3600e6}&end=${nowUs + 60e6}&limit=${opts.limit ?? 10000}`;
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+      lastStatus = res.status;
+      if (res.ok) {
+        const body: any = await res.json();
+        last = Array.isArray(body?.data) ? body.data : [];
+        if (until(last)) return last;
+      } else {
+        await res.arrayBuffer();
+      }
+    } catch {
+      lastStatus = 0;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `Jaeger at ${queryUrl} has no matching trace for service "${serviceName}" after ${timeoutMs} ms ` +
+          `(last status ${lastStatus}, ${last.length} trace(s) of that service)`,
+      );
+    }
+    await sleep(250);
+  }
+}
+
+/** One trace by id through /api/traces/{id} (hex trace id), or undefined when Jaeger does not have it. */
+export async function getJaegerTrace(queryUrl: string, traceId: string): Promise<any | undefined> {
+  const res = await fetch(`${queryUrl}/api/traces/${traceId}`, { signal: AbortSignal.timeout(5000) });
+  if (res.status === 404) {
+    await res.arrayBuffer();
+    return undefined;
+  }
+  if (!res.ok) throw new Error(`GET /api/traces/${traceId} -> ${res.status}: ${(await res.text()).slice(0, 300)}`);
+  const body: any = await res.json();
+  return Array.isArray(body?.data) ? body.data[0] : undefined;
+}
