@@ -1,0 +1,52 @@
+import type { OtelSetupConfig } from './types';
+
+/** Built-in defaults: the lowest layer. Everything else overrides these. */
+export const DEFAULT_OTLP_ENDPOINT = 'http://localhost:4318';
+
+export function defaultConfig(): OtelSetupConfig {
+  return {
+    disabled: false,
+    profile: 'default',
+    serviceName: 'unknown_service:node',
+    serviceVersion: undefined,
+    resourceAttributes: {},
+    level: 'info',
+    export: { logs: true, traces: true, metrics: true },
+    exporter: {
+      protocol: 'http/protobuf',
+      endpoints: {
+        logs: `${DEFAULT_OTLP_ENDPOINT}/v1/logs`,
+        traces: `${DEFAULT_OTLP_ENDPOINT}/v1/traces`,
+        metrics: `${DEFAULT_OTLP_ENDPOINT}/v1/metrics`,
+      },
+      headerNames: [],
+    },
+    consoleEcho: false,
+    batching: {
+      logs: { maxQueueSize: 65536, maxExportBatchSize: 512, scheduledDelayMillis: 1000, exportTimeoutMillis: 30000 },
+      spans: { maxQueueSize: 65536, maxExportBatchSize: 512, scheduledDelayMillis: 1000, exportTimeoutMillis: 30000 },
+    },
+    adaptive: {
+      enabled: true,
+      intervalMillis: 1000,
+      warnThreshold: 0.6,
+      errorThreshold: 0.8,
+      hysteresis: 0.1,
+      recoverySamples: 5,
+    },
+    requestTracking: { enabled: true, maxActive: 10000, ttlMs: 3600000, sweepIntervalMs: 30000, bodyPeekBytes: 65536 },
+    sampling: { sampler: 'parentbased_always_on', ratio: 1 },
+    metricExportIntervalMillis: 60000,
+    instrumentations: { enabled: null, disabled: [] },
+    captureStdout: false,
+    captureStdoutTee: false,
+    leakWatch: { enabled: true, intervalMillis: 30000, windowMillis: 24 * 3600 * 1000, samples: 10, growthThreshold: 0.1 },
+    shutdown: { timeoutMillis: 5000 },
+    diagLevel: 'none',
+    configFile: undefined,
+  };
+}
+
+/** Every instrumentation this package knows, by short name (as in OTEL_NODE_ENABLED_INSTRUMENTATIONS). */
+export const KNOWN_INSTRUMENTATIONS = ['http', 'undici', 'pino', 'winston', 'runtime-node'] as const;
+export type InstrumentationName = (typeof KNOWN_INSTRUMENTATIONS)[number];

@@ -1,0 +1,191 @@
+import * as fs from 'node:fs';
+import { LEVEL_NAMES } from './types';
+import type { ConfigLayer } from './types';
+import type { WarnFn } from './warn';
+
+/**
+ * The JSON config file (CCR_OTEL_CONFIG): parsed and validated apart from any behaviour. It holds the
+ * settings that may change while the process runs. A file that does not parse or validate is reported
+ * once (the same problem is not repeated) and the last good layer stays in force.
+ *
+ * Shape (every key optional):
+ * { "level": "info", "adaptive": { "enabled", "warnThreshold", "errorThreshold", "hysteresis", "recoverySamples", "intervalMillis" },
+ *   "batching": { "logs": {...}, "spans": {...} }, "requestTracking": { "enabled", "maxActive", "ttlMs", "sweepIntervalMs", "bodyPeekBytes" },
+ *   "sampling": { "ratio": 0.5 }, "export": {...}, "consoleEcho", "captureStdout", "leakWatch": {...}, "shutdown": { "timeoutMillis" } }
+ */
+type Check = (v: unknown) => string | undefined;
+
+const isInt = (min: number): Check => (v) =>
+  typeof v === 'number' && Number.isInteger(v) && v >= min ? undefined : `must be an integer >= ${min}`;
+const isRatio: Check = (v) => (typeof v === 'number' && v >= 0 && v <= 1 ? undefined : 'must be a number in [0, 1]');
+const isBool: Check = (v) => (typeof v === 'boolean' ? undefined : 'must be true or false');
+const oneOf = (xs: readonly string[]): Check => (v) =>
+  typeof v === 'string' && xs.includes(v) ? undefined : `must be one of ${xs.join(', ')}`;
+
+const batching = {
+  maxQueueSize: isInt(1),
+  maxExportBatchSize: isInt(1),
+  scheduledDelayMillis: isInt(0),
+  exportTimeoutMillis: isInt(1),
+};
+type Schema = { [k: string]: Check | Schema };
+export const FILE_SCHEMA: Schema = {
+  level: oneOf(LEVEL_NAMES),
+  consoleEcho: isBool,
+  captureStdout: isBool,
+  export: { logs: isBool, traces: isBool, metrics: isBool },
+  batching: { logs: batching, spans: batching },
+  adaptive: {
+    enabled: isBool,
+    intervalMillis: isInt(10),
+    warnThreshold: isRatio,
+    errorThreshold: isRatio,
+    hysteresis: isRatio,
+    recoverySamples: isInt(1),
+  },
+  requestTracking: {
+    enabled: isBool,
+    maxActive: isInt(1),
+    ttlMs: isInt(1),
+    sweepIntervalMs: isInt(10),
+    bodyPeekBytes: isInt(0),
+  },
+  sampling: { ratio: isRatio },
+  leakWatch: { enabled: isBool, intervalMillis: isInt(10), windowMillis: isInt(10), samples: isInt(1), growthThreshold: isRatio },
+  shutdown: { timeoutMillis: isInt(0) },
+};
+
+/** Returns the first problem found, as "path: what is wrong", or undefined when the value is valid. */
+export function validateLayer(value: unknown, schema: Schema = FILE_SCHEMA, path = ''): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return `${path || '(top level)'}: must be a JSON object`;
+  }
+  for (const [k, v] of Object.entries(value)) {
+    const p = path ? `${path}.${k}` : k;
+    const s = schema[k];
+    if (s === undefined) return `${p}: unknown setting (known: ${Object.keys(schema).join(', ')})`;
+    if (typeof s === 'function') {
+      const err = s(v);
+      if (err) return `${p}: ${err}, got ${JSON.stringify(v)}`;
+    } else {
+      const err = validateLayer(v, s, p);
+      if (err) return err;
+    }
+  }
+  const a = (value as ConfigLayer).adaptive;
+  if (a && a.warnThreshold !== undefined && a.errorThreshold !== undefined && a.warnThreshold > a.errorThreshold) {
+    return `${path ? path + '.' : ''}adaptive.warnThreshold: must not exceed adaptive.errorThreshold`;
+  }
+  return undefined;
+}
+
+export type FileLoad = { ok: true; layer: ConfigLayer } | { ok: false; problem: string };
+
+export function loadConfigFile(file: string): FileLoad {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    return { ok: false, problem: `cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}` };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    return { ok: false, problem: `not valid JSON: ${(e as Error).message}` };
+  }
+  const problem = validateLayer(parsed);
+  if (problem) return { ok: false, problem };
+  return { ok: true, layer: parsed as ConfigLayer };
+}
+
+export interface ConfigFileWatcherOptions {
+  file: string;
+  /** Called with each new valid layer (not for the initial load). */
+  onChange: (layer: ConfigLayer) => void;
+  warn: WarnFn;
+  /** Poll interval of the fallback fs.watchFile, default 1000 ms. */
+  pollMillis?: number;
+}
+
+/**
+ * Loads a config file and watches it. fs.watch on the directory (editors replace files) plus a
+ * fs.watchFile poll as a fallback; both unref'd so they never keep the process alive.
+ */
+export class ConfigFileWatcher {
+  private last: ConfigLayer = {};
+  private lastText: string | undefined;
+  private lastProblem: string | undefined;
+  private watcher: fs.FSWatcher | undefined;
+  private polling = false;
+  private debounce: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly opts: ConfigFileWatcherOptions) {}
+
+  /** The last good layer ({} when the file never loaded). */
+  get layer(): ConfigLayer {
+    return this.last;
+  }
+
+  /** Initial load, synchronous. Returns the layer in force. */
+  load(): ConfigLayer {
+    this.reload(false);
+    return this.last;
+  }
+
+  start(): void {
+    const { file } = this.opts;
+    const path = require('node:path') as typeof import('node:path');
+    try {
+      this.watcher = fs.watch(path.dirname(file), { persistent: false }, (_ev, name) => {
+        if (!name || name.toString() === path.basename(file)) this.schedule();
+      });
+      this.watcher.on('error', () => undefined);
+      this.watcher.unref?.();
+    } catch {
+      /* directory missing: the poll below still notices the file appearing */
+    }
+    fs.watchFile(file, { persistent: false, interval: this.opts.pollMillis ?? 1000 }, () => this.schedule());
+    this.polling = true;
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    if (this.debounce) clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => this.reload(true), 50);
+    this.debounce.unref();
+  }
+
+  /** Re-reads the file; exposed for tests. */
+  reload(notify: boolean): void {
+    let text: string | undefined;
+    try {
+      text = fs.readFileSync(this.opts.file, 'utf8');
+    } catch {
+      text = undefined;
+    }
+    if (text !== undefined && text === this.lastText) return;
+    const r = loadConfigFile(this.opts.file);
+    if (!r.ok) {
+      if (r.problem !== this.lastProblem) {
+        this.lastProblem = r.problem;
+        this.opts.warn(
+          `config file ${this.opts.file} ${r.problem}; ${this.lastText === undefined ? 'using the built-in defaults, profile and environment' : 'keeping the last good configuration'}`,
+        );
+      }
+      return;
+    }
+    this.lastText = text;
+    this.lastProblem = undefined;
+    this.last = r.layer;
+    if (notify) this.opts.onChange(r.layer);
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.debounce) clearTimeout(this.debounce);
+    this.watcher?.close();
+    if (this.polling) fs.unwatchFile(this.opts.file);
+  }
+}

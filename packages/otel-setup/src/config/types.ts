@@ -1,0 +1,86 @@
+/** The effective configuration of @ccr/otel-setup. Every field has a default in defaults.ts. */
+export type LevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+export const LEVEL_NAMES: readonly LevelName[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+export type ProfileName = 'production' | 'development' | 'test' | 'default';
+export type OtlpProtocol = 'http/protobuf' | 'http/json';
+export type SamplerName =
+  | 'always_on'
+  | 'always_off'
+  | 'traceidratio'
+  | 'parentbased_always_on'
+  | 'parentbased_always_off'
+  | 'parentbased_traceidratio';
+export type DiagLevelName = 'none' | 'error' | 'warn' | 'info' | 'debug' | 'verbose' | 'all';
+
+export interface BatchingConfig {
+  maxQueueSize: number;
+  maxExportBatchSize: number;
+  scheduledDelayMillis: number;
+  exportTimeoutMillis: number;
+}
+
+export interface OtelSetupConfig {
+  /** OTEL_SDK_DISABLED: nothing is started. */
+  disabled: boolean;
+  /** Which NODE_ENV profile was applied. */
+  profile: ProfileName;
+  serviceName: string;
+  serviceVersion: string | undefined;
+  /** Extra resource attributes (OTEL_RESOURCE_ATTRIBUTES). */
+  resourceAttributes: Record<string, string>;
+  /** Minimum severity of log records (LOG_LEVEL). */
+  level: LevelName;
+  /** Which signals leave the process over OTLP. */
+  export: { logs: boolean; traces: boolean; metrics: boolean };
+  exporter: {
+    protocol: OtlpProtocol;
+    /** Full URLs per signal (…/v1/logs etc). */
+    endpoints: { logs: string; traces: string; metrics: string };
+    /** Names only: header values never appear in the effective config. */
+    headerNames: string[];
+  };
+  /** Readable echo of log records on stderr (development profile). */
+  consoleEcho: boolean;
+  batching: { logs: BatchingConfig; spans: BatchingConfig };
+  adaptive: {
+    enabled: boolean;
+    intervalMillis: number;
+    warnThreshold: number;
+    errorThreshold: number;
+    hysteresis: number;
+    recoverySamples: number;
+  };
+  requestTracking: {
+    enabled: boolean;
+    maxActive: number;
+    ttlMs: number;
+    sweepIntervalMs: number;
+    /** Bytes of a JSON request body looked at for "model" / "stream" (0 disables). */
+    bodyPeekBytes: number;
+  };
+  sampling: { sampler: SamplerName; ratio: number };
+  metricExportIntervalMillis: number;
+  instrumentations: { enabled: string[] | null; disabled: string[] };
+  captureStdout: boolean;
+  /** Also write captured JSON lines to the real stdout. */
+  captureStdoutTee: boolean;
+  leakWatch: {
+    enabled: boolean;
+    intervalMillis: number;
+    windowMillis: number;
+    /** Number of snapshots in each compared group (last N vs the N before). */
+    samples: number;
+    growthThreshold: number;
+  };
+  shutdown: { timeoutMillis: number };
+  /** OTEL_LOG_LEVEL: the SDK's own diagnostics on stderr. */
+  diagLevel: DiagLevelName;
+  /** CCR_OTEL_CONFIG: watched JSON file. */
+  configFile: string | undefined;
+}
+
+/** A deep partial, the shape of a profile, a file or the env layer. */
+export type DeepPartial<T> = {
+  [K in keyof T]?: T[K] extends Array<unknown> | null ? T[K] : T[K] extends object | undefined ? DeepPartial<T[K]> : T[K];
+};
+export type ConfigLayer = DeepPartial<OtelSetupConfig>;

@@ -1,0 +1,156 @@
+import type { Attributes } from '@opentelemetry/api';
+import { trace, INVALID_SPAN_CONTEXT } from '@opentelemetry/api';
+import type { RequestHandle } from '@ccr/otel-processors';
+import { ConfigFileWatcher } from './config/file';
+import { resolveConfig } from './config/resolve';
+import type { ConfigLayer, OtelSetupConfig } from './config/types';
+import { stderrWarn } from './config/warn';
+import type { WarnFn } from './config/warn';
+import { createLogger } from './logger';
+import type { Logger } from './logger';
+import { findHostPackage, scriptName } from './resource';
+import { ShutdownHooks } from './shutdown';
+import type { Telemetry } from './sdk';
+
+export type { Logger } from './logger';
+export type { OtelSetupConfig, ConfigLayer, LevelName, ProfileName } from './config/types';
+export type { RequestHandle } from '@ccr/otel-processors';
+
+export interface StartOptions extends ConfigLayer {
+  /** Environment to read (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Where configuration warnings go (default: one line each on stderr). */
+  warn?: WarnFn;
+  /** Install SIGTERM/SIGINT/beforeExit hooks (default true). */
+  installShutdownHooks?: boolean;
+}
+
+interface State {
+  config: Readonly<OtelSetupConfig>;
+  telemetry?: Telemetry;
+  watcher?: ConfigFileWatcher;
+  hooks?: ShutdownHooks;
+}
+
+let state: State | undefined;
+
+/**
+ * Starts telemetry once per process (later calls return the running configuration). With
+ * OTEL_SDK_DISABLED=true nothing is loaded beyond the configuration.
+ */
+export function start(options: StartOptions = {}): Readonly<OtelSetupConfig> {
+  if (state) return state.config;
+  const { env = process.env, warn = stderrWarn, installShutdownHooks = true, ...layer } = options;
+  try {
+    if (String(env.OTEL_SDK_DISABLED ?? '').trim().toLowerCase() === 'true') {
+      state = { config: resolveConfig({ env, warn, options: layer }) };
+      return state.config;
+    }
+    const host = findHostPackage();
+    const detected = { detectedServiceName: host.name ?? scriptName(), detectedServiceVersion: host.version };
+    const file = env.CCR_OTEL_CONFIG?.trim();
+    let watcher: ConfigFileWatcher | undefined;
+    if (file) {
+      watcher = new ConfigFileWatcher({
+        file,
+        warn,
+        onChange: (fileLayer) => {
+          if (!state?.telemetry) return;
+          const next = resolveConfig({ env, warn, file: fileLayer, options: layer, ...detected });
+          const ignored = state.telemetry.reconfigure(next);
+          state.config = next;
+          if (ignored.length) warn(`config file ${file}: changed ${ignored.join(', ')}; the running values stay`);
+        },
+      });
+      watcher.load();
+    }
+    const config = resolveConfig({ env, warn, file: watcher?.layer, options: layer, ...detected });
+    if (config.disabled) {
+      state = { config };
+      return config;
+    }
+    // the SDK is loaded only now: a disabled process pays for the require of this file only
+    const { Telemetry } = require('./sdk') as typeof import('./sdk');
+    const telemetry = new Telemetry(config);
+    state = { config, telemetry, watcher };
+    watcher?.start();
+    if (installShutdownHooks) {
+      state.hooks = new ShutdownHooks({
+        flush: () => telemetry.forceFlush(),
+        shutdown: () => telemetry.shutdown(),
+        timeoutMillis: config.shutdown.timeoutMillis,
+      });
+      state.hooks.install();
+    }
+    return config;
+  } catch (e) {
+    warn(`telemetry could not start: ${(e as Error)?.message ?? String(e)}; the application runs without it`);
+    state = { config: resolveConfig({ env: {}, warn: () => undefined }) };
+    return state.config;
+  }
+}
+
+/** Flushes and shuts everything down (bounded by shutdown.timeoutMillis). Safe to call twice. */
+export async function shutdown(): Promise<void> {
+  const s = state;
+  if (!s?.telemetry) return;
+  s.watcher?.close();
+  s.hooks?.uninstall();
+  await s.telemetry.shutdown();
+}
+
+/** Flushes what is buffered without shutting down. */
+export async function forceFlush(): Promise<void> {
+  await state?.telemetry?.forceFlush();
+}
+
+/** A logger over the OpenTelemetry logs API: trace/debug/info/warn/error/fatal(message, attributes?). */
+export function getLogger(name: string, version?: string): Logger {
+  return createLogger(name, version);
+}
+
+const NOOP_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+const noopHandle = (id: string): RequestHandle => ({
+  id,
+  span: NOOP_SPAN,
+  startPhase() {},
+  endPhase() {},
+  complete() {},
+  fail() {},
+});
+
+/** Tracks a request by id (the processors' RequestTracker); a no-op handle when telemetry is off. */
+export function trackRequest(id: string, attributes?: Attributes): RequestHandle {
+  const t = state?.telemetry;
+  return t ? t.tracker.trackRequest(id, attributes) : noopHandle(id);
+}
+
+/** The effective configuration (read-only); undefined before start(). */
+export const config: { readonly current: Readonly<OtelSetupConfig> | undefined } = {
+  get current() {
+    return state?.config;
+  },
+};
+
+/** The effective configuration, read-only. */
+export function getConfig(): Readonly<OtelSetupConfig> | undefined {
+  return state?.config;
+}
+
+/** Counters of the processors and the tracker, for dashboards and the demo. */
+export function stats(): Record<string, unknown> | undefined {
+  const t = state?.telemetry;
+  if (!t) return undefined;
+  return {
+    logs: t.logProcessor?.stats(),
+    spans: t.spanProcessor?.stats(),
+    requests: t.tracker.stats(),
+    level: { configured: t.level.configuredLevel, floor: t.level.floor },
+    load: t.monitor?.load,
+  };
+}
+
+/** For tests: forget the running instance (after shutdown()). */
+export function _resetForTests(): void {
+  state = undefined;
+}

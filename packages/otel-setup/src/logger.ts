@@ -1,0 +1,72 @@
+import { logs, SeverityNumber } from '@opentelemetry/api';
+import type { Attributes, Logger as OtelLogger } from '@opentelemetry/api';
+
+/** A small façade over the OpenTelemetry logs API: getLogger(name).info('message', { attrs }). */
+export interface Logger {
+  trace(message: string, attributes?: Attributes): void;
+  debug(message: string, attributes?: Attributes): void;
+  info(message: string, attributes?: Attributes): void;
+  warn(message: string, attributes?: Attributes): void;
+  error(message: string | Error, attributes?: Attributes): void;
+  fatal(message: string | Error, attributes?: Attributes): void;
+  /** true when a record of this severity would be kept (cheap: ask before building attributes). */
+  isEnabled(severity: SeverityNumber): boolean;
+}
+
+type EnabledLogger = OtelLogger & { enabled?: (o: { severityNumber?: SeverityNumber }) => boolean };
+
+class FacadeLogger implements Logger {
+  private delegate: EnabledLogger | undefined;
+  constructor(
+    private readonly name: string,
+    private readonly version?: string,
+  ) {}
+
+  /** Resolved at first use so a logger made before start() still reaches the provider. */
+  private get otel(): EnabledLogger {
+    return (this.delegate ??= logs.getLogger(this.name, this.version) as EnabledLogger);
+  }
+
+  isEnabled(severity: SeverityNumber): boolean {
+    const l = this.otel;
+    return typeof l.enabled === 'function' ? l.enabled({ severityNumber: severity }) : true;
+  }
+
+  private log(severityNumber: SeverityNumber, severityText: string, message: string | Error, attributes?: Attributes): void {
+    const l = this.otel;
+    if (typeof l.enabled === 'function' && !l.enabled({ severityNumber })) return;
+    if (message instanceof Error) {
+      l.emit({
+        severityNumber,
+        severityText,
+        body: message.message,
+        attributes: { ...attributes, 'exception.type': message.name, 'exception.message': message.message, 'exception.stacktrace': message.stack ?? '' },
+      });
+      return;
+    }
+    l.emit({ severityNumber, severityText, body: message, attributes });
+  }
+
+  trace(m: string, a?: Attributes): void {
+    this.log(SeverityNumber.TRACE, 'TRACE', m, a);
+  }
+  debug(m: string, a?: Attributes): void {
+    this.log(SeverityNumber.DEBUG, 'DEBUG', m, a);
+  }
+  info(m: string, a?: Attributes): void {
+    this.log(SeverityNumber.INFO, 'INFO', m, a);
+  }
+  warn(m: string, a?: Attributes): void {
+    this.log(SeverityNumber.WARN, 'WARN', m, a);
+  }
+  error(m: string | Error, a?: Attributes): void {
+    this.log(SeverityNumber.ERROR, 'ERROR', m, a);
+  }
+  fatal(m: string | Error, a?: Attributes): void {
+    this.log(SeverityNumber.FATAL, 'FATAL', m, a);
+  }
+}
+
+export function createLogger(name: string, version?: string): Logger {
+  return new FacadeLogger(name, version);
+}

@@ -1,0 +1,326 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import * as dc from 'node:diagnostics_channel';
+import type { IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
+import { context, propagation, ROOT_CONTEXT } from '@opentelemetry/api';
+import type { Attributes, Span } from '@opentelemetry/api';
+import { isTracingSuppressed } from '@opentelemetry/core';
+import type { RequestHandle, RequestTracker } from '@ccr/otel-processors';
+import { redactUrl } from './redact';
+
+/**
+ * Zero-code request tracking from node's diagnostics channels. Every incoming HTTP request becomes a
+ * tracked request (on the instrumentation-http server span when there is one) with phases:
+ *
+ * | phase            | starts                                   | ends                                      |
+ * |------------------|------------------------------------------|-------------------------------------------|
+ * | `ingress`        | http.server.request.start                | request body fully read ('end')           |
+ * | `upstream[.N]`   | undici:request:create / http.client.request.start | trailers / response end / error  |
+ * | `upstream[.N].ttfb` | same                                  | upstream response headers                 |
+ * | `response`       | first byte written back (write/end/flushHeaders) | http.server.response.finish        |
+ *
+ * and on completion: http.request.method, http.route (the path, query removed), http.response.status_code,
+ * server.address of the upstream(s), gen_ai.request.model and ccr.streaming when the JSON body says so.
+ * Header values are never read except content-type; URLs are recorded without their query string.
+ */
+export interface RequestTrackingOptions {
+  tracker: RequestTracker;
+  /** Bytes of a JSON body peeked at for "model" / "stream"; 0 turns peeking off. Default 65536. */
+  bodyPeekBytes?: number;
+  /** true when instrumentation-http is on: the tracked request then rides on its server span. */
+  serverSpans?: boolean;
+  /** host:port of our own OTLP endpoints: outgoing requests there are never upstream phases. */
+  ignoreHosts?: string[];
+}
+
+interface RequestState {
+  handle: RequestHandle | undefined;
+  id: string;
+  req: IncomingMessage;
+  res: ServerResponse;
+  path: string;
+  method: string;
+  attrs: Attributes;
+  upstreams: number;
+  upstreamHosts: string[];
+  ingressOpen: boolean;
+  responseOpen: boolean;
+  done: boolean;
+  peek: Buffer[] | undefined;
+  peeked: number;
+}
+
+interface UpstreamState {
+  state: RequestState;
+  phase: string;
+}
+
+let counter = 0;
+
+const MODEL_RE = /"model"\s*:\s*"([^"\\]{1,200})"/;
+const STREAM_RE = /"stream"\s*:\s*(true|false)/;
+
+export class HttpRequestTracking {
+  private readonly store = new AsyncLocalStorage<RequestState>();
+  private readonly byReq = new WeakMap<object, RequestState>();
+  private readonly upstream = new WeakMap<object, UpstreamState>();
+  private readonly subs: Array<[string, (m: unknown) => void]> = [];
+  private readonly tracker: RequestTracker;
+  private readonly peekBytes: number;
+  private readonly serverSpans: boolean;
+  private readonly ignoreHosts: Set<string>;
+
+  constructor(opts: RequestTrackingOptions) {
+    this.tracker = opts.tracker;
+    this.peekBytes = opts.bodyPeekBytes ?? 65536;
+    this.serverSpans = opts.serverSpans ?? false;
+    this.ignoreHosts = new Set(opts.ignoreHosts ?? []);
+  }
+
+  start(): void {
+    this.on('http.server.request.start', (m) => this.onServerStart(m as { request: IncomingMessage; response: ServerResponse }));
+    this.on('http.server.response.finish', (m) => this.onServerFinish(m as { request: IncomingMessage; response: ServerResponse }));
+    this.on('undici:request:create', (m) => this.onUndiciCreate(m as { request: UndiciRequest }));
+    this.on('undici:request:headers', (m) => this.onUpstreamHeaders((m as { request: object }).request, (m as { response: { statusCode: number } }).response.statusCode));
+    this.on('undici:request:trailers', (m) => this.onUpstreamDone((m as { request: object }).request, undefined));
+    this.on('undici:request:error', (m) => this.onUpstreamDone((m as { request: object }).request, (m as { error: unknown }).error));
+    this.on('http.client.request.start', (m) => this.onHttpClientStart(m as { request: ClientRequest }));
+    this.on('http.client.response.finish', (m) =>
+      this.onHttpClientResponse(m as { request: ClientRequest; response: IncomingMessage }),
+    );
+    this.on('http.client.request.error', (m) => this.onUpstreamDone((m as { request: object }).request, (m as { error: unknown }).error));
+  }
+
+  stop(): void {
+    for (const [name, fn] of this.subs) dc.unsubscribe(name, fn);
+    this.subs.length = 0;
+  }
+
+  /** instrumentation-http's requestHook for a server request: track on its span. */
+  onServerSpan(span: Span, req: unknown): void {
+    const st = this.byReq.get(req as object);
+    if (!st || st.handle) return;
+    st.handle = this.tracker.trackRequest(st.id, st.attrs, { span });
+    st.handle.startPhase('ingress');
+  }
+
+  private on(name: string, fn: (m: unknown) => void): void {
+    const safe = (m: unknown) => {
+      try {
+        fn(m);
+      } catch {
+        /* telemetry never breaks the app */
+      }
+    };
+    dc.subscribe(name, safe);
+    this.subs.push([name, safe]);
+  }
+
+  private handle(st: RequestState): RequestHandle {
+    if (!st.handle) {
+      const parent = propagation.extract(ROOT_CONTEXT, st.req.headers);
+      st.handle = this.tracker.trackRequest(st.id, st.attrs, { parent });
+      st.handle.startPhase('ingress');
+    }
+    return st.handle;
+  }
+
+  private onServerStart({ request: req, response: res }: { request: IncomingMessage; response: ServerResponse }): void {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const method = req.method ?? 'GET';
+    const st: RequestState = {
+      handle: undefined,
+      id: `${process.pid}-${++counter}`,
+      req,
+      res,
+      path,
+      method,
+      attrs: { 'http.request.method': method, 'http.route': path },
+      upstreams: 0,
+      upstreamHosts: [],
+      ingressOpen: true,
+      responseOpen: false,
+      done: false,
+      peek: undefined,
+      peeked: 0,
+    };
+    this.byReq.set(req, st);
+    this.store.enterWith(st);
+    if (!this.serverSpans) this.handle(st);
+    // the server span (if any) is created right after this, in the same tick; if no hook came, track on our own
+    else queueMicrotask(() => this.handle(st));
+
+    const ct = req.headers['content-type'];
+    if (this.peekBytes > 0 && method !== 'GET' && method !== 'HEAD' && typeof ct === 'string' && ct.includes('json')) st.peek = [];
+    this.wrapRequestEmit(st);
+    this.wrapFirstByte(st);
+    res.once('close', () => {
+      if (!st.done) this.finish(st, false, { 'ccr.request.aborted': true });
+    });
+  }
+
+  private wrapRequestEmit(st: RequestState): void {
+    const req = st.req;
+    const own = Object.prototype.hasOwnProperty.call(req, 'emit');
+    const orig = req.emit;
+    const self = this;
+    req.emit = function (this: IncomingMessage, ev: string | symbol, ...args: unknown[]): boolean {
+      if (ev === 'data') {
+        if (st.peek && st.peeked < self.peekBytes) {
+          const chunk = args[0];
+          const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+          st.peek.push(b);
+          st.peeked += b.length;
+        }
+      } else if (ev === 'end') {
+        if (own) req.emit = orig;
+        else delete (req as Partial<IncomingMessage>).emit;
+        self.endIngress(st);
+      }
+      return orig.call(this, ev, ...args);
+    } as typeof req.emit;
+  }
+
+  private endIngress(st: RequestState): void {
+    if (!st.ingressOpen) return;
+    st.ingressOpen = false;
+    const attrs: Attributes = {};
+    if (st.peek && st.peek.length) {
+      const text = Buffer.concat(st.peek).toString('utf8', 0, Math.min(st.peeked, this.peekBytes));
+      const m = MODEL_RE.exec(text);
+      if (m) attrs['gen_ai.request.model'] = m[1];
+      const s = STREAM_RE.exec(text);
+      if (s) attrs['ccr.streaming'] = s[1] === 'true';
+      Object.assign(st.attrs, attrs);
+      st.handle?.span.setAttributes(attrs);
+    }
+    st.peek = undefined;
+    this.handle(st).endPhase('ingress', { 'http.request.body.size': st.peeked });
+  }
+
+  private wrapFirstByte(st: RequestState): void {
+    const res = st.res as unknown as Record<string, unknown> & { getHeader(n: string): unknown; statusCode: number };
+    const names = ['write', 'end', 'flushHeaders'] as const;
+    const saved = names.map((n) => [n, Object.prototype.hasOwnProperty.call(res, n), res[n]] as const);
+    const restore = () => {
+      for (const [n, own, fn] of saved) {
+        if (own) res[n] = fn;
+        else delete res[n];
+      }
+    };
+    const firstByte = () => {
+      restore();
+      try {
+        const h = this.handle(st);
+        const ct = res.getHeader('content-type');
+        if (typeof ct === 'string' && ct.includes('text/event-stream')) {
+          st.attrs['ccr.streaming'] = true;
+          h.span.setAttribute('ccr.streaming', true);
+        }
+        st.responseOpen = true;
+        h.startPhase('response', { 'http.response.status_code': res.statusCode });
+      } catch {
+        /* never break the response */
+      }
+    };
+    for (const [n, , fn] of saved) {
+      res[n] = function (this: ServerResponse, ...args: unknown[]) {
+        firstByte();
+        return (fn as (...a: unknown[]) => unknown).apply(this, args);
+      };
+    }
+  }
+
+  private onServerFinish({ request }: { request: IncomingMessage; response: ServerResponse }): void {
+    const st = this.byReq.get(request);
+    if (!st || st.done) return;
+    this.finish(st, st.res.statusCode < 500, {});
+  }
+
+  private finish(st: RequestState, success: boolean, extra: Attributes): void {
+    st.done = true;
+    const h = this.handle(st);
+    if (st.ingressOpen) this.endIngress(st);
+    if (st.responseOpen) h.endPhase('response');
+    const attrs: Attributes = {
+      ...extra,
+      'http.response.status_code': st.res.statusCode,
+      'ccr.upstream.count': st.upstreams,
+    };
+    if (st.upstreamHosts.length) attrs['ccr.upstream.hosts'] = st.upstreamHosts;
+    h.complete(success, attrs);
+  }
+
+  // ---- outgoing (upstream) ----
+
+  private current(): RequestState | undefined {
+    const st = this.store.getStore();
+    if (!st || st.done) return undefined;
+    if (isTracingSuppressed(context.active())) return undefined;
+    return st;
+  }
+
+  private beginUpstream(key: object, host: string, method: string, path: string): void {
+    if (this.ignoreHosts.has(host)) return;
+    const st = this.current();
+    if (!st) return;
+    st.upstreams++;
+    if (!st.upstreamHosts.includes(host) && st.upstreamHosts.length < 8) st.upstreamHosts.push(host);
+    const phase = st.upstreams === 1 ? 'upstream' : `upstream.${st.upstreams}`;
+    this.upstream.set(key, { state: st, phase });
+    const attrs: Attributes = { 'server.address': host, 'http.request.method': method, 'url.path': path };
+    const h = this.handle(st);
+    h.startPhase(phase, attrs);
+    h.startPhase(`${phase}.ttfb`);
+  }
+
+  private onUndiciCreate({ request }: { request: UndiciRequest }): void {
+    const origin = String(request.origin ?? '');
+    const host = origin.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '').replace(/^[^@]*@/, '');
+    const p = String(request.path ?? '/');
+    const q = p.indexOf('?');
+    this.beginUpstream(request, host, String(request.method ?? 'GET'), q < 0 ? p : p.slice(0, q));
+  }
+
+  private onHttpClientStart({ request }: { request: ClientRequest }): void {
+    const host = String(request.getHeader('host') ?? request.host ?? '');
+    const p = request.path ?? '/';
+    const q = p.indexOf('?');
+    this.beginUpstream(request, host, request.method, q < 0 ? p : p.slice(0, q));
+  }
+
+  private onUpstreamHeaders(key: object, status: number): void {
+    const u = this.upstream.get(key);
+    if (!u || u.state.done) return;
+    this.handle(u.state).endPhase(`${u.phase}.ttfb`, { 'http.response.status_code': status });
+  }
+
+  private onHttpClientResponse({ request, response }: { request: ClientRequest; response: IncomingMessage }): void {
+    const u = this.upstream.get(request);
+    if (!u) return;
+    this.onUpstreamHeaders(request, response.statusCode ?? 0);
+    response.once('end', () => this.onUpstreamDone(request, undefined));
+    response.once('error', (e) => this.onUpstreamDone(request, e));
+  }
+
+  private onUpstreamDone(key: object, error: unknown): void {
+    const u = this.upstream.get(key);
+    if (!u) return;
+    this.upstream.delete(key);
+    if (u.state.done) return;
+    const h = this.handle(u.state);
+    if (error) {
+      h.endPhase(`${u.phase}.ttfb`);
+      h.endPhase(u.phase, { 'error.type': (error as Error)?.name ?? 'Error' });
+    } else h.endPhase(u.phase);
+  }
+}
+
+interface UndiciRequest {
+  origin?: unknown;
+  path?: unknown;
+  method?: unknown;
+}
+
+export { redactUrl };
