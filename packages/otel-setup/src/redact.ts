@@ -85,7 +85,7 @@ function scrub(span: Span): void {
   for (const k of URL_ATTRS) {
     const v = attrs[k];
     if (typeof v === 'string') {
-      const r = k === 'url.query' ? redactUrl('?' + v).slice(1) : redactUrl(v);
+      const r = k === 'url.query' ? (v.startsWith('?') ? redactUrl(v) : redactUrl('?' + v).slice(1)) : redactUrl(v);
       if (r !== v) (attrs as Record<string, unknown>)[k] = r;
     }
   }

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import * as dc from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
-import { context, propagation, ROOT_CONTEXT } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import type { Attributes, Span } from '@opentelemetry/api';
 import { isTracingSuppressed } from '@opentelemetry/core';
 import type { RequestHandle, RequestTracker } from '@ccr/otel-processors';
@@ -47,6 +47,7 @@ interface RequestState {
   done: boolean;
   peek: Buffer[] | undefined;
   peeked: number;
+  traceId?: string;
 }
 
 interface UpstreamState {
@@ -62,6 +63,8 @@ const STREAM_RE = /"stream"\s*:\s*(true|false)/;
 export class HttpRequestTracking {
   private readonly store = new AsyncLocalStorage<RequestState>();
   private readonly byReq = new WeakMap<object, RequestState>();
+  private readonly bySpan = new WeakMap<object, RequestState>();
+  private readonly byTrace = new Map<string, RequestState>();
   private readonly upstream = new WeakMap<object, UpstreamState>();
   private readonly subs: Array<[string, (m: unknown) => void]> = [];
   private readonly tracker: RequestTracker;
@@ -101,6 +104,16 @@ export class HttpRequestTracking {
     if (!st || st.handle) return;
     st.handle = this.tracker.trackRequest(st.id, st.attrs, { span });
     st.handle.startPhase('ingress');
+    this.index(st);
+  }
+
+  /** Outgoing requests find their incoming one through the active span (or its trace). */
+  private index(st: RequestState): void {
+    const span = st.handle?.span;
+    if (!span || !span.isRecording()) return;
+    this.bySpan.set(span, st);
+    st.traceId = span.spanContext().traceId;
+    if (this.byTrace.size < 100000) this.byTrace.set(st.traceId, st);
   }
 
   private on(name: string, fn: (m: unknown) => void): void {
@@ -120,6 +133,7 @@ export class HttpRequestTracking {
       const parent = propagation.extract(ROOT_CONTEXT, st.req.headers);
       st.handle = this.tracker.trackRequest(st.id, st.attrs, { parent });
       st.handle.startPhase('ingress');
+      this.index(st);
     }
     return st.handle;
   }
@@ -240,6 +254,7 @@ export class HttpRequestTracking {
 
   private finish(st: RequestState, success: boolean, extra: Attributes): void {
     st.done = true;
+    if (st.traceId && this.byTrace.get(st.traceId) === st) this.byTrace.delete(st.traceId);
     const h = this.handle(st);
     if (st.ingressOpen) this.endIngress(st);
     if (st.responseOpen) h.endPhase('response');
@@ -255,9 +270,13 @@ export class HttpRequestTracking {
   // ---- outgoing (upstream) ----
 
   private current(): RequestState | undefined {
-    const st = this.store.getStore();
+    const ctx = context.active();
+    if (isTracingSuppressed(ctx)) return undefined;
+    let st: RequestState | undefined;
+    const span = trace.getSpan(ctx);
+    if (span) st = this.bySpan.get(span) ?? this.byTrace.get(span.spanContext().traceId);
+    st ??= this.store.getStore();
     if (!st || st.done) return undefined;
-    if (isTracingSuppressed(context.active())) return undefined;
     return st;
   }
 

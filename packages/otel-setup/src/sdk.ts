@@ -1,7 +1,7 @@
 import { context, diag, DiagConsoleLogger, DiagLogLevel, logs, metrics, propagation, trace } from '@opentelemetry/api';
 import type { MeterProvider as ApiMeterProvider } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { CompositePropagator, suppressTracing, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import type { LogRecordExporter, LogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
@@ -213,28 +213,38 @@ function logExporter(cfg: Readonly<OtelSetupConfig>): LogRecordExporter {
   const url = cfg.exporter.endpoints.logs;
   if (cfg.exporter.protocol === 'http/json') {
     const { OTLPLogExporter } = require('@opentelemetry/exporter-logs-otlp-http') as typeof import('@opentelemetry/exporter-logs-otlp-http');
-    return new OTLPLogExporter({ url }) as unknown as LogRecordExporter;
+    return suppressed(new OTLPLogExporter({ url }) as unknown as LogRecordExporter);
   }
   const { OTLPLogExporter } = require('@opentelemetry/exporter-logs-otlp-proto') as typeof import('@opentelemetry/exporter-logs-otlp-proto');
-  return new OTLPLogExporter({ url }) as unknown as LogRecordExporter;
+  return suppressed(new OTLPLogExporter({ url }) as unknown as LogRecordExporter);
 }
 
 function spanExporter(cfg: Readonly<OtelSetupConfig>): SpanExporter {
   const url = cfg.exporter.endpoints.traces;
   if (cfg.exporter.protocol === 'http/json') {
     const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
-    return new OTLPTraceExporter({ url }) as unknown as SpanExporter;
+    return suppressed(new OTLPTraceExporter({ url }) as unknown as SpanExporter);
   }
   const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-proto') as typeof import('@opentelemetry/exporter-trace-otlp-proto');
-  return new OTLPTraceExporter({ url }) as unknown as SpanExporter;
+  return suppressed(new OTLPTraceExporter({ url }) as unknown as SpanExporter);
 }
 
 function metricExporter(cfg: Readonly<OtelSetupConfig>): PushMetricExporter {
   const url = cfg.exporter.endpoints.metrics;
   if (cfg.exporter.protocol === 'http/json') {
     const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-http') as typeof import('@opentelemetry/exporter-metrics-otlp-http');
-    return new OTLPMetricExporter({ url }) as unknown as PushMetricExporter;
+    return suppressed(new OTLPMetricExporter({ url }) as unknown as PushMetricExporter);
   }
   const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-proto') as typeof import('@opentelemetry/exporter-metrics-otlp-proto');
-  return new OTLPMetricExporter({ url }) as unknown as PushMetricExporter;
+  return suppressed(new OTLPMetricExporter({ url }) as unknown as PushMetricExporter);
+}
+
+/**
+ * The exporters' own HTTP requests must never be traced or tracked: every export runs with tracing
+ * suppressed (the processors call export() from their own timers, without that context).
+ */
+function suppressed<T extends { export: (...a: any[]) => void }>(exporter: T): T {
+  const orig = exporter.export.bind(exporter);
+  exporter.export = ((...args: unknown[]) => context.with(suppressTracing(context.active()), () => orig(...args))) as T['export'];
+  return exporter;
 }

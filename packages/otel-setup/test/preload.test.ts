@@ -1,0 +1,113 @@
+import * as path from 'node:path';
+import { attr, childEnv, runChild, startSink } from './helpers';
+import type { Sink } from './helpers';
+
+const fixture = (n: string) => path.join(__dirname, 'fixtures', n);
+jest.setTimeout(30000);
+
+describe('preload in a child process', () => {
+  let sink: Sink;
+  beforeEach(async () => {
+    sink = await startSink();
+  });
+  afterEach(async () => {
+    await sink.close();
+  });
+
+  test('node -r @ccr/otel-setup: a short-lived app exports a log and a span and exits promptly', async () => {
+    const r = await runChild(['-r', '@ccr/otel-setup', fixture('short.js')], childEnv(sink));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('done\n');
+    expect(r.ms).toBeLessThan(4000);
+    const logs = sink.logs();
+    const log = logs.find((l) => l.body?.stringValue === 'short app says hello');
+    expect(log).toBeDefined();
+    expect(log.severityNumber).toBe(13);
+    expect(attr(log.attributes, 'answer')).toBe(42);
+    const span = sink.spans().find((s) => s.name === 'short-work');
+    expect(span).toBeDefined();
+    expect(log.traceId).toBe(span.traceId);
+    expect(attr(span.resource.attributes, 'service.name')).toBe('short');
+    expect(attr(span.resource.attributes, 'service.instance.id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(attr(span.resource.attributes, 'process.pid')).toBeGreaterThan(0);
+  });
+
+  test('node --import @ccr/otel-setup/register works for an ESM app', async () => {
+    const r = await runChild(['--import', '@ccr/otel-setup/register', fixture('short.mjs')], childEnv(sink));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(sink.logs().some((l) => l.body?.stringValue === 'esm says hello')).toBe(true);
+    expect(sink.spans().some((s) => s.name === 'esm-work')).toBe(true);
+  });
+
+  test('OTEL_SDK_DISABLED=true: nothing is exported, the app runs', async () => {
+    const r = await runChild(['-r', '@ccr/otel-setup', fixture('short.js')], childEnv(sink, { OTEL_SDK_DISABLED: 'true' }));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('done\n');
+    await new Promise((res) => setTimeout(res, 200));
+    expect(sink.bodies).toHaveLength(0);
+  });
+
+  test('test profile exports nothing unless asked', async () => {
+    const env = childEnv(sink, { NODE_ENV: 'test' });
+    delete env.OTEL_EXPORTER_OTLP_ENDPOINT;
+    env.OTEL_EXPORTER_OTLP_LOGS_ENDPOINT = undefined;
+    const r = await runChild(['-r', '@ccr/otel-setup', fixture('short.js')], env);
+    expect(r.code).toBe(0);
+    expect(sink.bodies).toHaveLength(0);
+  });
+
+  test('SIGTERM: records emitted before it are flushed, then the process ends with 143', async () => {
+    const r = await runChild(['-r', '@ccr/otel-setup', fixture('sigterm.js')], childEnv(sink, { OTEL_BLRP_SCHEDULE_DELAY: '60000' }), {
+      onStdout: (out, kill) => {
+        if (out.includes('ready')) kill('SIGTERM');
+      },
+    });
+    expect(r.signal === 'SIGTERM' || r.code === 143).toBe(true);
+    expect(r.ms).toBeLessThan(8000);
+    const bodies = sink.logs().map((l) => l.body?.stringValue);
+    for (let i = 0; i < 50; i++) expect(bodies).toContain(`record ${i}`);
+  });
+
+  test('request tracking: phases from diagnostics channels, model and streaming; no secret is exported', async () => {
+    const r = await runChild(['-r', '@ccr/otel-setup', fixture('gateway.js')], childEnv(sink, { OTEL_METRIC_EXPORT_INTERVAL: '100' }));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('requests done');
+    const spans = sink.spans();
+    const servers = spans.filter((s) => s.kind === 2 && attr(s.attributes, 'ccr.upstream.count') !== undefined);
+    // the two gateway requests (the upstream server's own spans have no upstream)
+    const gw = servers.filter((s) => attr(s.attributes, 'ccr.upstream.count') === 1);
+    expect(gw).toHaveLength(2);
+    for (const s of gw) {
+      const phases = s.events.map((e: any) => `${e.name}:${attr(e.attributes, 'ccr.phase.name')}`);
+      expect(phases).toEqual(
+        expect.arrayContaining([
+          'phase.start:ingress',
+          'phase.end:ingress',
+          'phase.start:upstream',
+          'phase.start:upstream.ttfb',
+          'phase.end:upstream.ttfb',
+          'phase.end:upstream',
+          'phase.start:response',
+          'phase.end:response',
+        ]),
+      );
+      expect(attr(s.attributes, 'gen_ai.request.model')).toBe('claude-test-model');
+      expect(attr(s.attributes, 'http.route')).toBe('/v1/messages');
+      expect(attr(s.attributes, 'http.response.status_code')).toBe(200);
+      expect(JSON.stringify(attr(s.attributes, 'ccr.upstream.hosts'))).toContain('127.0.0.1');
+      // the undici client span is a child in the same trace
+      const client = spans.find((c) => c.kind === 3 && c.traceId === s.traceId && c.parentSpanId === s.spanId);
+      expect(client).toBeDefined();
+    }
+    expect(gw.map((s) => attr(s.attributes, 'ccr.streaming')).sort()).toEqual([false, true]);
+    // secrets: nothing the sink received holds a key, a token or a cookie
+    const all = sink.bodies.map((b) => b.text).join('\n');
+    expect(all.length).toBeGreaterThan(1000);
+    for (const secret of ['sk-ccr-secret-1234', 'sk-provider-secret-5678', 'sk-upstream-url-secret-9876', 'sk-client-url-secret-1111', 'cookie-secret-42']) {
+      expect(all).not.toContain(secret);
+    }
+  });
+});
