@@ -1,0 +1,198 @@
+// Runs one benchmark scenario in this process and prints one JSON line with its result.
+// Each scenario runs in a fresh process (see run.mjs) so peak RSS belongs to it alone.
+//   node scenario.mjs '{"kind":"burst","processor":"sdk","exporter":"otlp","sinkUrl":"http://127.0.0.1:1234", ...}'
+import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
+import { SeverityNumber } from '@opentelemetry/api';
+import { ExportResultCode } from '@opentelemetry/core';
+import { BatchLogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs';
+import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { BatchingLogRecordProcessor, BatchingSpanProcessor, RequestTracker } from '@ccr/otel-processors';
+
+const cfg = JSON.parse(process.argv[2]);
+
+class Reader extends MetricReader {
+  async onForceFlush() {}
+  async onShutdown() {}
+}
+
+/** Counts what a no-op exporter was given; the OTLP sink counts for the real one. */
+class NoopExporter {
+  accepted = 0;
+  export(items, cb) {
+    this.accepted += items.length;
+    cb({ code: ExportResultCode.SUCCESS });
+  }
+  async shutdown() {}
+  async forceFlush() {}
+}
+
+function makeExporter(signal) {
+  if (cfg.exporter === 'noop') return new NoopExporter();
+  const url = `${cfg.sinkUrl}/v1/${signal}`;
+  return signal === 'logs' ? new OTLPLogExporter({ url }) : new OTLPTraceExporter({ url });
+}
+
+async function delivered(exporter, signal) {
+  if (exporter instanceof NoopExporter) return exporter.accepted;
+  const r = await fetch(`${cfg.sinkUrl}/count`);
+  return (await r.json())[signal];
+}
+
+async function sdkDrops(reader, metric) {
+  const { resourceMetrics } = await reader.collect();
+  const dropped = {};
+  for (const sm of resourceMetrics.scopeMetrics)
+    for (const m of sm.metrics)
+      if (m.descriptor.name === metric)
+        for (const dp of m.dataPoints) {
+          const t = dp.attributes['error.type'];
+          if (t) dropped[t] = (dropped[t] ?? 0) + dp.value;
+        }
+  return dropped;
+}
+
+function gcCounter() {
+  let count = 0;
+  let ms = 0;
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      count++;
+      ms += e.duration;
+    }
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  return () => {
+    obs.disconnect();
+    return { gcCount: count, gcMillis: Math.round(ms) };
+  };
+}
+
+const yieldToLoop = () => new Promise((r) => setImmediate(r));
+
+function logSetup() {
+  const exporter = makeExporter('logs');
+  const reader = new Reader();
+  const meterProvider = new MeterProvider({ readers: [reader] });
+  const processor =
+    cfg.processor === 'sdk'
+      ? new BatchLogRecordProcessor({ exporter, selfObsMeterProvider: meterProvider, ...(cfg.sdkOptions ?? {}) })
+      : new BatchingLogRecordProcessor({ exporter, env: {}, ...(cfg.ccrOptions ?? {}) });
+  const provider = new LoggerProvider({ processors: [processor] });
+  return { exporter, reader, processor, provider, logger: provider.getLogger('bench') };
+}
+
+function emitOne(logger, i) {
+  logger.emit({
+    severityNumber: SeverityNumber.INFO,
+    severityText: 'INFO',
+    body: 'request forwarded to provider',
+    attributes: { 'ccr.request.id': i, 'http.route': '/v1/messages', 'gen_ai.request.model': 'claude-sonnet' },
+  });
+}
+
+async function finish(ctx, signal, emitted, extra) {
+  const flushStart = performance.now();
+  await Promise.race([ctx.processor.forceFlush(), new Promise((r) => setTimeout(r, cfg.flushTimeoutMs ?? 60000))]);
+  const flushMs = performance.now() - flushStart;
+  const got = await delivered(ctx.exporter, signal);
+  const dropped =
+    cfg.processor === 'sdk'
+      ? await sdkDrops(ctx.reader, signal === 'logs' ? 'otel.sdk.processor.log.processed' : 'otel.sdk.processor.span.processed')
+      : Object.fromEntries(Object.entries(ctx.processor.stats().dropped).filter(([, v]) => v > 0));
+  return {
+    ...cfg,
+    sinkUrl: undefined,
+    emitted,
+    delivered: got,
+    dropped,
+    droppedTotal: Object.values(dropped).reduce((a, b) => a + b, 0),
+    flushMs: Math.round(flushMs),
+    peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+    ...extra,
+  };
+}
+
+function loopDelay() {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  return () => {
+    h.disable();
+    return { loopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(1), loopDelayMaxMs: +(h.max / 1e6).toFixed(1) };
+  };
+}
+
+async function burst() {
+  const ctx = logSetup();
+  const n = cfg.records ?? 1_000_000;
+  const every = cfg.yieldEvery ?? 65_536;
+  const stopDelay = loopDelay();
+  const stopGc = gcCounter();
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    emitOne(ctx.logger, i);
+    if ((i + 1) % every === 0) await yieldToLoop();
+  }
+  const emitMs = performance.now() - t0;
+  const res = await finish(ctx, 'logs', n, { emitsPerSec: Math.round(n / (emitMs / 1000)) });
+  return { ...res, ...stopDelay(), ...stopGc() };
+}
+
+async function sustained() {
+  const ctx = logSetup();
+  const rate = cfg.rate;
+  const durationMs = cfg.durationMs ?? 5000;
+  const stopDelay = loopDelay();
+  const stopGc = gcCounter();
+  let emitted = 0;
+  const t0 = performance.now();
+  await new Promise((resolve) => {
+    const tick = () => {
+      const elapsed = performance.now() - t0;
+      const due = Math.min(Math.floor((rate * Math.min(elapsed, durationMs)) / 1000), Math.round((rate * durationMs) / 1000));
+      while (emitted < due) emitOne(ctx.logger, emitted++);
+      if (elapsed >= durationMs) resolve();
+      else setTimeout(tick, 1);
+    };
+    setTimeout(tick, 1);
+  });
+  const delay = stopDelay();
+  const res = await finish(ctx, 'logs', emitted, { rate });
+  return { ...res, deliveredPct: +((100 * res.delivered) / emitted).toFixed(2), ...delay, ...stopGc() };
+}
+
+async function spans() {
+  const exporter = makeExporter('traces');
+  const reader = new Reader();
+  const meterProvider = new MeterProvider({ readers: [reader] });
+  const processor =
+    cfg.processor === 'sdk'
+      ? new BatchSpanProcessor({ exporter, selfObsMeterProvider: meterProvider })
+      : new BatchingSpanProcessor({ exporter, env: {} });
+  const tracer = new TracerProvider({ spanProcessors: [processor] }).getTracer('bench');
+  const tracker = new RequestTracker({ tracer });
+  const n = cfg.requests ?? 500_000;
+  const every = cfg.yieldEvery ?? 1000;
+  const stopDelay = loopDelay();
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const req = tracker.trackRequest(String(i), { 'http.route': '/v1/messages' });
+    req.startPhase('upstream');
+    req.endPhase('upstream');
+    req.complete(true);
+    if ((i + 1) % every === 0) await yieldToLoop();
+  }
+  const ms = performance.now() - t0;
+  const res = await finish({ exporter, reader, processor }, 'traces', n, { opsPerSec: Math.round(n / (ms / 1000)) });
+  tracker.shutdown();
+  return { ...res, ...stopDelay() };
+}
+
+const run = { burst, sustained, spans }[cfg.kind];
+if (!run) throw new Error(`unknown scenario kind ${cfg.kind}`);
+if (cfg.exporter === 'otlp') await fetch(`${cfg.sinkUrl}/reset`, { method: 'POST' });
+const result = await run();
+process.stdout.write(JSON.stringify(result) + '\n');
+process.exit(0);
