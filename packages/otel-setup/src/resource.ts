@@ -19,9 +19,9 @@ export function findHostPackage(script: string | undefined = process.argv[1]): H
     const file = path.join(dir, 'package.json');
     try {
       const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: unknown; version?: unknown };
-      if (typeof pkg.name === 'string' && pkg.name !== '@ccr/otel-setup') {
-        return { name: pkg.name, version: typeof pkg.version === 'string' ? pkg.version : undefined };
-      }
+      // the nearest package.json is the host's; our own (examples, tests) names no host
+      if (typeof pkg.name !== 'string' || pkg.name === '@ccr/otel-setup') return {};
+      return { name: pkg.name, version: typeof pkg.version === 'string' ? pkg.version : undefined };
     } catch {
       /* no package.json here */
     }

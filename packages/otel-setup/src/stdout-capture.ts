@@ -1,4 +1,5 @@
-import * as fs from 'node:fs';
+// the module object itself (not an import namespace copy), so that patching reaches every caller
+const fs = require('node:fs') as typeof import('node:fs');
 import { context, ROOT_CONTEXT, SeverityNumber, trace } from '@opentelemetry/api';
 import type { Attributes, Context, Logger } from '@opentelemetry/api';
 import { isSecretName } from './redact';

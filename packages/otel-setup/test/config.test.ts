@@ -1,0 +1,196 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ConfigFileWatcher, loadConfigFile, validateLayer } from '../src/config/file';
+import { resolveConfig } from '../src/config/resolve';
+import { profileName } from '../src/config/profiles';
+
+const resolve = (env: NodeJS.ProcessEnv, file?: object) => {
+  const warnings: string[] = [];
+  const cfg = resolveConfig({ env, warn: (m) => warnings.push(m), file: file as never });
+  return { cfg, warnings };
+};
+
+describe('configuration precedence: defaults < profile < file < env', () => {
+  test('built-in defaults', () => {
+    const { cfg, warnings } = resolve({});
+    expect(warnings).toEqual([]);
+    expect(cfg.level).toBe('info');
+    expect(cfg.profile).toBe('default');
+    expect(cfg.export).toEqual({ logs: true, traces: true, metrics: true });
+    expect(cfg.exporter.protocol).toBe('http/protobuf');
+    expect(cfg.exporter.endpoints.logs).toBe('http://localhost:4318/v1/logs');
+    expect(cfg.shutdown.timeoutMillis).toBe(5000);
+    expect(Object.isFrozen(cfg) && Object.isFrozen(cfg.batching.logs)).toBe(true);
+  });
+
+  test('profile overrides defaults, file overrides profile, env overrides file', () => {
+    expect(resolve({ NODE_ENV: 'production' }).cfg.level).toBe('warn');
+    expect(resolve({ NODE_ENV: 'production' }, { level: 'error' }).cfg.level).toBe('error');
+    expect(resolve({ NODE_ENV: 'production', LOG_LEVEL: 'debug' }, { level: 'error' }).cfg.level).toBe('debug');
+    const { cfg } = resolve(
+      { NODE_ENV: 'development', OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '100' },
+      { batching: { logs: { maxExportBatchSize: 50, scheduledDelayMillis: 10 } } },
+    );
+    expect(cfg.batching.logs.maxExportBatchSize).toBe(100);
+    expect(cfg.batching.logs.scheduledDelayMillis).toBe(10);
+    expect(cfg.batching.logs.maxQueueSize).toBe(65536);
+  });
+
+  test('profiles', () => {
+    expect(profileName('prod')).toBe('production');
+    const dev = resolve({ NODE_ENV: 'development' }).cfg;
+    expect(dev.level).toBe('debug');
+    expect(dev.consoleEcho).toBe(true);
+    const test = resolve({ NODE_ENV: 'test' }).cfg;
+    expect(test.level).toBe('silent');
+    expect(test.export).toEqual({ logs: false, traces: false, metrics: false });
+    expect(test.leakWatch.enabled).toBe(false);
+    // asked: an explicit endpoint or OTEL_*_EXPORTER=otlp
+    const asked = resolve({ NODE_ENV: 'test', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://127.0.0.1:1/v1/traces', OTEL_LOGS_EXPORTER: 'otlp' }).cfg;
+    expect(asked.export).toEqual({ logs: true, traces: true, metrics: false });
+    const prod = resolve({ NODE_ENV: 'production' }).cfg;
+    expect(prod.export).toEqual({ logs: true, traces: true, metrics: true });
+    expect(prod.consoleEcho).toBe(false);
+  });
+
+  test('standard variables', () => {
+    const { cfg, warnings } = resolve({
+      OTEL_SERVICE_NAME: 'svc',
+      OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=dev,service.version=1.2.3,team=a%20b',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/',
+      OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://m:9999/custom',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer secret-token,x-tenant=1',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.25',
+      OTEL_METRIC_EXPORT_INTERVAL: '5000',
+      OTEL_NODE_DISABLED_INSTRUMENTATIONS: 'winston,@opentelemetry/instrumentation-pino',
+      OTEL_LOG_LEVEL: 'debug',
+    });
+    expect(warnings).toEqual([]);
+    expect(cfg.serviceName).toBe('svc');
+    expect(cfg.serviceVersion).toBe('1.2.3');
+    expect(cfg.resourceAttributes.team).toBe('a b');
+    expect(cfg.exporter.endpoints).toEqual({
+      logs: 'http://collector:4318/v1/logs',
+      traces: 'http://collector:4318/v1/traces',
+      metrics: 'http://m:9999/custom',
+    });
+    expect(cfg.exporter.protocol).toBe('http/json');
+    expect(cfg.exporter.headerNames).toEqual(['authorization', 'x-tenant']);
+    expect(JSON.stringify(cfg)).not.toContain('secret-token');
+    expect(cfg.sampling).toEqual({ sampler: 'parentbased_traceidratio', ratio: 0.25 });
+    expect(cfg.metricExportIntervalMillis).toBe(5000);
+    expect(cfg.instrumentations.disabled).toEqual(['winston', 'pino']);
+    expect(cfg.diagLevel).toBe('debug');
+  });
+});
+
+describe('bad environment values: a warning naming the variable and the default, never a throw', () => {
+  const cases: Array<[string, string, RegExp]> = [
+    ['LOG_LEVEL', 'loud', /LOG_LEVEL="loud" .*using the default info/],
+    ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc', /OTEL_EXPORTER_OTLP_PROTOCOL="grpc" .*using the default http\/protobuf/],
+    ['OTEL_EXPORTER_OTLP_ENDPOINT', 'not a url', /OTEL_EXPORTER_OTLP_ENDPOINT=.*not an http\(s\) URL; using the default http:\/\/localhost:4318/],
+    ['OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', 'ftp://x', /OTEL_EXPORTER_OTLP_LOGS_ENDPOINT=.*using the default http:\/\/localhost:4318\/v1\/logs/],
+    ['OTEL_TRACES_SAMPLER', 'sometimes', /OTEL_TRACES_SAMPLER="sometimes" .*using the default parentbased_always_on/],
+    ['OTEL_TRACES_SAMPLER_ARG', '2', /OTEL_TRACES_SAMPLER_ARG="2" .*using the default 1/],
+    ['OTEL_BLRP_MAX_QUEUE_SIZE', '-5', /OTEL_BLRP_MAX_QUEUE_SIZE="-5" .*using the default 65536/],
+    ['OTEL_BSP_SCHEDULE_DELAY', 'soon', /OTEL_BSP_SCHEDULE_DELAY="soon" .*using the default 1000/],
+    ['OTEL_BLRP_EXPORT_TIMEOUT', '1.5', /OTEL_BLRP_EXPORT_TIMEOUT="1.5" .*using the default 30000/],
+    ['OTEL_METRIC_EXPORT_INTERVAL', 'x', /OTEL_METRIC_EXPORT_INTERVAL="x" .*using the default 60000/],
+    ['OTEL_LOG_LEVEL', 'chatty', /OTEL_LOG_LEVEL="chatty" .*using the default none/],
+    ['OTEL_SDK_DISABLED', 'maybe', /OTEL_SDK_DISABLED="maybe" .*using the default false/],
+    ['CCR_OTEL_CAPTURE_STDOUT', 'sure', /CCR_OTEL_CAPTURE_STDOUT="sure" .*using the default false/],
+    ['OTEL_NODE_ENABLED_INSTRUMENTATIONS', 'http,fs', /OTEL_NODE_ENABLED_INSTRUMENTATIONS: unknown instrumentation "fs"/],
+    ['OTEL_RESOURCE_ATTRIBUTES', 'novalue', /OTEL_RESOURCE_ATTRIBUTES: entry "novalue" is not key=value/],
+    ['CCR_OTEL_SHUTDOWN_TIMEOUT', 'forever', /CCR_OTEL_SHUTDOWN_TIMEOUT="forever" .*using the default 5000/],
+  ];
+  test.each(cases)('%s=%s', (name, value, re) => {
+    const { cfg, warnings } = resolve({ [name]: value });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(re);
+    // the default stays in force
+    const def = resolve({}).cfg;
+    if (name === 'LOG_LEVEL') expect(cfg.level).toBe(def.level);
+    if (name === 'OTEL_BLRP_MAX_QUEUE_SIZE') expect(cfg.batching.logs.maxQueueSize).toBe(65536);
+    if (name === 'OTEL_EXPORTER_OTLP_ENDPOINT') expect(cfg.exporter.endpoints).toEqual(def.exporter.endpoints);
+  });
+
+  test('a URL in a warning never shows its secrets', () => {
+    const { warnings } = resolve({ OTEL_EXPORTER_OTLP_ENDPOINT: 'gopher://user:pw@host/?key=sk-123' });
+    expect(warnings[0]).not.toContain('sk-123');
+    expect(warnings[0]).not.toContain('pw@');
+  });
+
+  test('batch size above the queue size is clamped with a warning', () => {
+    const { cfg, warnings } = resolve({ OTEL_BSP_MAX_QUEUE_SIZE: '100', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '500' });
+    expect(cfg.batching.spans.maxExportBatchSize).toBe(100);
+    expect(warnings[0]).toMatch(/OTEL_BSP_MAX_EXPORT_BATCH_SIZE \(500\) exceeds the queue size \(100\); using 100/);
+  });
+});
+
+describe('config file', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ccr-otel-cfg-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test('validation names the exact problem', () => {
+    expect(validateLayer({ level: 'loud' })).toMatch(/^level: must be one of trace, debug/);
+    expect(validateLayer({ adaptive: { warnThreshold: 2 } })).toBe('adaptive.warnThreshold: must be a number in [0, 1], got 2');
+    expect(validateLayer({ batching: { logs: { maxQueueSize: 'big' } } })).toMatch(/^batching.logs.maxQueueSize: must be an integer >= 1/);
+    expect(validateLayer({ nope: 1 })).toMatch(/^nope: unknown setting/);
+    expect(validateLayer([])).toMatch(/must be a JSON object/);
+    expect(validateLayer({ level: 'warn', sampling: { ratio: 0.5 }, requestTracking: { maxActive: 10 } })).toBeUndefined();
+    const f = path.join(dir, 'bad.json');
+    fs.writeFileSync(f, '{ "level": ');
+    const r = loadConfigFile(f);
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.problem).toMatch(/not valid JSON/);
+  });
+
+  test('reload applies a good file; a bad one is reported once and the last good one stays', async () => {
+    const f = path.join(dir, 'otel.json');
+    fs.writeFileSync(f, JSON.stringify({ level: 'warn' }));
+    const warnings: string[] = [];
+    const changes: unknown[] = [];
+    const w = new ConfigFileWatcher({ file: f, warn: (m) => warnings.push(m), onChange: (l) => changes.push(l), pollMillis: 50 });
+    expect(w.load()).toEqual({ level: 'warn' });
+    w.start();
+    try {
+      const waitFor = async (pred: () => boolean) => {
+        for (let i = 0; i < 100 && !pred(); i++) await new Promise((r) => setTimeout(r, 30));
+        return pred();
+      };
+      fs.writeFileSync(f, JSON.stringify({ level: 'debug', adaptive: { warnThreshold: 0.5 } }));
+      expect(await waitFor(() => changes.length === 1)).toBe(true);
+      expect(w.layer).toEqual({ level: 'debug', adaptive: { warnThreshold: 0.5 } });
+
+      fs.writeFileSync(f, JSON.stringify({ level: 'shouty' }));
+      expect(await waitFor(() => warnings.length === 1)).toBe(true);
+      // the same bad content again: no second report
+      fs.writeFileSync(f, JSON.stringify({ level: 'shouty' }) + ' ');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain(f);
+      expect(warnings[0]).toMatch(/level: must be one of .*keeping the last good configuration/);
+      expect(w.layer).toEqual({ level: 'debug', adaptive: { warnThreshold: 0.5 } });
+      expect(changes).toHaveLength(1);
+      // resolved with env on top: env still wins
+      const cfg = resolveConfig({ env: { LOG_LEVEL: 'error' }, warn: () => undefined, file: w.layer });
+      expect(cfg.level).toBe('error');
+      expect(cfg.adaptive.warnThreshold).toBe(0.5);
+    } finally {
+      w.close();
+    }
+  });
+
+  test('a missing file at start: reported once, defaults in force', () => {
+    const warnings: string[] = [];
+    const w = new ConfigFileWatcher({ file: path.join(dir, 'missing.json'), warn: (m) => warnings.push(m), onChange: () => undefined });
+    expect(w.load()).toEqual({});
+    expect(warnings[0]).toMatch(/missing.json cannot read: ENOENT; using the built-in defaults/);
+  });
+});

@@ -1,0 +1,95 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { SeverityNumber } from '@opentelemetry/api';
+import type { LogRecord, Logger } from '@opentelemetry/api';
+import { StdoutCapture, pinoSeverity } from '../src/stdout-capture';
+import { redactUrl } from '../src/redact';
+import { attr, childEnv, runChild, startSink } from './helpers';
+
+function fakeLogger() {
+  const records: LogRecord[] = [];
+  const logger = { emit: (r: LogRecord) => records.push(r), enabled: () => true } as unknown as Logger;
+  return { logger, records };
+}
+
+describe('stdout capture', () => {
+  test('pino levels map to severities', () => {
+    expect(pinoSeverity(10)).toEqual([SeverityNumber.TRACE, 'TRACE']);
+    expect(pinoSeverity(20)).toEqual([SeverityNumber.DEBUG, 'DEBUG']);
+    expect(pinoSeverity(30)).toEqual([SeverityNumber.INFO, 'INFO']);
+    expect(pinoSeverity(40)).toEqual([SeverityNumber.WARN, 'WARN']);
+    expect(pinoSeverity(50)).toEqual([SeverityNumber.ERROR, 'ERROR']);
+    expect(pinoSeverity(60)).toEqual([SeverityNumber.FATAL, 'FATAL']);
+    expect(pinoSeverity(35)).toEqual([SeverityNumber.INFO, 'INFO']);
+    expect(pinoSeverity('warn')).toEqual([SeverityNumber.WARN, 'WARN']);
+    expect(pinoSeverity('nope')).toBeUndefined();
+  });
+
+  test('JSON lines become records, other lines pass through, partial lines wait, secrets dropped', () => {
+    const { logger, records } = fakeLogger();
+    const c = new StdoutCapture({ logger });
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    const spanId = 'b7ad6b7169203331';
+    let r = c.process(
+      'plain text\n' +
+        JSON.stringify({ level: 50, time: 1700000000000, pid: 1, hostname: 'h', msg: 'boom', trace_id: traceId, span_id: spanId, trace_flags: '01', reqId: 'r1', req: { url: '/x', headers: { authorization: 'Bearer sk-1' } }, apiKey: 'sk-2' }) +
+        '\n{"not":"pino"}\n{"level":30,"msg":"par',
+    );
+    expect(r.pass).toBe('plain text\n{"not":"pino"}\n');
+    expect(r.pending).toBe('{"level":30,"msg":"par');
+    r = c.process(r.pending + 'tial"}\nnot json {\n');
+    expect(r.pass).toBe('not json {\n');
+    expect(records).toHaveLength(2);
+    const [a, b] = records;
+    expect(a.severityNumber).toBe(SeverityNumber.ERROR);
+    expect(a.severityText).toBe('ERROR');
+    expect(a.body).toBe('boom');
+    expect(a.timestamp).toBe(1700000000000);
+    expect(a.attributes).toMatchObject({ reqId: 'r1', 'log.iostream': 'stdout' });
+    expect(a.attributes!.pid).toBeUndefined();
+    expect(a.attributes!.apiKey).toBeUndefined();
+    expect(String(a.attributes!.req)).not.toContain('sk-1');
+    const { trace } = require('@opentelemetry/api');
+    const sc = trace.getSpanContext(a.context);
+    expect(sc).toMatchObject({ traceId, spanId });
+    expect(b.body).toBe('partial');
+    expect(b.severityNumber).toBe(SeverityNumber.INFO);
+  });
+
+  test('a pino app in a child process: captured lines exported with trace ids, other output untouched', async () => {
+    const sink = await startSink();
+    try {
+      const r = await runChild(
+        ['-r', '@ccr/otel-setup', path.join(__dirname, 'fixtures', 'stdout-app.js')],
+        childEnv(sink, { CCR_OTEL_CAPTURE_STDOUT: 'true', LOG_LEVEL: 'debug' }),
+      );
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe('hello plain\n[not json]\n');
+      const logs = sink.logs();
+      const by = (m: string) => logs.find((l) => l.body?.stringValue === m);
+      expect(by('via stdout.write warn').severityNumber).toBe(13);
+      expect(by('via fs.writeSync error').severityNumber).toBe(17);
+      expect(by('via fs.write info').severityNumber).toBe(9);
+      expect(by('debug line').severityNumber).toBe(5);
+      const inSpan = by('inside span');
+      const span = sink.spans().find((s) => s.name === 'stdout-span');
+      expect(inSpan.traceId).toBe(span.traceId);
+      expect(attr(inSpan.attributes, 'log.iostream')).toBe('stdout');
+    } finally {
+      await sink.close();
+    }
+  });
+});
+
+describe('redaction', () => {
+  test('keys in URLs', () => {
+    expect(redactUrl('https://x/v1?key=sk-1&alt=json')).toBe('https://x/v1?key=REDACTED&alt=json');
+    expect(redactUrl('https://u:p@x/v1?api_key=1&access_token=2&x=3')).toBe('https://REDACTED:REDACTED@x/v1?api_key=REDACTED&access_token=REDACTED&x=3');
+    expect(redactUrl('/plain/path')).toBe('/plain/path');
+  });
+});
+
+test('fixtures exist', () => {
+  expect(fs.existsSync(path.join(__dirname, 'fixtures', 'stdout-app.js'))).toBe(true);
+});
