@@ -1,6 +1,7 @@
 import { diag, type MeterProvider, type ObservableResult, type Attributes } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { PriorityQueue } from './priority-queue';
+import { IDENTITY_CODEC, type RecordCodec } from './record-codec';
 import type { ResolvedBatchingOptions } from './options';
 
 /** Why a record was not exported. Each record ends exported or dropped for exactly one of these. */
@@ -41,6 +42,8 @@ export interface EngineSignal {
   componentType: string;
   /** Metric unit, e.g. {log_record}. */
   unit: string;
+  /** How the queue stores a record. Default: the object itself. */
+  codec?: RecordCodec<unknown>;
   /** Name used in warnings. */
   processorName: string;
 }
@@ -98,7 +101,7 @@ export class BatchingEngine<T> {
     private readonly signal: EngineSignal,
     meterProvider?: MeterProvider,
   ) {
-    this.queue = new PriorityQueue<T>(signal.classes);
+    this.queue = new PriorityQueue<T>(signal.classes, (signal.codec ?? IDENTITY_CODEC) as RecordCodec<T>);
     if (meterProvider) this.registerMetrics(meterProvider);
   }
 

@@ -1,9 +1,10 @@
 import type { Context } from '@opentelemetry/api';
-import type { LogRecordExporter, LogRecordProcessor, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
+import type { LogRecordExporter, LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import { BatchingEngine, type ProcessorStats } from './engine';
 import { resolveBatchingOptions, type BatchingOptions } from './options';
 import type { LevelController } from './level';
+import { LOG_RECORD_CODEC } from './log-record-codec';
 
 export interface BatchingLogRecordProcessorOptions extends BatchingOptions {
   exporter: LogRecordExporter;
@@ -42,13 +43,13 @@ export function estimateLogRecordBytes(record: ReadWriteLogRecord): number {
  * the floor in `enabled()`, before the SDK creates them.
  */
 export class BatchingLogRecordProcessor implements LogRecordProcessor {
-  private readonly engine: BatchingEngine<ReadWriteLogRecord>;
+  private readonly engine: BatchingEngine<ReadableLogRecord>;
   private readonly level: LevelController | undefined;
 
   constructor(options: BatchingLogRecordProcessorOptions) {
     if (!options || !options.exporter) throw new TypeError('BatchingLogRecordProcessor: options.exporter is required');
     this.level = options.level;
-    this.engine = new BatchingEngine<ReadWriteLogRecord>(
+    this.engine = new BatchingEngine<ReadableLogRecord>(
       options.exporter,
       resolveBatchingOptions(options, 'OTEL_BLRP'),
       {
@@ -57,6 +58,7 @@ export class BatchingLogRecordProcessor implements LogRecordProcessor {
         componentType: 'batching_log_processor',
         unit: '{log_record}',
         processorName: 'BatchingLogRecordProcessor',
+        codec: LOG_RECORD_CODEC,
       },
       options.meterProvider,
     );

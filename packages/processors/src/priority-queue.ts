@@ -1,26 +1,32 @@
+import type { RecordCodec } from './record-codec';
+
 /**
- * A bounded queue of records in priority classes (0 = least important) that keeps
- * arrival order across classes and can shed the oldest record of the lowest class
- * present in O(classes). One class is one FIFO ring; a global sequence number
- * orders the classes' heads when a batch is taken.
+ * One FIFO ring of records in flat columns: `refSlots` references and `numSlots`
+ * numbers per record, plus its sequence number and estimated size.
  */
 class Ring<T> {
-  items: (T | undefined)[] = new Array(16);
-  seqs: Float64Array = new Float64Array(16);
-  sizes: Float64Array = new Float64Array(16);
+  private cap = 16;
+  private refs: unknown[];
+  private nums: Float64Array;
+  seqs = new Float64Array(16);
+  sizes = new Float64Array(16);
   head = 0;
   length = 0;
 
+  constructor(private readonly codec: RecordCodec<T>) {
+    this.refs = new Array(16 * codec.refSlots).fill(undefined);
+    this.nums = new Float64Array(16 * codec.numSlots);
+  }
+
   push(item: T, seq: number, size: number): void {
-    if (this.length === this.items.length) this.grow();
-    const i = (this.head + this.length) & (this.items.length - 1);
-    this.items[i] = item;
+    if (this.length === this.cap) this.grow();
+    const i = (this.head + this.length) & (this.cap - 1);
+    this.codec.encode(item, this.refs, i * this.codec.refSlots, this.nums, i * this.codec.numSlots);
     this.seqs[i] = seq;
     this.sizes[i] = size;
     this.length++;
   }
 
-  /** Sequence number of the head; only valid when length > 0. */
   headSeq(): number {
     return this.seqs[this.head];
   }
@@ -29,33 +35,46 @@ class Ring<T> {
     return this.sizes[this.head];
   }
 
-  shift(): T {
+  /** Removes the head, decoding it when `decode` is set. */
+  shift(decode: boolean): T | undefined {
     const i = this.head;
-    const item = this.items[i] as T;
-    this.items[i] = undefined;
-    this.head = (i + 1) & (this.items.length - 1);
+    const { refSlots, numSlots } = this.codec;
+    const r = i * refSlots;
+    const item = decode ? this.codec.decode(this.refs, r, this.nums, i * numSlots) : undefined;
+    for (let k = 0; k < refSlots; k++) this.refs[r + k] = undefined; // let go of what it held
+    this.head = (i + 1) & (this.cap - 1);
     this.length--;
     return item;
   }
 
   private grow(): void {
-    const cap = this.items.length * 2;
-    const items: (T | undefined)[] = new Array(cap);
+    const { refSlots, numSlots } = this.codec;
+    const cap = this.cap * 2;
+    const refs = new Array(cap * refSlots).fill(undefined);
+    const nums = new Float64Array(cap * numSlots);
     const seqs = new Float64Array(cap);
     const sizes = new Float64Array(cap);
     for (let k = 0; k < this.length; k++) {
-      const i = (this.head + k) & (this.items.length - 1);
-      items[k] = this.items[i];
+      const i = (this.head + k) & (this.cap - 1);
+      for (let s = 0; s < refSlots; s++) refs[k * refSlots + s] = this.refs[i * refSlots + s];
+      for (let s = 0; s < numSlots; s++) nums[k * numSlots + s] = this.nums[i * numSlots + s];
       seqs[k] = this.seqs[i];
       sizes[k] = this.sizes[i];
     }
-    this.items = items;
+    this.refs = refs;
+    this.nums = nums;
     this.seqs = seqs;
     this.sizes = sizes;
+    this.cap = cap;
     this.head = 0;
   }
 }
 
+/**
+ * A bounded queue of records in priority classes (0 = least important) that keeps
+ * arrival order across classes and sheds the oldest record of the lowest class present
+ * in O(classes). A global sequence number orders the classes' heads when a batch is taken.
+ */
 export class PriorityQueue<T> {
   private readonly rings: Ring<T>[] = [];
   /** Records queued. */
@@ -64,8 +83,11 @@ export class PriorityQueue<T> {
   bytes = 0;
   private seq = 0;
 
-  constructor(readonly classes: number) {
-    for (let c = 0; c < classes; c++) this.rings.push(new Ring<T>());
+  constructor(
+    readonly classes: number,
+    codec: RecordCodec<T>,
+  ) {
+    for (let c = 0; c < classes; c++) this.rings.push(new Ring<T>(codec));
   }
 
   /** Sequence number the next push will get. */
@@ -85,13 +107,12 @@ export class PriorityQueue<T> {
     return -1;
   }
 
-  /** Removes the oldest record of class `cls` (which must be non-empty). */
-  shed(cls: number): T {
+  /** Discards the oldest record of class `cls` (which must be non-empty). */
+  shed(cls: number): void {
     const ring = this.rings[cls];
-    const size = ring.headSize();
     this.length--;
-    this.bytes -= size;
-    return ring.shift();
+    this.bytes -= ring.headSize();
+    ring.shift(false);
   }
 
   /** Sequence number of the oldest queued record, or Infinity when empty. */
@@ -105,10 +126,9 @@ export class PriorityQueue<T> {
   }
 
   /**
-   * Moves up to `max` of the oldest records (in arrival order, across classes) into `out`,
-   * taking none whose sequence number is above `maxSeq`. Returns the number moved.
+   * Appends up to `max` of the oldest records, in arrival order across classes, to `out`.
    */
-  take(out: T[], max: number, maxSeq = Infinity): number {
+  take(out: T[], max: number): number {
     const rings = this.rings;
     let n = 0;
     while (n < max && this.length > 0) {
@@ -121,11 +141,10 @@ export class PriorityQueue<T> {
           best = c;
         }
       }
-      if (bestSeq > maxSeq) break;
       const r = rings[best];
       this.bytes -= r.headSize();
       this.length--;
-      out.push(r.shift());
+      out.push(r.shift(true) as T);
       n++;
     }
     return n;
