@@ -415,3 +415,8 @@ export async function getJaegerTrace(queryUrl: string, traceId: string): Promise
   const body: any = await res.json();
   return Array.isArray(body?.data) ? body.data[0] : undefined;
 }
+
+/** Jaeger prints a 128-bit trace id whose high half is zero as 16 hex chars; compare ids through this. */
+export function normTraceId(id: string): string {
+  return id.toLowerCase().padStart(32, '0');
+}
