@@ -59,7 +59,7 @@ export function start(options: StartOptions = {}): Readonly<OtelSetupConfig> {
           const next = resolveConfig({ env, warn, file: fileLayer, options: layer, ...detected });
           const ignored = state.telemetry.reconfigure(next);
           state.config = next;
-          if (ignored.length) warn(`config file ${file}: changed ${ignored.join(', ')}; the running values stay`);
+          if (ignored.length) warn(`config file ${file}: could not apply ${ignored.join(', ')}; the running values stay`);
         },
       });
       watcher.load();

@@ -158,17 +158,36 @@ export class Telemetry {
     }
   }
 
-  /** Re-applies the settings that may change at run time (from the config file). */
+  /**
+   * Re-applies the settings that may change at run time (from the config file): level,
+   * adaptive thresholds, sampling ratio, batch limits and request-tracking limits.
+   * Returns what could not be applied (with the reason); the running values of those stay.
+   */
   reconfigure(next: Readonly<OtelSetupConfig>): string[] {
     const ignored: string[] = [];
-    this.level.setConfiguredLevel(next.level);
-    this.monitor?.setThresholds({ warnThreshold: next.adaptive.warnThreshold, errorThreshold: next.adaptive.errorThreshold });
-    this.sampler.setRatio(next.sampling.ratio);
-    const prev = this.config;
-    if (JSON.stringify(prev.batching) !== JSON.stringify(next.batching)) ignored.push('batching (needs a restart)');
-    const { maxActive, ttlMs, sweepIntervalMs } = prev.requestTracking;
-    const n = next.requestTracking;
-    if (maxActive !== n.maxActive || ttlMs !== n.ttlMs || sweepIntervalMs !== n.sweepIntervalMs) ignored.push('requestTracking limits (needs a restart)');
+    const attempt = (what: string, apply: () => void) => {
+      try {
+        apply();
+      } catch (err) {
+        ignored.push(`${what} (${(err as Error).message})`);
+      }
+    };
+    attempt('level', () => this.level.setConfiguredLevel(next.level));
+    attempt('adaptive thresholds', () =>
+      this.monitor?.setThresholds({ warnThreshold: next.adaptive.warnThreshold, errorThreshold: next.adaptive.errorThreshold }),
+    );
+    attempt('sampling ratio', () => this.sampler.setRatio(next.sampling.ratio));
+    attempt('batching.logs', () => this.logProcessor?.setOptions(next.batching.logs));
+    attempt('batching.spans', () => this.spanProcessor?.setOptions(next.batching.spans));
+    const { maxActive, ttlMs, sweepIntervalMs } = next.requestTracking;
+    const prev = this.config.requestTracking;
+    attempt('requestTracking limits', () =>
+      this.tracker.setLimits({
+        maxActive: maxActive !== prev.maxActive ? maxActive : undefined,
+        ttlMs: ttlMs !== prev.ttlMs ? ttlMs : undefined,
+        sweepIntervalMs: sweepIntervalMs !== prev.sweepIntervalMs ? sweepIntervalMs : undefined,
+      }),
+    );
     (this as { config: Readonly<OtelSetupConfig> }).config = next;
     return ignored;
   }

@@ -1,8 +1,8 @@
-import { diag, type MeterProvider, type ObservableResult, type Attributes } from '@opentelemetry/api';
-import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { context, diag, type MeterProvider, type ObservableResult, type Attributes } from '@opentelemetry/api';
+import { ExportResultCode, suppressTracing, type ExportResult } from '@opentelemetry/core';
 import { PriorityQueue } from './priority-queue';
 import { IDENTITY_CODEC, type RecordCodec } from './record-codec';
-import type { ResolvedBatchingOptions } from './options';
+import { updateBatchingOptions, type BatchingLimits, type ResolvedBatchingOptions } from './options';
 
 /** Why a record was not exported. Each record ends exported or dropped for exactly one of these. */
 export type DropReason = 'queue_full' | 'export_failed' | 'export_timeout' | 'shutdown' | 'below_level';
@@ -97,7 +97,7 @@ export class BatchingEngine<T> {
 
   constructor(
     private readonly exporter: BatchExporter<T>,
-    private readonly options: ResolvedBatchingOptions,
+    private options: ResolvedBatchingOptions,
     private readonly signal: EngineSignal,
     meterProvider?: MeterProvider,
   ) {
@@ -132,6 +132,21 @@ export class BatchingEngine<T> {
     } else if (this.delayTimer === undefined) {
       this.armDelayTimer();
     }
+  }
+
+  /**
+   * Changes limits while running (e.g. from a reloaded config file). A smaller queue
+   * keeps what it holds and refuses new records until it is below the new bound.
+   * Throws InvalidOptionError, changing nothing, when a value is invalid.
+   */
+  setOptions(patch: BatchingLimits): void {
+    this.options = updateBatchingOptions(this.options, patch);
+    this.pump();
+  }
+
+  /** The options in force. */
+  getOptions(): Readonly<ResolvedBatchingOptions> {
+    return this.options;
   }
 
   /** Counts records refused before they reached the queue (below the level floor). */
@@ -254,7 +269,8 @@ export class BatchingEngine<T> {
       else this.failed(batch, result.error);
     };
     try {
-      this.exporter.export(batch.items, callback);
+      // The exporter's own requests must not be traced (as the SDK's processors do).
+      context.with(suppressTracing(context.active()), () => this.exporter.export(batch.items, callback));
     } catch (err) {
       if (!done) {
         done = true;

@@ -2,7 +2,7 @@ import type { Context } from '@opentelemetry/api';
 import type { LogRecordExporter, LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import { BatchingEngine, type ProcessorStats } from './engine';
-import { resolveBatchingOptions, type BatchingOptions } from './options';
+import { resolveBatchingOptions, type BatchingLimits, type BatchingOptions, type ResolvedBatchingOptions } from './options';
 import type { LevelController } from './level';
 import { LOG_RECORD_CODEC } from './log-record-codec';
 
@@ -91,6 +91,16 @@ export class BatchingLogRecordProcessor implements LogRecordProcessor {
 
   shutdown(): Promise<void> {
     return this.engine.shutdown();
+  }
+
+  /** Changes limits while running; see {@link BatchingEngine.setOptions}. */
+  setOptions(patch: BatchingLimits): void {
+    this.engine.setOptions(patch);
+  }
+
+  /** The options in force, defaults and variables resolved. */
+  getOptions(): Readonly<ResolvedBatchingOptions> {
+    return this.engine.getOptions();
   }
 
   stats(): ProcessorStats {

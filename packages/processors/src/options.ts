@@ -103,6 +103,26 @@ const MINIMUM: Record<keyof ResolvedBatchingOptions, number> = {
   dropWarningIntervalMillis: 0,
 };
 
+/** The options that can change while a processor runs (see setOptions). */
+export type BatchingLimits = Partial<Omit<ResolvedBatchingOptions, 'dropWarningIntervalMillis'>>;
+
+/** Applies `patch` to resolved options, with the same checks as at construction. */
+export function updateBatchingOptions(current: ResolvedBatchingOptions, patch: BatchingLimits): ResolvedBatchingOptions {
+  const out = { ...current };
+  for (const key of Object.keys(patch) as Array<keyof BatchingLimits>) {
+    const v = patch[key];
+    if (v === undefined) continue;
+    if (!(key in MINIMUM)) throw new InvalidOptionError(`unknown option ${key}`);
+    out[key] = check(key, v, MINIMUM[key]);
+  }
+  if (out.maxExportBatchSize > out.maxQueueSize) {
+    throw new InvalidOptionError(
+      `maxExportBatchSize (${out.maxExportBatchSize}) must be <= maxQueueSize (${out.maxQueueSize})`,
+    );
+  }
+  return out;
+}
+
 /**
  * Resolves options: explicit option, else the standard variable, else the default.
  * Throws {@link InvalidOptionError} naming the option (or variable) that is wrong.

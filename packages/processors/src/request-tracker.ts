@@ -73,6 +73,12 @@ export interface RequestHandle {
   fail(error: unknown, attributes?: Attributes): void;
 }
 
+function checkPositive(name: string, v: unknown): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
+    throw new RangeError(`RequestTracker: ${name} must be a positive integer, got ${v}`);
+  }
+}
+
 const NOOP_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 class UntrackedRequest implements RequestHandle {
@@ -152,8 +158,8 @@ class TrackedRequest implements RequestHandle {
  */
 export class RequestTracker {
   private readonly tracer: Tracer;
-  private readonly maxActive: number;
-  private readonly ttlMs: number;
+  private maxActive: number;
+  private ttlMs: number;
   private readonly spanName: string;
   private readonly loadFn: (() => number) | undefined;
   private readonly overloadThreshold: number;
@@ -171,7 +177,7 @@ export class RequestTracker {
     unmatchedPhaseEnds: 0,
   };
   private overloadSeen = 0;
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout;
   private readonly requestDuration: Histogram | undefined;
   private readonly phaseDuration: Histogram | undefined;
 
@@ -182,9 +188,7 @@ export class RequestTracker {
       const v = options[k];
       if (v !== undefined) (o as Record<string, unknown>)[k] = v;
     }
-    for (const k of ['maxActive', 'ttlMs', 'sweepIntervalMs', 'overloadSampleEvery'] as const) {
-      if (!Number.isInteger(o[k]) || o[k] < 1) throw new RangeError(`RequestTracker: ${k} must be a positive integer, got ${o[k]}`);
-    }
+    for (const k of ['maxActive', 'ttlMs', 'sweepIntervalMs', 'overloadSampleEvery'] as const) checkPositive(k, o[k]);
     this.tracer = options.tracer;
     this.maxActive = o.maxActive;
     this.ttlMs = o.ttlMs;
@@ -202,6 +206,21 @@ export class RequestTracker {
     }
     this.timer = setInterval(() => this.sweep(), o.sweepIntervalMs);
     this.timer.unref();
+  }
+
+  /**
+   * Changes the bounds while running. A lower maxActive evicts the oldest requests at
+   * the next trackRequest; a new sweep interval restarts the sweep timer.
+   */
+  setLimits(limits: { maxActive?: number; ttlMs?: number; sweepIntervalMs?: number }): void {
+    for (const [k, v] of Object.entries(limits)) if (v !== undefined) checkPositive(k, v);
+    if (limits.maxActive !== undefined) this.maxActive = limits.maxActive;
+    if (limits.ttlMs !== undefined) this.ttlMs = limits.ttlMs;
+    if (limits.sweepIntervalMs !== undefined) {
+      clearInterval(this.timer);
+      this.timer = setInterval(() => this.sweep(), limits.sweepIntervalMs);
+      this.timer.unref();
+    }
   }
 
   get activeCount(): number {

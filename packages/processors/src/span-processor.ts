@@ -1,7 +1,7 @@
 import { SpanStatusCode, TraceFlags, type Context } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { BatchingEngine, type ProcessorStats } from './engine';
-import { resolveBatchingOptions, type BatchingOptions } from './options';
+import { resolveBatchingOptions, type BatchingLimits, type BatchingOptions, type ResolvedBatchingOptions } from './options';
 
 export interface BatchingSpanProcessorOptions extends BatchingOptions {
   exporter: SpanExporter;
@@ -57,6 +57,16 @@ export class BatchingSpanProcessor implements SpanProcessor {
 
   shutdown(): Promise<void> {
     return this.engine.shutdown();
+  }
+
+  /** Changes limits while running; see {@link BatchingEngine.setOptions}. */
+  setOptions(patch: BatchingLimits): void {
+    this.engine.setOptions(patch);
+  }
+
+  /** The options in force, defaults and variables resolved. */
+  getOptions(): Readonly<ResolvedBatchingOptions> {
+    return this.engine.getOptions();
   }
 
   stats(): ProcessorStats {

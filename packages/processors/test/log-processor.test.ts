@@ -248,3 +248,20 @@ describe('BatchingLogRecordProcessor', () => {
     expect(s.dropped.queue_full).toBeGreaterThan(0);
   });
 });
+
+describe('setOptions', () => {
+  it('changes limits while running, validating like the constructor', async () => {
+    const exporter = new ScriptedExporter();
+    const p = new BatchingLogRecordProcessor({ env: {}, exporter, maxExportBatchSize: 100 });
+    const { logger } = loggerFor(p);
+    p.setOptions({ maxExportBatchSize: 10, maxQueueSize: 20 });
+    expect(p.getOptions()).toMatchObject({ maxExportBatchSize: 10, maxQueueSize: 20 });
+    for (let i = 0; i < 30; i++) logger.emit({ body: i });
+    expect(p.stats().dropped.queue_full).toBe(10);
+    await p.forceFlush();
+    expect(Math.max(...exporter.calls)).toBe(10);
+    expect(() => p.setOptions({ maxExportBatchSize: 50 })).toThrow(/maxExportBatchSize \(50\) must be <= maxQueueSize \(20\)/);
+    expect(() => p.setOptions({ exportTimeoutMillis: -1 })).toThrow(/exportTimeoutMillis must be >= 1/);
+    expect(p.getOptions().maxExportBatchSize).toBe(10);
+  });
+});

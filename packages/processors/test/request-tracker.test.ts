@@ -119,3 +119,16 @@ describe('RequestTracker', () => {
     expect(() => setup({ maxActive: 0 })).toThrow(/maxActive must be a positive integer/);
   });
 });
+
+describe('RequestTracker.setLimits', () => {
+  it('applies a lower maxActive at the next request and validates', () => {
+    const { exporter, tracker } = setup({ maxActive: 10 });
+    for (let i = 0; i < 5; i++) tracker.trackRequest(`r${i}`);
+    tracker.setLimits({ maxActive: 2 });
+    tracker.trackRequest('new');
+    expect(tracker.activeCount).toBe(2);
+    expect(exporter.getFinishedSpans()).toHaveLength(4);
+    expect(() => tracker.setLimits({ ttlMs: 0 })).toThrow(/ttlMs must be a positive integer/);
+    tracker.shutdown();
+  });
+});
