@@ -1,0 +1,23 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+// A short run of the real benchmark (OTLP exporter to the sink in a child process):
+// proves it runs and that our processors account for every record. Speed targets
+// are not asserted here; they live in bench/ and the README.
+describe('bench --smoke', () => {
+  it('runs every scenario side by side and accounts for every record', () => {
+    const root = join(__dirname, '..');
+    const out = execFileSync(process.execPath, [join(root, 'bench', 'run.mjs'), '--smoke'], { encoding: 'utf8', timeout: 120_000 });
+    expect(out).toMatch(/### Burst/);
+    const { results } = JSON.parse(readFileSync(join(root, 'bench', 'results', 'smoke.json'), 'utf8'));
+    const kinds = new Set(results.map((r: { kind: string }) => r.kind));
+    expect([...kinds].sort()).toEqual(['burst', 'spans', 'sustained']);
+    for (const r of results) {
+      expect(r.delivered + r.droppedTotal).toBe(r.emitted);
+      if (r.processor === 'ccr') expect(Object.keys(r.dropped).every((k) => ['queue_full', 'export_failed', 'export_timeout', 'shutdown', 'below_level'].includes(k))).toBe(true);
+    }
+    const ccrSpans = results.find((r: { kind: string; processor: string }) => r.kind === 'spans' && r.processor === 'ccr');
+    expect(ccrSpans.delivered).toBe(ccrSpans.emitted);
+  });
+});
