@@ -24,6 +24,8 @@ export class LeakWatch {
   private timer: NodeJS.Timeout | undefined;
   private readonly o: Required<Omit<LeakWatchOptions, 'meterProvider'>>;
   private readonly counter: { add(n: number, a?: Record<string, string | number>): void } | undefined;
+  /** Samples taken so far; the window may hold fewer. */
+  private taken = 0;
   private quietUntil = 0;
   warnings = 0;
   lastGrowth = 0;
@@ -61,6 +63,7 @@ export class LeakWatch {
   /** Takes one snapshot and checks the trend; the timer calls it, tests may too. */
   sample(): void {
     const t = this.o.now();
+    this.taken++;
     this.snapshots.push({ t, heap: this.o.heapUsed() });
     const cutoff = t - this.o.windowMillis;
     while (this.snapshots.length && this.snapshots[0].t < cutoff) this.snapshots.shift();
@@ -74,9 +77,9 @@ export class LeakWatch {
     if (earlier <= 0) return;
     const growth = (recent - earlier) / earlier;
     this.lastGrowth = growth;
-    if (growth > this.o.growthThreshold && len >= this.quietUntil) {
+    if (growth > this.o.growthThreshold && this.taken >= this.quietUntil) {
       this.warnings++;
-      this.quietUntil = len + n;
+      this.quietUntil = this.taken + n;
       this.counter?.add(1);
       this.o.logger.emit({
         severityNumber: SeverityNumber.WARN,
