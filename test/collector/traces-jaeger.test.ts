@@ -1,6 +1,6 @@
 /**
  * Traces through the real collector into the real Jaeger v2: sent with the OpenTelemetry SDK (OTLP/HTTP
- * protobuf), found through Jaeger's query API with their span events, and present in the traces file.
+ * protobuf, serialized by the SDK), found through Jaeger's query API with their span events, and present in the traces file.
  * Then Jaeger goes down: traces sent meanwhile wait in the file_storage queue (across a collector restart)
  * and all arrive once Jaeger is back.
  */
@@ -8,7 +8,6 @@ import * as fs from 'node:fs';
 import { context, trace, type Span } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import {
   findTraceInJaeger,
   findTracesInJaeger,
@@ -21,6 +20,7 @@ import {
   type RunningCollector,
   type RunningJaeger,
 } from '../helpers/collector';
+import { FetchOtlpTraceExporter } from '../helpers/otlp-fetch-exporter';
 import { spansOf } from '../helpers/otlp-json';
 
 // testTimeout inside a Jest `projects` entry is ignored by Jest; set it here.
@@ -47,7 +47,8 @@ function tracerFor(service: string) {
     resource: resourceFromAttributes({ 'service.name': service }),
     spanProcessors: [
       new BatchSpanProcessor({
-        exporter: new OTLPTraceExporter({ url: `${col!.otlpHttpEndpoint}/v1/traces` }),
+        // OTLP/HTTP protobuf, serialized by the SDK's otlp-transformer (see the helper for why not OTLPTraceExporter)
+        exporter: new FetchOtlpTraceExporter(`${col!.otlpHttpEndpoint}/v1/traces`),
         scheduledDelayMillis: 200,
       }),
     ],
