@@ -21,7 +21,7 @@ export class FetchOtlpTraceExporter implements SpanExporter {
       resultCallback({ code: ExportResultCode.FAILED, error: new Error('serialization failed') });
       return;
     }
-    const p = fetch(this.url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body })
+    const p = fetch(this.url, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: body as Uint8Array<ArrayBuffer> })
       .then(async (res) => {
         await res.arrayBuffer();
         if (res.ok) resultCallback({ code: ExportResultCode.SUCCESS });
