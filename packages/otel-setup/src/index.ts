@@ -2,7 +2,9 @@ import type { Attributes } from '@opentelemetry/api';
 import { trace, INVALID_SPAN_CONTEXT } from '@opentelemetry/api';
 import type { RequestHandle } from '@ccr/otel-processors';
 import { ConfigFileWatcher } from './config/file';
-import { resolveConfig } from './config/resolve';
+import { isTrue } from './config/env';
+import { deepFreeze, fileLayerProblem, resolveConfig } from './config/resolve';
+import type { ResolveInput } from './config/resolve';
 import type { ConfigLayer, OtelSetupConfig } from './config/types';
 import { stderrWarn } from './config/warn';
 import type { WarnFn } from './config/warn';
@@ -41,30 +43,33 @@ let state: State | undefined;
 export function start(options: StartOptions = {}): Readonly<OtelSetupConfig> {
   if (state) return state.config;
   const { env = process.env, warn = stderrWarn, installShutdownHooks = true, ...layer } = options;
+  let config: Readonly<OtelSetupConfig> | undefined;
+  let watcher: ConfigFileWatcher | undefined;
   try {
-    if (String(env.OTEL_SDK_DISABLED ?? '').trim().toLowerCase() === 'true') {
+    if (isTrue(env.OTEL_SDK_DISABLED)) {
       state = { config: resolveConfig({ env, warn, options: layer }) };
       return state.config;
     }
     const host = findHostPackage();
-    const detected = { detectedServiceName: host.name ?? scriptName(), detectedServiceVersion: host.version };
+    const input: ResolveInput = { env, warn, options: layer, detectedServiceName: host.name ?? scriptName(), detectedServiceVersion: host.version };
     const file = env.CCR_OTEL_CONFIG?.trim();
-    let watcher: ConfigFileWatcher | undefined;
     if (file) {
       watcher = new ConfigFileWatcher({
         file,
         warn,
+        check: (fileLayer) => fileLayerProblem(input, fileLayer),
         onChange: (fileLayer) => {
-          if (!state?.telemetry) return;
-          const next = resolveConfig({ env, warn, file: fileLayer, options: layer, ...detected });
-          const ignored = state.telemetry.reconfigure(next);
-          state.config = next;
-          if (ignored.length) warn(`config file ${file}: could not apply ${ignored.join(', ')}; the running values stay`);
+          const s = state;
+          if (!s?.telemetry) return;
+          const r = s.telemetry.reconfigure(resolveConfig({ ...input, file: fileLayer }));
+          s.config = r.config;
+          if (r.ignored.length) warn(`config file ${file}: could not apply ${r.ignored.join(', ')}; the running values stay`);
+          if (r.restart.length) warn(`config file ${file}: ${r.restart.join(', ')} changed; this needs a restart, the running values stay`);
         },
       });
       watcher.load();
     }
-    const config = resolveConfig({ env, warn, file: watcher?.layer, options: layer, ...detected });
+    config = resolveConfig({ ...input, file: watcher?.layer });
     if (config.disabled) {
       state = { config };
       return config;
@@ -75,18 +80,45 @@ export function start(options: StartOptions = {}): Readonly<OtelSetupConfig> {
     state = { config, telemetry, watcher };
     watcher?.start();
     if (installShutdownHooks) {
+      const waiting = (p: { stats(): { queued: number; inFlight: number } } | undefined) => (p ? p.stats().queued + p.stats().inFlight > 0 : false);
       state.hooks = new ShutdownHooks({
         flush: () => telemetry.forceFlush(),
         shutdown: () => telemetry.shutdown(),
         timeoutMillis: config.shutdown.timeoutMillis,
+        exitFlushMillis: config.shutdown.exitFlushMillis,
+        pending: () => waiting(telemetry.logProcessor) || waiting(telemetry.spanProcessor),
       });
       state.hooks.install();
     }
     return config;
   } catch (e) {
+    watcher?.close();
     warn(`telemetry could not start: ${(e as Error)?.message ?? String(e)}; the application runs without it`);
-    state = { config: resolveConfig({ env: {}, warn: () => undefined }) };
+    // what is in force: nothing
+    state = { config: notRunning(config ?? resolveConfig({ env: {}, warn: () => undefined })) };
     return state.config;
+  }
+}
+
+function notRunning(c: Readonly<OtelSetupConfig>): Readonly<OtelSetupConfig> {
+  return deepFreeze({
+    ...structuredClone(c),
+    disabled: true,
+    export: { logs: false, traces: false, metrics: false },
+    consoleEcho: false,
+    captureStdout: false,
+    adaptive: { ...c.adaptive, enabled: false },
+    requestTracking: { ...c.requestTracking, enabled: false },
+    leakWatch: { ...c.leakWatch, enabled: false },
+  });
+}
+
+/** What `-r @ccr/otel-setup` and `--import @ccr/otel-setup/register` run: start() from the environment, never a throw. */
+export function startFromPreload(): void {
+  try {
+    start();
+  } catch {
+    /* start() reports its own problems; the host application must run regardless */
   }
 }
 
@@ -125,14 +157,7 @@ export function trackRequest(id: string, attributes?: Attributes): RequestHandle
   return t ? t.tracker.trackRequest(id, attributes) : noopHandle(id);
 }
 
-/** The effective configuration (read-only); undefined before start(). */
-export const config: { readonly current: Readonly<OtelSetupConfig> | undefined } = {
-  get current() {
-    return state?.config;
-  },
-};
-
-/** The effective configuration, read-only. */
+/** The effective configuration (what is in force), read-only; undefined before start(). */
 export function getConfig(): Readonly<OtelSetupConfig> | undefined {
   return state?.config;
 }

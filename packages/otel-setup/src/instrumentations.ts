@@ -19,7 +19,8 @@ export function selectInstrumentations(cfg: Readonly<OtelSetupConfig>): Instrume
 export interface InstrumentationHooks {
   /** Called for every incoming request with the http server span, inside instrumentation-http. */
   onServerSpan?: (span: import('@opentelemetry/api').Span, request: unknown) => void;
-  /** true for outgoing requests that must not be traced (our own exporter, already suppressed). */
+  /** false: the pino bridge keeps injecting trace ids but sends no records (stdout capture sends them). */
+  pinoLogSending?: boolean;
 }
 
 /** Creates (requires lazily) and enables the selected instrumentations. Returns them for disable(). */
@@ -64,7 +65,7 @@ function create(name: InstrumentationName, hooks: InstrumentationHooks): Instrum
     }
     case 'pino': {
       const { PinoInstrumentation } = require('@opentelemetry/instrumentation-pino') as typeof import('@opentelemetry/instrumentation-pino');
-      return new PinoInstrumentation({}) as unknown as Instrumentation;
+      return new PinoInstrumentation({ disableLogSending: hooks.pinoLogSending === false }) as unknown as Instrumentation;
     }
     case 'winston': {
       const { WinstonInstrumentation } = require('@opentelemetry/instrumentation-winston') as typeof import('@opentelemetry/instrumentation-winston');

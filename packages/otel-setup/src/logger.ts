@@ -33,8 +33,8 @@ class FacadeLogger implements Logger {
   }
 
   private log(severityNumber: SeverityNumber, severityText: string, message: string | Error, attributes?: Attributes): void {
+    // no enabled() here: the SDK's Logger.emit asks the processors itself (once, and counts a refusal once)
     const l = this.otel;
-    if (typeof l.enabled === 'function' && !l.enabled({ severityNumber })) return;
     if (message instanceof Error) {
       l.emit({
         severityNumber,

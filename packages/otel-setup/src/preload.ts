@@ -3,8 +3,8 @@
  * with the configuration from defaults, NODE_ENV profile, CCR_OTEL_CONFIG and the environment. The
  * API is re-exported so `require('@ccr/otel-setup')` from app code returns it too.
  */
-import { start } from './index';
+import { startFromPreload } from './index';
 
 export * from './index';
 
-start();
+startFromPreload();

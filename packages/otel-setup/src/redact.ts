@@ -1,4 +1,5 @@
-import type { Context } from '@opentelemetry/api';
+import type { AnyValue, Context } from '@opentelemetry/api';
+import type { LogRecordProcessor, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
 
 /** Headers never recorded anywhere. */
@@ -94,5 +95,82 @@ function scrub(span: Span): void {
       const h = k.slice(k.indexOf('.header.') + 8);
       if (SECRET_HEADERS.has(h.replace(/_/g, '-'))) delete (attrs as Record<string, unknown>)[k];
     }
+  }
+}
+
+export const REDACTED = '[REDACTED]';
+
+function isSecretHeader(key: string): boolean {
+  if (SECRET_HEADERS.has(key)) return true;
+  const l = key.toLowerCase();
+  if (SECRET_HEADERS.has(l)) return true;
+  // flattened names: req.headers.authorization, http.request.header.x-api-key, …
+  const dot = l.lastIndexOf('.');
+  return dot >= 0 && SECRET_HEADERS.has(l.slice(dot + 1).replace(/_/g, '-'));
+}
+
+/** A string that looks like a URL with a query string (or userinfo): redacted as a URL. */
+function redactString(v: string): string {
+  if (v.indexOf('?') < 0 && v.indexOf('@') < 0) return v;
+  if (v.charCodeAt(0) !== 47 /* / */ && v.indexOf('://') < 0) return v;
+  return redactUrl(v);
+}
+
+type AnyValueMap = { [key: string]: AnyValue };
+
+/** A copy of an object value with secret keys and URL keys redacted; the same object when clean. */
+function redactValue(v: AnyValue, depth: number): AnyValue {
+  if (typeof v === 'string') return redactString(v);
+  if (typeof v !== 'object' || v === null || depth > 8 || v instanceof Uint8Array) return v;
+  if (Array.isArray(v)) {
+    let out: AnyValue[] | undefined;
+    for (let i = 0; i < v.length; i++) {
+      const r = redactValue(v[i], depth + 1);
+      if (r !== v[i]) (out ??= v.slice())[i] = r;
+    }
+    return out ?? v;
+  }
+  let out: AnyValueMap | undefined;
+  const map = v as AnyValueMap;
+  for (const k of Object.keys(map)) {
+    const cur = map[k];
+    const r = isSecretHeader(k) ? REDACTED : redactValue(cur, depth + 1);
+    if (r !== cur) (out ??= { ...map })[k] = r;
+  }
+  return out ?? v;
+}
+
+/**
+ * First log-record processor in the chain, before the batching one: attributes named after a secret
+ * header (authorization, x-api-key, proxy-authorization, cookie, set-cookie, … in any case, also
+ * flattened or nested as pino-http's req.headers.*) become "[REDACTED]", and keys in URL-looking
+ * strings are redacted. Cheap: one look at each attribute key; object values are walked (copied on
+ * write), strings are only looked at when they hold a '?' or '@'.
+ *
+ * It never asks for a record (enabled() is false): whether a record is created is up to the others.
+ */
+export class RedactingLogRecordProcessor implements LogRecordProcessor {
+  enabled(): boolean {
+    return false;
+  }
+
+  onEmit(record: ReadWriteLogRecord, _ctx?: Context): void {
+    const attrs = record.attributes as Record<string, AnyValue>;
+    for (const k in attrs) {
+      const v = attrs[k];
+      if (isSecretHeader(k)) {
+        if (v !== REDACTED) record.setAttribute(k, REDACTED);
+      } else if (typeof v === 'string' || (typeof v === 'object' && v !== null)) {
+        const r = redactValue(v, 0);
+        if (r !== v) record.setAttribute(k, r);
+      }
+    }
+  }
+
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
   }
 }

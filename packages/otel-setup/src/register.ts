@@ -4,11 +4,11 @@
  * 'node:http'` sees the instrumented functions.
  */
 import { syncBuiltinESMExports } from 'node:module';
-import { start } from './index';
+import { startFromPreload } from './index';
 
 export * from './index';
 
-start();
+startFromPreload();
 try {
   require('node:http');
   require('node:https');

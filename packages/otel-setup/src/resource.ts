@@ -19,9 +19,12 @@ export function findHostPackage(script: string | undefined = process.argv[1]): H
     const file = path.join(dir, 'package.json');
     try {
       const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: unknown; version?: unknown };
-      // the nearest package.json is the host's; our own (examples, tests) names no host
-      if (typeof pkg.name !== 'string' || pkg.name === '@ccr/otel-setup') return {};
-      return { name: pkg.name, version: typeof pkg.version === 'string' ? pkg.version : undefined };
+      // the nearest named package.json is the host's (one without a name, e.g. {"type":"module"} in a
+      // subfolder, is skipped); our own (examples, tests) names no host
+      if (typeof pkg.name === 'string' && pkg.name !== '') {
+        if (pkg.name === '@ccr/otel-setup') return {};
+        return { name: pkg.name, version: typeof pkg.version === 'string' ? pkg.version : undefined };
+      }
     } catch {
       /* no package.json here */
     }
@@ -56,7 +59,10 @@ export function buildResource(cfg: Readonly<OtelSetupConfig>): Resource {
     'telemetry.sdk.language': 'nodejs',
     'telemetry.distro.name': '@ccr/otel-setup',
   };
-  if (process.argv[1]) attrs['process.executable.name'] = path.basename(process.argv[1]);
+  // the executable (node), not the script: process.argv0 as started, else the binary's name
+  attrs['process.executable.name'] = path.basename(process.argv0 || process.execPath).replace(/\.exe$/i, '') || 'node';
+  attrs['process.executable.path'] = process.execPath;
+  if (process.argv[1]) attrs['process.command'] = process.argv[1];
   if (cfg.serviceVersion) attrs['service.version'] = cfg.serviceVersion;
   return resourceFromAttributes(attrs);
 }

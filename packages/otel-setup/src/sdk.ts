@@ -10,11 +10,12 @@ import { TracerProvider } from '@opentelemetry/sdk-trace';
 import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import { BatchingLogRecordProcessor, BatchingSpanProcessor, LevelController, LoadMonitor, RequestTracker } from '@ccr/otel-processors';
-import type { OtelSetupConfig } from './config/types';
+import { deepFreeze, splitRestartOnly } from './config/resolve';
+import type { BatchingConfig, OtelSetupConfig } from './config/types';
 import { ConsoleEchoProcessor } from './console-echo';
 import { enableInstrumentations, selectInstrumentations } from './instrumentations';
 import { LeakWatch } from './leak-watch';
-import { RedactingSpanProcessor } from './redact';
+import { RedactingLogRecordProcessor, RedactingSpanProcessor } from './redact';
 import { HttpRequestTracking } from './request-tracking';
 import { buildResource } from './resource';
 import { ReconfigurableSampler } from './sampler';
@@ -28,24 +29,42 @@ import { withDeadline } from './shutdown';
  * both queues and the RequestTracker, and the instrumentations.
  */
 export class Telemetry {
-  readonly level: LevelController;
-  readonly loggerProvider: LoggerProvider;
-  readonly tracerProvider: TracerProvider;
-  readonly meterProvider: MeterProvider;
-  readonly tracker: RequestTracker;
+  readonly level!: LevelController;
+  readonly loggerProvider!: LoggerProvider;
+  readonly tracerProvider!: TracerProvider;
+  readonly meterProvider!: MeterProvider;
+  readonly tracker!: RequestTracker;
   readonly logProcessor: BatchingLogRecordProcessor | undefined;
   readonly spanProcessor: BatchingSpanProcessor | undefined;
   readonly monitor: LoadMonitor | undefined;
-  readonly sampler: ReconfigurableSampler;
+  readonly sampler!: ReconfigurableSampler;
   readonly requestTracking: HttpRequestTracking | undefined;
   readonly stdoutCapture: StdoutCapture | undefined;
   readonly leakWatch: LeakWatch | undefined;
-  private readonly instrumentations: Instrumentation[];
-  private readonly contextManager: AsyncLocalStorageContextManager;
+  private instrumentations: Instrumentation[] = [];
+  private contextManager!: AsyncLocalStorageContextManager;
   private shutdownPromise: Promise<void> | undefined;
 
   constructor(readonly config: Readonly<OtelSetupConfig>) {
-    const cfg = config;
+    // everything registered globally or started is undone if a later step throws
+    const undo: Array<() => void> = [];
+    try {
+      this.build(config, undo);
+    } catch (e) {
+      for (const u of undo.reverse()) {
+        try {
+          u();
+        } catch {
+          /* keep undoing */
+        }
+      }
+      throw e;
+    }
+  }
+
+  // the fields are assigned here, in one place (the constructor delegates so that it can undo)
+  private build(cfg: Readonly<OtelSetupConfig>, undo: Array<() => void>): void {
+    const self = this as Mutable<Telemetry>;
     if (cfg.diagLevel !== 'none') {
       const map: Record<string, DiagLogLevel> = {
         error: DiagLogLevel.ERROR,
@@ -56,10 +75,13 @@ export class Telemetry {
         all: DiagLogLevel.ALL,
       };
       diag.setLogger(new DiagConsoleLogger(), { logLevel: map[cfg.diagLevel], suppressOverrideMessage: true });
+      undo.push(() => diag.disable());
     }
     this.contextManager = new AsyncLocalStorageContextManager();
     context.setGlobalContextManager(this.contextManager.enable());
+    undo.push(() => context.disable());
     propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
+    undo.push(() => propagation.disable());
 
     const resource = buildResource(cfg);
 
@@ -74,37 +96,44 @@ export class Telemetry {
         }),
       );
     }
-    this.meterProvider = new MeterProvider({ resource, readers });
+    self.meterProvider = new MeterProvider({ resource, readers });
+    undo.push(() => void this.meterProvider.shutdown().catch(() => undefined));
     const meterProvider = this.meterProvider as unknown as ApiMeterProvider;
     metrics.setGlobalMeterProvider(meterProvider);
+    undo.push(() => metrics.disable());
 
-    this.level = new LevelController({ level: cfg.level });
-    const logProcessors: LogRecordProcessor[] = [];
+    self.level = new LevelController({ level: cfg.level });
+    // secrets out first, then the queue
+    const logProcessors: LogRecordProcessor[] = [new RedactingLogRecordProcessor()];
     if (cfg.export.logs) {
-      this.logProcessor = new BatchingLogRecordProcessor({
+      self.logProcessor = new BatchingLogRecordProcessor({
         exporter: logExporter(cfg),
         level: this.level,
         meterProvider,
-        ...cfg.batching.logs,
+        ...batchingOptions(cfg.batching.logs),
       });
-      logProcessors.push(this.logProcessor);
+      logProcessors.push(this.logProcessor!);
     }
     if (cfg.consoleEcho) logProcessors.push(new ConsoleEchoProcessor(this.level));
-    this.loggerProvider = new LoggerProvider({ resource, processors: logProcessors });
+    self.loggerProvider = new LoggerProvider({ resource, processors: logProcessors });
+    undo.push(() => void this.loggerProvider.shutdown().catch(() => undefined));
     logs.setGlobalLoggerProvider(this.loggerProvider);
+    undo.push(() => logs.disable());
 
-    this.sampler = new ReconfigurableSampler(cfg.sampling.sampler, cfg.sampling.ratio);
+    self.sampler = new ReconfigurableSampler(cfg.sampling.sampler, cfg.sampling.ratio);
     const spanProcessors: SpanProcessor[] = [new RedactingSpanProcessor()];
     if (cfg.export.traces) {
-      this.spanProcessor = new BatchingSpanProcessor({ exporter: spanExporter(cfg), meterProvider, ...cfg.batching.spans });
-      spanProcessors.push(this.spanProcessor);
+      self.spanProcessor = new BatchingSpanProcessor({ exporter: spanExporter(cfg), meterProvider, ...batchingOptions(cfg.batching.spans) });
+      spanProcessors.push(this.spanProcessor!);
     }
-    this.tracerProvider = new TracerProvider({ resource, sampler: this.sampler, spanProcessors });
+    self.tracerProvider = new TracerProvider({ resource, sampler: this.sampler, spanProcessors });
+    undo.push(() => void this.tracerProvider.shutdown().catch(() => undefined));
     trace.setGlobalTracerProvider(this.tracerProvider);
+    undo.push(() => trace.disable());
 
     const selfLogger = this.loggerProvider.getLogger('@ccr/otel-setup');
     let monitor: LoadMonitor | undefined;
-    this.tracker = new RequestTracker({
+    self.tracker = new RequestTracker({
       tracer: this.tracerProvider.getTracer('@ccr/otel-setup'),
       maxActive: cfg.requestTracking.maxActive,
       ttlMs: cfg.requestTracking.ttlMs,
@@ -112,6 +141,7 @@ export class Telemetry {
       meterProvider,
       load: () => monitor?.load ?? 0,
     });
+    undo.push(() => this.tracker.shutdown());
     if (cfg.adaptive.enabled) {
       const sources: Array<() => number> = [() => this.tracker.load()];
       if (this.logProcessor) sources.push(() => this.logProcessor!.queueFill());
@@ -128,68 +158,98 @@ export class Telemetry {
         meterProvider,
       });
       monitor.start();
+      undo.push(() => monitor!.stop());
     }
-    this.monitor = monitor;
+    self.monitor = monitor;
 
     const names = selectInstrumentations(cfg);
     if (cfg.requestTracking.enabled) {
-      this.requestTracking = new HttpRequestTracking({
+      const rt = new HttpRequestTracking({
         tracker: this.tracker,
         bodyPeekBytes: cfg.requestTracking.bodyPeekBytes,
-        serverSpans: names.includes('http') && cfg.export.traces !== undefined,
+        serverSpans: names.includes('http'),
         ignoreHosts: Object.values(cfg.exporter.endpoints).map(hostOf),
       });
-      this.requestTracking.start();
+      self.requestTracking = rt;
+      rt.start();
+      undo.push(() => rt.stop());
     }
     const rt = this.requestTracking;
+    this.instrumentations = [];
+    undo.push(() => {
+      for (const i of this.instrumentations) i.disable();
+    });
     this.instrumentations = enableInstrumentations(
       names,
       { tracerProvider: this.tracerProvider, meterProvider, loggerProvider: this.loggerProvider },
-      rt ? { onServerSpan: (span, req) => rt.onServerSpan(span, req) } : {},
+      // captured stdout already carries a bundled or plain pino's lines: the pino bridge would send them twice
+      { onServerSpan: rt ? (span, req) => rt.onServerSpan(span, req) : undefined, pinoLogSending: !cfg.captureStdout },
     );
 
     if (cfg.captureStdout) {
-      this.stdoutCapture = new StdoutCapture({ logger: this.loggerProvider.getLogger('stdout'), tee: cfg.captureStdoutTee });
-      this.stdoutCapture.start();
+      const cap = new StdoutCapture({ logger: this.loggerProvider.getLogger('stdout'), tee: cfg.captureStdoutTee });
+      self.stdoutCapture = cap;
+      cap.start();
+      undo.push(() => cap.stop());
     }
     if (cfg.leakWatch.enabled) {
-      this.leakWatch = new LeakWatch({ logger: selfLogger, meterProvider, ...cfg.leakWatch });
-      this.leakWatch.start();
+      const lw = new LeakWatch({ logger: selfLogger, meterProvider, ...cfg.leakWatch });
+      self.leakWatch = lw;
+      lw.start();
+      undo.push(() => lw.stop());
     }
   }
 
   /**
-   * Re-applies the settings that may change at run time (from the config file): level,
-   * adaptive thresholds, sampling ratio, batch limits and request-tracking limits.
-   * Returns what could not be applied (with the reason); the running values of those stay.
+   * Re-applies the settings that may change at run time (from the config file): level, adaptive
+   * thresholds, sampling ratio, batch limits and request-tracking limits. Returns the configuration
+   * now in force (running values for everything that could not be applied or needs a restart), what
+   * could not be applied (with the reason) and which changed settings need a restart.
    */
-  reconfigure(next: Readonly<OtelSetupConfig>): string[] {
+  reconfigure(wanted: Readonly<OtelSetupConfig>): { config: Readonly<OtelSetupConfig>; ignored: string[]; restart: string[] } {
+    const prev = this.config;
+    const { config: next, restart } = splitRestartOnly(prev, wanted);
     const ignored: string[] = [];
-    const attempt = (what: string, apply: () => void) => {
+    const attempt = (what: string, apply: () => void, keep: () => void) => {
       try {
         apply();
       } catch (err) {
         ignored.push(`${what} (${(err as Error).message})`);
+        keep();
       }
     };
-    attempt('level', () => this.level.setConfiguredLevel(next.level));
-    attempt('adaptive thresholds', () =>
-      this.monitor?.setThresholds({ warnThreshold: next.adaptive.warnThreshold, errorThreshold: next.adaptive.errorThreshold }),
+    attempt('level', () => this.level.setConfiguredLevel(next.level), () => (next.level = prev.level));
+    attempt(
+      'adaptive thresholds',
+      () => this.monitor?.setThresholds({ warnThreshold: next.adaptive.warnThreshold, errorThreshold: next.adaptive.errorThreshold }),
+      () => ((next.adaptive.warnThreshold = prev.adaptive.warnThreshold), (next.adaptive.errorThreshold = prev.adaptive.errorThreshold)),
     );
-    attempt('sampling ratio', () => this.sampler.setRatio(next.sampling.ratio));
-    attempt('batching.logs', () => this.logProcessor?.setOptions(next.batching.logs));
-    attempt('batching.spans', () => this.spanProcessor?.setOptions(next.batching.spans));
+    attempt('sampling ratio', () => this.sampler.setRatio(next.sampling.ratio), () => (next.sampling.ratio = prev.sampling.ratio));
+    attempt(
+      'batching.logs',
+      () => this.logProcessor?.setOptions(next.batching.logs),
+      () => (next.batching.logs = { ...prev.batching.logs }),
+    );
+    attempt(
+      'batching.spans',
+      () => this.spanProcessor?.setOptions(next.batching.spans),
+      () => (next.batching.spans = { ...prev.batching.spans }),
+    );
     const { maxActive, ttlMs, sweepIntervalMs } = next.requestTracking;
-    const prev = this.config.requestTracking;
-    attempt('requestTracking limits', () =>
-      this.tracker.setLimits({
-        maxActive: maxActive !== prev.maxActive ? maxActive : undefined,
-        ttlMs: ttlMs !== prev.ttlMs ? ttlMs : undefined,
-        sweepIntervalMs: sweepIntervalMs !== prev.sweepIntervalMs ? sweepIntervalMs : undefined,
-      }),
+    const pr = prev.requestTracking;
+    attempt(
+      'requestTracking limits',
+      () =>
+        this.tracker.setLimits({
+          maxActive: maxActive !== pr.maxActive ? maxActive : undefined,
+          ttlMs: ttlMs !== pr.ttlMs ? ttlMs : undefined,
+          sweepIntervalMs: sweepIntervalMs !== pr.sweepIntervalMs ? sweepIntervalMs : undefined,
+        }),
+      () => ((next.requestTracking.maxActive = pr.maxActive), (next.requestTracking.ttlMs = pr.ttlMs), (next.requestTracking.sweepIntervalMs = pr.sweepIntervalMs)),
     );
-    (this as { config: Readonly<OtelSetupConfig> }).config = next;
-    return ignored;
+    const config = deepFreeze(next);
+    (this as Mutable<Telemetry>).config = config;
+    return { config, ignored, restart };
   }
 
   forceFlush(): Promise<void> {
@@ -218,6 +278,24 @@ export class Telemetry {
     });
     return this.shutdownPromise;
   }
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * Every batching value explicitly, and `env: {}`: the processors would otherwise read
+ * OTEL_BLRP_* / OTEL_BSP_* / CCR_OTEL_MAX_QUEUE_BYTES themselves and throw on a bad value (already
+ * parsed, with warnings, in config/env.ts).
+ */
+function batchingOptions(b: Readonly<BatchingConfig>) {
+  return {
+    env: {},
+    maxQueueSize: b.maxQueueSize,
+    maxQueueBytes: b.maxQueueBytes,
+    maxExportBatchSize: b.maxExportBatchSize,
+    scheduledDelayMillis: b.scheduledDelayMillis,
+    exportTimeoutMillis: b.exportTimeoutMillis,
+  };
 }
 
 function hostOf(url: string): string {

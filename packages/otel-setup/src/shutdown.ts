@@ -1,17 +1,34 @@
 import * as os from 'node:os';
 
 /**
- * Graceful shutdown. On SIGTERM/SIGINT: flush within `timeoutMillis` (default 5 s); then, if the app
- * installed no handler of its own, end the process as it would have ended without us (re-raise the
- * signal; exit 128 + signal number if it is still alive). With an app handler, the app decides.
- * On beforeExit: one flush, bounded by the same deadline. Nothing here keeps a process alive.
+ * Graceful shutdown.
+ *
+ * On SIGTERM/SIGINT our listener runs first (prependListener) and flushes within `timeoutMillis`
+ * (default 5 s). Then the process ends as it would have ended without us:
+ * - nobody else listens (or only `signal-exit`, which acts only when it is the only listener): our
+ *   listener is removed and the signal re-raised, so the default action (or signal-exit) ends the
+ *   process; if it is still alive 200 ms later it exits with 128 + signal number.
+ * - the app listens to SIGTERM: it decides (e.g. calls process.exit(0) after its own cleanup, and
+ *   keeps that exit code); if the process is still there at the deadline, the signal is re-raised
+ *   and the process exits with 128 + signal number.
+ * - the app listens to SIGINT (a CLI cancelling an operation on Ctrl-C): we only flush.
+ * A second signal while we flush ends the process at once with 128 + signal number.
+ *
+ * On beforeExit: a flush bounded by `exitFlushMillis` (default 1 s) so that short-lived processes
+ * end promptly even when the collector is down; a later beforeExit flushes again only when records
+ * are still queued or in flight. Nothing here keeps a process alive beyond those deadlines.
  */
 export interface ShutdownHooksOptions {
   /** Flush everything buffered (resolves when done or failed). */
   flush: () => Promise<void>;
   /** Final shutdown of the providers (signal path). */
   shutdown: () => Promise<void>;
+  /** Deadline of the signal path, default 5000 ms. */
   timeoutMillis?: number;
+  /** Deadline of the beforeExit flush, default 1000 ms. */
+  exitFlushMillis?: number;
+  /** true while records wait to be exported; a later beforeExit flushes again only then. */
+  pending?: () => boolean;
   signals?: NodeJS.Signals[];
 }
 
@@ -26,15 +43,31 @@ export function withDeadline(p: Promise<unknown>, ms: number): Promise<void> {
   });
 }
 
+/** Listeners installed by signal-exit (v3 and v4): it re-raises only when it is the only listener. */
+function signalExitListeners(): number {
+  const v4 = (globalThis as Record<symbol, { count?: unknown } | undefined>)[Symbol.for('signal-exit emitter')];
+  const v3 = (process as unknown as { __signal_exit_emitter__?: { count?: unknown } }).__signal_exit_emitter__;
+  return (typeof v4?.count === 'number' ? v4.count : 0) + (typeof v3?.count === 'number' ? v3.count : 0);
+}
+
+const MAX_EXIT_FLUSHES = 10;
+
 export class ShutdownHooks {
   private readonly handlers = new Map<NodeJS.Signals, () => void>();
-  private beforeExitFlushes = 0;
-  private flushing = false;
   private installed = false;
   private readonly timeout: number;
+  private readonly exitTimeout: number;
+  /** The signal being handled (signal path), if any. */
+  private signalled: NodeJS.Signals | undefined;
+  private ended = false;
+  /** beforeExit path: its own flag, so that a signal during it is not ignored. */
+  private exitFlushing = false;
+  private exitFlushes = 0;
+  private exitTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: ShutdownHooksOptions) {
     this.timeout = opts.timeoutMillis ?? 5000;
+    this.exitTimeout = opts.exitFlushMillis ?? 1000;
   }
 
   install(): void {
@@ -43,7 +76,7 @@ export class ShutdownHooks {
     for (const sig of this.opts.signals ?? (['SIGTERM', 'SIGINT'] as NodeJS.Signals[])) {
       const h = () => this.onSignal(sig);
       this.handlers.set(sig, h);
-      process.on(sig, h);
+      process.prependListener(sig, h);
     }
     process.on('beforeExit', this.onBeforeExit);
   }
@@ -52,52 +85,70 @@ export class ShutdownHooks {
     for (const [sig, h] of this.handlers) process.removeListener(sig, h);
     this.handlers.clear();
     process.removeListener('beforeExit', this.onBeforeExit);
+    if (this.exitTimer) clearTimeout(this.exitTimer);
+    this.exitTimer = undefined;
     this.installed = false;
   }
 
   private onSignal(sig: NodeJS.Signals): void {
-    const ours = this.handlers.get(sig);
-    const appHandles = process.listenerCount(sig) > 1;
-    if (appHandles) {
-      // the app decides when to exit; flush what we can meanwhile
+    const num = os.constants.signals[sig] ?? 15;
+    if (this.signalled) {
+      // asked again while we flush: the user wants out now
+      process.exit(128 + num);
+    }
+    const others = process.listenerCount(sig) - 1;
+    const appHandles = others > 0 && others > signalExitListeners();
+    if (appHandles && sig !== 'SIGTERM') {
+      // e.g. Ctrl-C handled by a CLI that keeps running: flush, the app decides
       void this.opts.flush().catch(() => undefined);
       return;
     }
-    if (this.flushing) return;
-    this.flushing = true;
-    // keep the process alive for at most the deadline (a ref'd timer), then end it as it would have ended
-    const hard = setTimeout(() => this.reraise(sig, ours), this.timeout + 50);
-    void withDeadline(this.opts.shutdown(), this.timeout).then(() => {
-      clearTimeout(hard);
-      this.reraise(sig, ours);
-    });
+    this.signalled = sig;
+    // the signal path owns the end of the process now: the beforeExit deadline must not exit with 0
+    if (this.exitTimer) clearTimeout(this.exitTimer);
+    this.exitTimer = undefined;
+    if (!appHandles) {
+      // nobody else ends the process: keep it alive (a ref'd timer) for at most the deadline
+      const hard = setTimeout(() => this.end(sig), this.timeout + 50);
+      void withDeadline(this.opts.shutdown(), this.timeout).then(() => {
+        clearTimeout(hard);
+        this.end(sig);
+      });
+    } else {
+      // the app handles SIGTERM and decides when to exit (its exit code stays); flush meanwhile and
+      // end the process at the deadline if it is still there (unref'd: a natural exit is fine)
+      void this.opts.flush().catch(() => undefined);
+      setTimeout(() => this.end(sig), this.timeout).unref();
+    }
   }
 
-  private reraise(sig: NodeJS.Signals, ours: (() => void) | undefined): void {
+  /** Ends the process as the signal would have: re-raise, then 128 + signal if still alive. */
+  private end(sig: NodeJS.Signals): void {
+    if (this.ended) return;
+    this.ended = true;
     this.uninstall();
-    if (ours) process.removeListener(sig, ours);
     const num = os.constants.signals[sig] ?? 15;
-    if (process.listenerCount(sig) === 0) {
-      try {
-        process.kill(process.pid, sig);
-      } catch {
-        /* fall through */
-      }
+    // still here after the re-raise (a listener ignored it, or no signals on this platform)
+    setTimeout(() => process.exit(128 + num), 200);
+    try {
+      process.kill(process.pid, sig);
+    } catch {
+      /* the timer above ends the process */
     }
-    // if the default action did not end us (e.g. Windows), exit as the shell would report it
-    setTimeout(() => process.exit(128 + num), 100).unref();
   }
 
   private readonly onBeforeExit = (): void => {
-    if (this.flushing || this.beforeExitFlushes >= 2) return;
-    this.beforeExitFlushes++;
-    this.flushing = true;
-    // a ref'd deadline: the exporter's sockets must not hold the process longer than this
-    const code = process.exitCode;
-    const hard = setTimeout(() => process.exit(code), this.timeout);
-    void withDeadline(this.opts.flush(), this.timeout).then(() => {
-      clearTimeout(hard);
-      this.flushing = false;
+    if (this.exitFlushing || this.signalled || this.exitFlushes >= MAX_EXIT_FLUSHES) return;
+    // the first beforeExit flushes everything (metrics too); later ones only when records wait
+    if (this.exitFlushes > 0 && !(this.opts.pending?.() ?? false)) return;
+    this.exitFlushes++;
+    this.exitFlushing = true;
+    // a ref'd deadline: the exporters' retries must not hold a finished process longer than this
+    this.exitTimer = setTimeout(() => process.exit(), this.exitTimeout);
+    void withDeadline(this.opts.flush(), this.exitTimeout).then(() => {
+      if (this.exitTimer) clearTimeout(this.exitTimer);
+      this.exitTimer = undefined;
+      this.exitFlushing = false;
     });
   };
 }

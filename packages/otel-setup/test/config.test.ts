@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigFileWatcher, loadConfigFile, validateLayer } from '../src/config/file';
-import { resolveConfig } from '../src/config/resolve';
+import { fileLayerProblem, resolveConfig, splitRestartOnly } from '../src/config/resolve';
+import { LevelController, LoadMonitor } from '@ccr/otel-processors';
 import { profileName } from '../src/config/profiles';
 
 const resolve = (env: NodeJS.ProcessEnv, file?: object) => {
@@ -139,7 +140,7 @@ describe('config file', () => {
 
   test('validation names the exact problem', () => {
     expect(validateLayer({ level: 'loud' })).toMatch(/^level: must be one of trace, debug/);
-    expect(validateLayer({ adaptive: { warnThreshold: 2 } })).toBe('adaptive.warnThreshold: must be a number in [0, 1], got 2');
+    expect(validateLayer({ adaptive: { warnThreshold: 2 } })).toBe('adaptive.warnThreshold: must be a number in (0, 1], got 2');
     expect(validateLayer({ batching: { logs: { maxQueueSize: 'big' } } })).toMatch(/^batching.logs.maxQueueSize: must be an integer >= 1/);
     expect(validateLayer({ nope: 1 })).toMatch(/^nope: unknown setting/);
     expect(validateLayer([])).toMatch(/must be a JSON object/);
@@ -192,5 +193,85 @@ describe('config file', () => {
     const w = new ConfigFileWatcher({ file: path.join(dir, 'missing.json'), warn: (m) => warnings.push(m), onChange: () => undefined });
     expect(w.load()).toEqual({});
     expect(warnings[0]).toMatch(/missing.json cannot read: ENOENT; using the built-in defaults/);
+  });
+});
+
+describe('the file is validated with the components\' own bounds', () => {
+  // every case here passed validation before and then made LoadMonitor / RequestTracker throw
+  const cases: Array<[object, RegExp]> = [
+    [{ adaptive: { warnThreshold: 0 } }, /^adaptive.warnThreshold: must be a number in \(0, 1\], got 0/],
+    [{ adaptive: { hysteresis: 1 } }, /^adaptive.hysteresis: must be a number in \[0, 1\), got 1/],
+    [{ adaptive: { warnThreshold: 0.7, errorThreshold: 0.7 } }, /^adaptive.warnThreshold: must be below adaptive.errorThreshold \(0.7\), got 0.7/],
+    [{ requestTracking: { ttlMs: 0 } }, /^requestTracking.ttlMs: must be an integer >= 1/],
+    [{ batching: { logs: { maxQueueBytes: 10 } } }, /^batching.logs.maxQueueBytes: must be an integer >= 1024/],
+    [{ batching: { spans: { maxQueueSize: 10, maxExportBatchSize: 20 } } }, /^batching.spans.maxExportBatchSize: must not exceed/],
+  ];
+  test.each(cases)('%j', (layer, re) => {
+    expect(validateLayer(layer)).toMatch(re);
+  });
+
+  test('{"adaptive":{"warnThreshold":0.8}} against the default errorThreshold 0.8 is refused with the exact problem', () => {
+    const problem = fileLayerProblem({ env: {}, warn: () => undefined }, { adaptive: { warnThreshold: 0.8 } });
+    expect(problem).toBe('adaptive.warnThreshold (0.8) must be below adaptive.errorThreshold (0.8)');
+    expect(fileLayerProblem({ env: {}, warn: () => undefined }, { adaptive: { warnThreshold: 0.7 } })).toBeUndefined();
+  });
+
+  test('the watcher keeps the last good layer when the merged configuration would be refused', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ccr-otel-cfg-'));
+    try {
+      const f = path.join(dir, 'c.json');
+      fs.writeFileSync(f, JSON.stringify({ adaptive: { warnThreshold: 0.8 } }));
+      const warnings: string[] = [];
+      const w = new ConfigFileWatcher({ file: f, warn: (m) => warnings.push(m), onChange: () => undefined, check: (l) => fileLayerProblem({ env: {}, warn: () => undefined }, l) });
+      expect(w.load()).toEqual({});
+      expect(warnings[0]).toMatch(/adaptive.warnThreshold \(0.8\) must be below adaptive.errorThreshold \(0.8\)/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a resolved configuration is always accepted by the LoadMonitor', () => {
+    const warnings: string[] = [];
+    const cfg = resolveConfig({ env: {}, warn: (m) => warnings.push(m), options: { adaptive: { warnThreshold: 0.9 } } });
+    expect(warnings[0]).toMatch(/must be below adaptive.errorThreshold.*using the defaults 0.6 and 0.8/);
+    const m = new LoadMonitor({ level: new LevelController({ level: 'info' }), ...cfg.adaptive });
+    m.stop();
+  });
+});
+
+describe('environment: more variables', () => {
+  test('CCR_OTEL_MAX_QUEUE_BYTES and CCR_OTEL_EXIT_FLUSH_TIMEOUT', () => {
+    expect(resolve({ CCR_OTEL_MAX_QUEUE_BYTES: '2048' }).cfg.batching.spans.maxQueueBytes).toBe(2048);
+    const bad = resolve({ CCR_OTEL_MAX_QUEUE_BYTES: 'lots' });
+    expect(bad.warnings).toEqual([expect.stringMatching(/CCR_OTEL_MAX_QUEUE_BYTES="lots" is not an integer >= 1024; using the default 67108864/)]);
+    expect(bad.cfg.batching.logs.maxQueueBytes).toBe(64 * 1024 * 1024);
+    expect(resolve({ CCR_OTEL_EXIT_FLUSH_TIMEOUT: '250' }).cfg.shutdown).toEqual({ timeoutMillis: 5000, exitFlushMillis: 250 });
+    expect(resolve({}).cfg.shutdown.exitFlushMillis).toBe(1000);
+  });
+
+  test('profiles: an unknown CCR_OTEL_PROFILE is named once; an unknown NODE_ENV silently selects none', () => {
+    const p = resolve({ CCR_OTEL_PROFILE: 'prodution', NODE_ENV: 'production' });
+    expect(p.warnings).toEqual([expect.stringContaining('CCR_OTEL_PROFILE="prodution"')]);
+    expect(p.cfg.profile).toBe('default');
+    const s = resolve({ NODE_ENV: 'staging' });
+    expect(s.warnings).toEqual([]);
+    expect(s.cfg.profile).toBe('default');
+    expect(resolve({ CCR_OTEL_PROFILE: 'test', NODE_ENV: 'production' }).cfg.profile).toBe('test');
+  });
+});
+
+describe('reload: settings that need a restart', () => {
+  test('only run-time settings take the new value; the others are named and keep the running one', () => {
+    const running = resolve({}).cfg;
+    const next = resolve({}, { level: 'debug', export: { logs: false }, captureStdout: true, adaptive: { enabled: false, warnThreshold: 0.5 }, shutdown: { timeoutMillis: 1 }, batching: { logs: { maxQueueSize: 100 } } }).cfg;
+    const { config, restart } = splitRestartOnly(running, next);
+    expect(config.level).toBe('debug');
+    expect(config.adaptive.warnThreshold).toBe(0.5);
+    expect(config.batching.logs.maxQueueSize).toBe(100);
+    expect(config.export.logs).toBe(true);
+    expect(config.captureStdout).toBe(false);
+    expect(config.adaptive.enabled).toBe(true);
+    expect(config.shutdown.timeoutMillis).toBe(5000);
+    expect(restart.sort()).toEqual(['adaptive.enabled', 'captureStdout', 'export.logs', 'shutdown.timeoutMillis']);
   });
 });

@@ -23,8 +23,8 @@ export function defaultConfig(): OtelSetupConfig {
     },
     consoleEcho: false,
     batching: {
-      logs: { maxQueueSize: 65536, maxExportBatchSize: 512, scheduledDelayMillis: 1000, exportTimeoutMillis: 30000 },
-      spans: { maxQueueSize: 65536, maxExportBatchSize: 512, scheduledDelayMillis: 1000, exportTimeoutMillis: 30000 },
+      logs: { maxQueueSize: 65536, maxQueueBytes: 64 * 1024 * 1024, maxExportBatchSize: 512, scheduledDelayMillis: 1000, exportTimeoutMillis: 30000 },
+      spans: { maxQueueSize: 65536, maxQueueBytes: 64 * 1024 * 1024, maxExportBatchSize: 512, scheduledDelayMillis: 1000, exportTimeoutMillis: 30000 },
     },
     adaptive: {
       enabled: true,
@@ -41,7 +41,7 @@ export function defaultConfig(): OtelSetupConfig {
     captureStdout: false,
     captureStdoutTee: false,
     leakWatch: { enabled: true, intervalMillis: 30000, windowMillis: 24 * 3600 * 1000, samples: 10, growthThreshold: 0.1 },
-    shutdown: { timeoutMillis: 5000 },
+    shutdown: { timeoutMillis: 5000, exitFlushMillis: 1000 },
     diagLevel: 'none',
     configFile: undefined,
   };

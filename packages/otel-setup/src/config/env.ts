@@ -31,6 +31,14 @@ function str(env: NodeJS.ProcessEnv, name: string): string | undefined {
   return t === '' ? undefined : t;
 }
 
+const TRUE_WORDS = new Set(['true', '1', 'yes', 'on']);
+const FALSE_WORDS = new Set(['false', '0', 'no', 'off']);
+
+/** OTEL_SDK_DISABLED and friends: true/1/yes/on in any case. */
+export function isTrue(v: string | undefined): boolean {
+  return v !== undefined && TRUE_WORDS.has(v.trim().toLowerCase());
+}
+
 export class EnvReader {
   constructor(
     private readonly env: NodeJS.ProcessEnv,
@@ -45,8 +53,8 @@ export class EnvReader {
     const v = str(this.env, name);
     if (v === undefined) return undefined;
     const l = v.toLowerCase();
-    if (l === 'true' || l === '1' || l === 'yes' || l === 'on') return true;
-    if (l === 'false' || l === '0' || l === 'no' || l === 'off') return false;
+    if (TRUE_WORDS.has(l)) return true;
+    if (FALSE_WORDS.has(l)) return false;
     this.warn(`${name}=${JSON.stringify(v)} is not a boolean (true/false); using the default ${String(fallback ?? 'unset')}`);
     return undefined;
   }
@@ -234,10 +242,12 @@ export function parseEnv(env: NodeJS.ProcessEnv, warn: WarnFn): EnvParseResult {
   };
   const bl = batch('OTEL_BLRP', d.batching.logs);
   const bs = batch('OTEL_BSP', d.batching.spans);
-  if (bl || bs) {
+  // the processors would read this one from process.env themselves (and throw on a bad value): parsed here
+  const qb = r.int('CCR_OTEL_MAX_QUEUE_BYTES', d.batching.logs.maxQueueBytes, 1024);
+  if (bl || bs || qb !== undefined) {
     layer.batching = {};
-    if (bl) layer.batching.logs = bl;
-    if (bs) layer.batching.spans = bs;
+    if (bl || qb !== undefined) layer.batching.logs = { ...bl, ...(qb !== undefined ? { maxQueueBytes: qb } : {}) };
+    if (bs || qb !== undefined) layer.batching.spans = { ...bs, ...(qb !== undefined ? { maxQueueBytes: qb } : {}) };
   }
 
   const mi = r.int('OTEL_METRIC_EXPORT_INTERVAL', d.metricExportIntervalMillis, 1);
@@ -290,7 +300,12 @@ export function parseEnv(env: NodeJS.ProcessEnv, warn: WarnFn): EnvParseResult {
     if (lwi !== undefined) layer.leakWatch.intervalMillis = lwi;
   }
   const st = r.int('CCR_OTEL_SHUTDOWN_TIMEOUT', d.shutdown.timeoutMillis, 0);
-  if (st !== undefined) layer.shutdown = { timeoutMillis: st };
+  const ef = r.int('CCR_OTEL_EXIT_FLUSH_TIMEOUT', d.shutdown.exitFlushMillis, 0);
+  if (st !== undefined || ef !== undefined) {
+    layer.shutdown = {};
+    if (st !== undefined) layer.shutdown.timeoutMillis = st;
+    if (ef !== undefined) layer.shutdown.exitFlushMillis = ef;
+  }
 
   return { layer, exportAsked };
 }

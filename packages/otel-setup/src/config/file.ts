@@ -18,12 +18,18 @@ type Check = (v: unknown) => string | undefined;
 const isInt = (min: number): Check => (v) =>
   typeof v === 'number' && Number.isInteger(v) && v >= min ? undefined : `must be an integer >= ${min}`;
 const isRatio: Check = (v) => (typeof v === 'number' && v >= 0 && v <= 1 ? undefined : 'must be a number in [0, 1]');
+/** The LoadMonitor's thresholds: (0, 1]. */
+const isThreshold: Check = (v) => (typeof v === 'number' && v > 0 && v <= 1 ? undefined : 'must be a number in (0, 1]');
+/** The LoadMonitor's hysteresis: [0, 1). */
+const isHysteresis: Check = (v) => (typeof v === 'number' && v >= 0 && v < 1 ? undefined : 'must be a number in [0, 1)');
 const isBool: Check = (v) => (typeof v === 'boolean' ? undefined : 'must be true or false');
 const oneOf = (xs: readonly string[]): Check => (v) =>
   typeof v === 'string' && xs.includes(v) ? undefined : `must be one of ${xs.join(', ')}`;
 
+// the same bounds as the processors (options.ts), the LoadMonitor and the RequestTracker
 const batching = {
   maxQueueSize: isInt(1),
+  maxQueueBytes: isInt(1024),
   maxExportBatchSize: isInt(1),
   scheduledDelayMillis: isInt(0),
   exportTimeoutMillis: isInt(1),
@@ -37,22 +43,22 @@ export const FILE_SCHEMA: Schema = {
   batching: { logs: batching, spans: batching },
   adaptive: {
     enabled: isBool,
-    intervalMillis: isInt(10),
-    warnThreshold: isRatio,
-    errorThreshold: isRatio,
-    hysteresis: isRatio,
+    intervalMillis: isInt(1),
+    warnThreshold: isThreshold,
+    errorThreshold: isThreshold,
+    hysteresis: isHysteresis,
     recoverySamples: isInt(1),
   },
   requestTracking: {
     enabled: isBool,
     maxActive: isInt(1),
     ttlMs: isInt(1),
-    sweepIntervalMs: isInt(10),
+    sweepIntervalMs: isInt(1),
     bodyPeekBytes: isInt(0),
   },
   sampling: { ratio: isRatio },
   leakWatch: { enabled: isBool, intervalMillis: isInt(10), windowMillis: isInt(10), samples: isInt(1), growthThreshold: isRatio },
-  shutdown: { timeoutMillis: isInt(0) },
+  shutdown: { timeoutMillis: isInt(0), exitFlushMillis: isInt(0) },
 };
 
 /** Returns the first problem found, as "path: what is wrong", or undefined when the value is valid. */
@@ -73,15 +79,24 @@ export function validateLayer(value: unknown, schema: Schema = FILE_SCHEMA, path
     }
   }
   const a = (value as ConfigLayer).adaptive;
-  if (a && a.warnThreshold !== undefined && a.errorThreshold !== undefined && a.warnThreshold > a.errorThreshold) {
-    return `${path ? path + '.' : ''}adaptive.warnThreshold: must not exceed adaptive.errorThreshold`;
+  if (a && a.warnThreshold !== undefined && a.errorThreshold !== undefined && a.warnThreshold >= a.errorThreshold) {
+    return `${path ? path + '.' : ''}adaptive.warnThreshold: must be below adaptive.errorThreshold (${a.errorThreshold}), got ${a.warnThreshold}`;
+  }
+  for (const sig of ['logs', 'spans'] as const) {
+    const b = (value as ConfigLayer).batching?.[sig];
+    if (b && b.maxExportBatchSize !== undefined && b.maxQueueSize !== undefined && b.maxExportBatchSize > b.maxQueueSize) {
+      return `${path ? path + '.' : ''}batching.${sig}.maxExportBatchSize: must not exceed batching.${sig}.maxQueueSize (${b.maxQueueSize}), got ${b.maxExportBatchSize}`;
+    }
   }
   return undefined;
 }
 
 export type FileLoad = { ok: true; layer: ConfigLayer } | { ok: false; problem: string };
 
-export function loadConfigFile(file: string): FileLoad {
+/** Checks a valid layer against the rest of the configuration (e.g. thresholds from other layers). */
+export type LayerCheck = (layer: ConfigLayer) => string | undefined;
+
+export function loadConfigFile(file: string, check?: LayerCheck): FileLoad {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -94,7 +109,7 @@ export function loadConfigFile(file: string): FileLoad {
   } catch (e) {
     return { ok: false, problem: `not valid JSON: ${(e as Error).message}` };
   }
-  const problem = validateLayer(parsed);
+  const problem = validateLayer(parsed) ?? check?.(parsed as ConfigLayer);
   if (problem) return { ok: false, problem };
   return { ok: true, layer: parsed as ConfigLayer };
 }
@@ -106,6 +121,8 @@ export interface ConfigFileWatcherOptions {
   warn: WarnFn;
   /** Poll interval of the fallback fs.watchFile, default 1000 ms. */
   pollMillis?: number;
+  /** Checks the layer in the context of the other layers (the merged configuration must be usable). */
+  check?: LayerCheck;
 }
 
 /**
@@ -120,6 +137,7 @@ export class ConfigFileWatcher {
   private polling = false;
   private debounce: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly onPoll = () => this.schedule();
 
   constructor(private readonly opts: ConfigFileWatcherOptions) {}
 
@@ -146,7 +164,7 @@ export class ConfigFileWatcher {
     } catch {
       /* directory missing: the poll below still notices the file appearing */
     }
-    fs.watchFile(file, { persistent: false, interval: this.opts.pollMillis ?? 1000 }, () => this.schedule());
+    fs.watchFile(file, { persistent: false, interval: this.opts.pollMillis ?? 1000 }, this.onPoll);
     this.polling = true;
   }
 
@@ -166,7 +184,7 @@ export class ConfigFileWatcher {
       text = undefined;
     }
     if (text !== undefined && text === this.lastText) return;
-    const r = loadConfigFile(this.opts.file);
+    const r = loadConfigFile(this.opts.file, this.opts.check);
     if (!r.ok) {
       if (r.problem !== this.lastProblem) {
         this.lastProblem = r.problem;
@@ -186,6 +204,6 @@ export class ConfigFileWatcher {
     this.closed = true;
     if (this.debounce) clearTimeout(this.debounce);
     this.watcher?.close();
-    if (this.polling) fs.unwatchFile(this.opts.file);
+    if (this.polling) fs.unwatchFile(this.opts.file, this.onPoll);
   }
 }

@@ -18,11 +18,31 @@ export const PROFILES: Record<Exclude<ProfileName, 'default'>, ConfigLayer> = {
 };
 
 export function profileName(nodeEnv: string | undefined): ProfileName {
-  const v = (nodeEnv ?? '').trim().toLowerCase();
+  return knownProfile(nodeEnv) ?? 'default';
+}
+
+function knownProfile(name: string | undefined): ProfileName | undefined {
+  const v = (name ?? '').trim().toLowerCase();
   if (v === 'production' || v === 'prod') return 'production';
   if (v === 'development' || v === 'dev') return 'development';
   if (v === 'test') return 'test';
-  return 'default';
+  if (v === 'default' || v === 'none') return 'default';
+  return undefined;
+}
+
+/**
+ * The profile from CCR_OTEL_PROFILE, else NODE_ENV. An unknown CCR_OTEL_PROFILE gets a warning naming
+ * it; NODE_ENV has other legitimate values (staging, …) that simply select no profile.
+ */
+export function selectProfile(env: NodeJS.ProcessEnv, warn: (m: string) => void): ProfileName {
+  const explicit = env.CCR_OTEL_PROFILE?.trim();
+  if (explicit) {
+    const p = knownProfile(explicit);
+    if (p) return p;
+    warn(`CCR_OTEL_PROFILE=${JSON.stringify(explicit)} is not one of production, development, test, default; using no profile`);
+    return 'default';
+  }
+  return profileName(env.NODE_ENV);
 }
 
 export function profileLayer(name: ProfileName): ConfigLayer {

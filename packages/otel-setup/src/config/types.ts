@@ -1,6 +1,8 @@
 /** The effective configuration of @ccr/otel-setup. Every field has a default in defaults.ts. */
-export type LevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
-export const LEVEL_NAMES: readonly LevelName[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+import type { LevelName } from '@ccr/otel-processors';
+// the processors' level module alone (it needs only @opentelemetry/api): the disabled fast path stays light
+export { LEVEL_NAMES } from '@ccr/otel-processors/dist/level';
+export type { LevelName };
 export type ProfileName = 'production' | 'development' | 'test' | 'default';
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
 export type SamplerName =
@@ -14,6 +16,8 @@ export type DiagLevelName = 'none' | 'error' | 'warn' | 'info' | 'debug' | 'verb
 
 export interface BatchingConfig {
   maxQueueSize: number;
+  /** Most estimated bytes held at once (CCR_OTEL_MAX_QUEUE_BYTES). */
+  maxQueueBytes: number;
   maxExportBatchSize: number;
   scheduledDelayMillis: number;
   exportTimeoutMillis: number;
@@ -72,7 +76,12 @@ export interface OtelSetupConfig {
     samples: number;
     growthThreshold: number;
   };
-  shutdown: { timeoutMillis: number };
+  shutdown: {
+    /** Deadline of the flush on SIGTERM/SIGINT (CCR_OTEL_SHUTDOWN_TIMEOUT). */
+    timeoutMillis: number;
+    /** Deadline of the flush when the process ends by itself, on beforeExit (CCR_OTEL_EXIT_FLUSH_TIMEOUT). */
+    exitFlushMillis: number;
+  };
   /** OTEL_LOG_LEVEL: the SDK's own diagnostics on stderr. */
   diagLevel: DiagLevelName;
   /** CCR_OTEL_CONFIG: watched JSON file. */

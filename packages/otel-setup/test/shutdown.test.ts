@@ -1,0 +1,155 @@
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { childEnv, runChild, startSink } from './helpers';
+import type { Sink } from './helpers';
+
+const fixture = (n: string) => path.join(__dirname, 'fixtures', n);
+jest.setTimeout(30000);
+
+/** A loopback port with nothing listening on it (the collector is down). */
+async function closedPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+
+describe('shutdown in a child process', () => {
+  let sink: Sink;
+  beforeEach(async () => {
+    sink = await startSink();
+  });
+  afterEach(async () => {
+    await sink.close();
+  });
+
+  test('SIGTERM with another listener that does nothing: records flushed, the process still ends within deadline + 1 s', async () => {
+    let sent = false;
+    const r = await runChild(['-r', '@ccr/otel-setup', fixture('sigterm-listener.js')], childEnv(sink, { OTEL_BLRP_SCHEDULE_DELAY: '60000', CCR_OTEL_SHUTDOWN_TIMEOUT: '1500' }), {
+      onStdout: (out, kill) => {
+        if (out.includes('ready') && !sent) ((sent = true), kill('SIGTERM'));
+      },
+      timeoutMs: 15000,
+    });
+    expect(r.signal === 'SIGTERM' || r.code === 143).toBe(true);
+    expect(r.ms).toBeLessThan(1500 + 1000 + 1500 /* process start */);
+    const bodies = sink.logs().map((l) => l.body?.stringValue);
+    for (let i = 0; i < 20; i++) expect(bodies).toContain(`record ${i}`);
+  });
+
+  test("SIGTERM with the app's own handler that exits 0: the app's exit code stays, records flushed", async () => {
+    let sent = false;
+    const r = await runChild(['-r', '@ccr/otel-setup', fixture('sigterm-app-exit.js')], childEnv(sink, { OTEL_BLRP_SCHEDULE_DELAY: '60000' }), {
+      onStdout: (out, kill) => {
+        if (out.includes('ready') && !sent) ((sent = true), kill('SIGTERM'));
+      },
+    });
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(0);
+    const bodies = sink.logs().map((l) => l.body?.stringValue);
+    for (let i = 0; i < 20; i++) expect(bodies).toContain(`record ${i}`);
+  });
+
+  test('SIGTERM with signal-exit installed: it gets its turn right after the flush, not at the deadline', async () => {
+    let sent = false;
+    const r = await runChild(['-r', '@ccr/otel-setup', fixture('sigterm-signal-exit.js')], childEnv(sink, { OTEL_BLRP_SCHEDULE_DELAY: '60000', CCR_OTEL_SHUTDOWN_TIMEOUT: '8000' }), {
+      onStdout: (out, kill) => {
+        if (out.includes('ready') && !sent) ((sent = true), kill('SIGTERM'));
+      },
+    });
+    expect(r.signal === 'SIGTERM' || r.code === 143).toBe(true);
+    expect(r.stdout).toContain('cleanup ran');
+    expect(r.ms).toBeLessThan(5000);
+    expect(sink.logs().some((l) => l.body?.stringValue === 'before the signal')).toBe(true);
+  });
+
+  test('a second SIGTERM during a slow flush ends the process at once with 143', async () => {
+    const port = await closedPort();
+    let sent = false;
+    const env = childEnv(sink, { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, CCR_OTEL_SHUTDOWN_TIMEOUT: '20000' });
+    const r = await runChild(['-r', '@ccr/otel-setup', fixture('sigterm.js')], env, {
+      onStdout: (out, kill) => {
+        if (out.includes('ready') && !sent) {
+          sent = true;
+          kill('SIGTERM');
+          setTimeout(() => kill('SIGTERM'), 500);
+        }
+      },
+      timeoutMs: 25000,
+    });
+    expect(r.code).toBe(143);
+    expect(r.ms).toBeLessThan(4000);
+  });
+
+  test('a short-lived process exits promptly when the collector is down', async () => {
+    const port = await closedPort();
+    const env = childEnv(sink, { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` });
+    const r = await runChild(['-r', '@ccr/otel-setup', fixture('short.js')], env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('done\n');
+    expect(r.ms).toBeLessThan(2000);
+  });
+});
+
+describe('start never crashes the host and undoes a half-built pipeline', () => {
+  test('bad OTEL_BLRP_* / CCR_OTEL_MAX_QUEUE_BYTES: warnings naming them, telemetry still runs', async () => {
+    const sink = await startSink();
+    try {
+      const r = await runChild(
+        ['-r', '@ccr/otel-setup', fixture('short.js')],
+        childEnv(sink, { OTEL_BLRP_MAX_QUEUE_SIZE: 'many', OTEL_BSP_EXPORT_TIMEOUT: '1.5', CCR_OTEL_MAX_QUEUE_BYTES: 'lots' }),
+      );
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain('OTEL_BLRP_MAX_QUEUE_SIZE="many"');
+      expect(r.stderr).toContain('OTEL_BSP_EXPORT_TIMEOUT="1.5"');
+      expect(r.stderr).toContain('CCR_OTEL_MAX_QUEUE_BYTES="lots"');
+      expect(r.stderr).not.toContain('could not start');
+      expect(sink.logs().some((l) => l.body?.stringValue === 'short app says hello')).toBe(true);
+    } finally {
+      await sink.close();
+    }
+  });
+
+  test('a config file the LoadMonitor would refuse is reported, telemetry runs on the rest', async () => {
+    const fs = await import('node:fs');
+    const os = await import('node:os');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ccr-otel-'));
+    const file = path.join(dir, 'c.json');
+    fs.writeFileSync(file, '{"adaptive":{"warnThreshold":0.8}}');
+    const sink = await startSink();
+    try {
+      const r = await runChild(['-r', '@ccr/otel-setup', fixture('short.js')], childEnv(sink, { CCR_OTEL_CONFIG: file }));
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain('adaptive.warnThreshold (0.8) must be below adaptive.errorThreshold (0.8)');
+      expect(r.stderr).not.toContain('could not start');
+      expect(sink.logs().some((l) => l.body?.stringValue === 'short app says hello')).toBe(true);
+    } finally {
+      await sink.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a failure in the middle of start: globals, context manager and hooks undone, the config says disabled', async () => {
+    const sink = await startSink();
+    try {
+      const r = await runChild([fixture('fail-start.js')], childEnv(sink));
+      expect(r.code).toBe(0);
+      expect(r.stderr).toContain('telemetry could not start: monitor failed on purpose');
+      const out = JSON.parse(r.stdout.trim());
+      expect(out).toEqual({
+        disabled: true,
+        same: true,
+        export: { logs: false, traces: false, metrics: false },
+        tracer: 'NoopTracerProvider',
+        logger: 'NoopLoggerProvider',
+        ctxMgrActive: false,
+        sigterm: 0,
+        beforeExit: 0,
+      });
+    } finally {
+      await sink.close();
+    }
+  });
+});
