@@ -7,10 +7,16 @@ import { isSecretName } from './redact';
 /**
  * Opt-in (CCR_OTEL_CAPTURE_STDOUT=true): JSON lines a (bundled) pino writes to stdout become log
  * records with the mapped severity and the trace context (the line's trace_id/span_id, else the
- * active context when the line is written); every other line passes through untouched.
+ * active context when the line is written); every other line passes through untouched, and so does
+ * a pino line below the level in force (it would not become a record).
  *
  * Both paths to fd 1 are covered: process.stdout.write and fs.write/fs.writeSync(1, …) (pino's
- * sonic-boom destination). A line is looked at only if it starts with '{'.
+ * sonic-boom destination). Only plain writes are looked at: a whole string (utf8) or buffer, as pino
+ * writes them; a write with an offset, length, position or another encoding passes through as it
+ * is. A write is looked at only if it starts with '{' (or continues an unfinished line), a line is
+ * parsed only if it holds `"level":`. Lines are split on bytes (a '\n' never occurs inside a UTF-8
+ * sequence), so text split across writes is never re-encoded. An unfinished line is held briefly
+ * (until its end arrives, a 20 ms timer, stop() or process exit), then written out as it is.
  */
 export const PINO_LEVELS: Record<number, [SeverityNumber, string]> = {
   10: [SeverityNumber.TRACE, 'TRACE'],
@@ -45,150 +51,253 @@ export interface StdoutCaptureOptions {
   logger: Logger;
   /** Also write captured lines to the real stdout. Default false. */
   tee?: boolean;
+  /** How long an unfinished line waits for its end before it is written out as it is. Default 20 ms. */
+  holdMillis?: number;
 }
 
 type WriteFn = (...args: unknown[]) => boolean;
+type Captured = [Record<string, unknown>, [SeverityNumber, string], Context];
+
+const NL = 0x0a;
+const BRACE = 0x7b;
+const MAX_PENDING = 1 << 20;
+
+/** One destination's unfinished line. */
+interface Channel {
+  pending: Buffer | undefined;
+  timer: NodeJS.Timeout | undefined;
+  /** Writes held bytes out, unchanged. */
+  out: (b: Buffer) => void;
+}
+
+const isUtf8 = (e: unknown) => e === undefined || e === null || e === 'utf8' || e === 'utf-8' || e === 'UTF-8' || e === 'UTF8';
 
 export class StdoutCapture {
-  private readonly logger: Logger;
+  private readonly logger: Logger & { enabled?: (o: { severityNumber: SeverityNumber; context?: Context }) => boolean };
   private readonly tee: boolean;
-  private pendingStream = '';
-  private pendingFd = '';
+  private readonly holdMillis: number;
   private origWrite: WriteFn | undefined;
   private origFsWrite: typeof fs.write | undefined;
   private origFsWriteSync: typeof fs.writeSync | undefined;
+  private readonly stream: Channel;
+  private readonly fd: Channel;
   private inside = false;
+  private readonly onExit = () => this.flushPending();
   captured = 0;
 
   constructor(opts: StdoutCaptureOptions) {
     this.logger = opts.logger;
     this.tee = opts.tee ?? false;
+    this.holdMillis = opts.holdMillis ?? 20;
+    this.stream = { pending: undefined, timer: undefined, out: (b) => void this.origWrite?.call(process.stdout, b) };
+    this.fd = {
+      pending: undefined,
+      timer: undefined,
+      out: (b) => {
+        try {
+          writeAllSync(this.origFsWriteSync ?? fs.writeSync, 1, b);
+        } catch {
+          /* stdout gone */
+        }
+      },
+    };
   }
 
   start(): void {
     if (this.origWrite) return;
     const out = process.stdout; // create the stream before fs is patched
     const self = this;
-    this.origWrite = out.write as unknown as WriteFn;
-    const origWrite = this.origWrite;
-    out.write = function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]): boolean {
-      if (self.inside) return origWrite.call(this, chunk, ...rest);
-      const text = self.asText(chunk, self.pendingStream);
-      if (text === undefined) return origWrite.call(this, chunk, ...rest);
-      const { pass, pending } = self.process(text);
-      self.pendingStream = pending;
-      const cb = rest.find((x) => typeof x === 'function') as ((e?: Error | null) => void) | undefined;
-      if (pass === '') {
-        if (cb) process.nextTick(cb);
-        return true;
-      }
-      return origWrite.call(this, pass, cb);
+    const origWrite = (this.origWrite = out.write as unknown as WriteFn);
+    out.write = function (this: NodeJS.WriteStream, chunk: unknown, encOrCb?: unknown, cb?: unknown): boolean {
+      const enc = typeof encOrCb === 'function' ? undefined : encOrCb;
+      const callback = (typeof encOrCb === 'function' ? encOrCb : cb) as ((e?: Error | null) => void) | undefined;
+      const buf = self.inside || !isUtf8(enc) ? undefined : self.asBuffer(chunk, self.stream);
+      if (buf === undefined) return origWrite.apply(this, arguments as unknown as unknown[]);
+      const { pass, records, same } = self.process(buf, self.stream);
+      let r = true;
+      if (same) r = origWrite.apply(this, arguments as unknown as unknown[]);
+      else if (pass.length) r = origWrite.call(this, pass, callback);
+      else if (callback) process.nextTick(callback);
+      self.emitAll(records);
+      return r;
     } as typeof out.write;
 
-    this.origFsWriteSync = fs.writeSync;
-    const origSync = this.origFsWriteSync;
+    const origSync = (this.origFsWriteSync = fs.writeSync);
     (fs as { writeSync: unknown }).writeSync = function (fd: number, data: unknown, ...rest: unknown[]): number {
-      if (fd !== 1 || self.inside) return (origSync as (...a: unknown[]) => number)(fd, data, ...rest);
-      const text = self.asText(data, self.pendingFd);
-      if (text === undefined) return (origSync as (...a: unknown[]) => number)(fd, data, ...rest);
-      const total = typeof data === 'string' ? Buffer.byteLength(data) : (data as Buffer).length;
-      const { pass, pending } = self.process(text);
-      self.pendingFd = pending;
-      if (pass !== '') origSync(fd, pass);
+      const plain = fd === 1 && !self.inside && plainArgs(rest);
+      const buf = plain ? self.asBuffer(data, self.fd) : undefined;
+      if (buf === undefined) return (origSync as (...a: unknown[]) => number).apply(fs, [fd, data, ...rest]);
+      const saved = self.fd.pending;
+      const { pass, records, same } = self.process(buf, self.fd);
+      if (same) {
+        // nothing captured or held: the original call, with its own (possibly partial) result
+        const n = (origSync as (...a: unknown[]) => number).apply(fs, [fd, data, ...rest]);
+        return n;
+      }
+      const total = typeof data === 'string' ? Buffer.byteLength(data) : (data as Uint8Array).byteLength;
+      if (pass.length) {
+        try {
+          writeAllSync(origSync, fd, pass);
+        } catch (e) {
+          // nothing written: the caller retries the whole chunk, so undo what this call did
+          self.fd.pending = saved;
+          throw e;
+        }
+      }
+      self.emitAll(records);
       return total;
     };
-    this.origFsWrite = fs.write;
-    const origAsync = this.origFsWrite;
+
+    const origAsync = (this.origFsWrite = fs.write);
     (fs as { write: unknown }).write = function (fd: number, data: unknown, ...rest: unknown[]): void {
-      if (fd !== 1 || self.inside) return (origAsync as (...a: unknown[]) => void)(fd, data, ...rest);
       const cb = rest[rest.length - 1] as (err: Error | null, n?: number, b?: unknown) => void;
-      const text = typeof cb === 'function' ? self.asText(data, self.pendingFd) : undefined;
-      if (text === undefined) return (origAsync as (...a: unknown[]) => void)(fd, data, ...rest);
-      const total = typeof data === 'string' ? Buffer.byteLength(data) : (data as Buffer).length;
-      const { pass, pending } = self.process(text);
-      self.pendingFd = pending;
-      if (pass === '') {
+      const plain = fd === 1 && !self.inside && typeof cb === 'function' && plainArgs(rest.slice(0, -1));
+      const buf = plain ? self.asBuffer(data, self.fd) : undefined;
+      if (buf === undefined) return (origAsync as (...a: unknown[]) => void).apply(fs, [fd, data, ...rest]);
+      const { pass, records, same } = self.process(buf, self.fd);
+      self.emitAll(records);
+      if (same) return (origAsync as (...a: unknown[]) => void).apply(fs, [fd, data, ...rest]);
+      const total = typeof data === 'string' ? Buffer.byteLength(data) : (data as Uint8Array).byteLength;
+      if (pass.length === 0) {
         process.nextTick(cb, null, total, data);
         return;
       }
-      (origAsync as (...a: unknown[]) => void)(fd, pass, (err: Error | null) => cb(err, err ? 0 : total, data));
+      writeAllAsync(origAsync, fd, pass, (err) => cb(err, err ? 0 : total, data));
     };
+    process.on('exit', this.onExit);
   }
 
   stop(): void {
     if (!this.origWrite) return;
+    this.flushPending();
+    process.removeListener('exit', this.onExit);
     process.stdout.write = this.origWrite as unknown as typeof process.stdout.write;
     (fs as { writeSync: unknown }).writeSync = this.origFsWriteSync;
     (fs as { write: unknown }).write = this.origFsWrite;
     this.origWrite = undefined;
   }
 
-  /** The chunk as text when it may hold a JSON line; undefined to pass it straight through. */
-  private asText(chunk: unknown, pending: string): string | undefined {
+  /** Writes out held unfinished lines as they are. */
+  flushPending(): void {
+    for (const ch of [this.stream, this.fd]) this.release(ch);
+  }
+
+  private release(ch: Channel): void {
+    if (ch.timer) clearTimeout(ch.timer);
+    ch.timer = undefined;
+    const p = ch.pending;
+    ch.pending = undefined;
+    if (p && p.length) ch.out(p);
+  }
+
+  /** The chunk as bytes when it may hold a JSON line; undefined to pass it straight through. */
+  private asBuffer(chunk: unknown, ch: Channel): Buffer | undefined {
     if (typeof chunk === 'string') {
-      if (pending === '' && chunk.charCodeAt(0) !== 123) return undefined;
-      return pending + chunk;
+      if (ch.pending === undefined && chunk.charCodeAt(0) !== BRACE) return undefined;
+      return Buffer.from(chunk, 'utf8');
     }
     if (chunk instanceof Uint8Array) {
-      if (pending === '' && chunk[0] !== 123) return undefined;
-      return pending + Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('utf8');
+      if (ch.pending === undefined && chunk[0] !== BRACE) return undefined;
+      return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     }
     return undefined;
   }
 
-  /** Splits text into lines; captured lines are emitted, the rest returned to pass through. */
-  process(text: string): { pass: string; pending: string } {
-    let pass = '';
+  /**
+   * Splits held + new bytes into lines; captured lines become records (returned, emitted by the
+   * caller after the write), the rest is returned to pass through. `same`: the output is exactly the
+   * input (nothing held before or now, nothing captured), so the original call can be made.
+   */
+  process(chunk: Buffer, ch: Channel): { pass: Buffer; records: Captured[]; same: boolean } {
+    const held = ch.pending;
+    const buf = held ? Buffer.concat([held, chunk]) : chunk;
+    if (held) {
+      if (ch.timer) clearTimeout(ch.timer);
+      ch.timer = undefined;
+      ch.pending = undefined;
+    }
+    const records: Captured[] = [];
+    const parts: Buffer[] = [];
     let start = 0;
+    let dropped = false;
     for (;;) {
-      const nl = text.indexOf('\n', start);
+      const nl = buf.indexOf(NL, start);
       if (nl < 0) break;
-      const line = text.slice(start, nl + 1);
+      const line = buf.subarray(start, nl + 1);
       start = nl + 1;
-      if (!this.captureLine(line) || this.tee) pass += line;
+      const rec = this.parseLine(line);
+      if (rec) {
+        records.push(rec);
+        if (this.tee) parts.push(line);
+        else dropped = true;
+      } else parts.push(line);
     }
-    let pending = '';
-    if (start < text.length) {
-      const rest = text.slice(start);
-      // an unfinished JSON line waits for its end (bounded); anything else goes out now
-      if (rest.charCodeAt(0) === 123 && rest.length < 1 << 20) pending = rest;
-      else pass += rest;
+    let holding = false;
+    if (start < buf.length) {
+      const rest = buf.subarray(start);
+      // an unfinished JSON line waits (briefly, bounded) for its end; anything else goes out now
+      if (rest[0] === BRACE && rest.length < MAX_PENDING) {
+        ch.pending = Buffer.from(rest); // a copy: the caller may reuse its buffer
+        holding = true;
+        ch.timer = setTimeout(() => this.release(ch), this.holdMillis);
+        ch.timer.unref();
+      } else parts.push(rest);
     }
-    return { pass, pending };
+    const same = !held && !holding && !dropped;
+    const pass = same ? buf : parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    return { pass, records, same };
   }
 
-  /** true when the line was a pino JSON line and became a log record. */
-  captureLine(line: string): boolean {
-    if (line.charCodeAt(0) !== 123) return false;
+  /** A pino line that would become a record (level known and enabled), or undefined. */
+  private parseLine(line: Buffer): Captured | undefined {
+    if (line[0] !== BRACE || line.indexOf('"level":') < 0) return undefined;
     let obj: Record<string, unknown>;
     try {
-      obj = JSON.parse(line) as Record<string, unknown>;
+      obj = JSON.parse(line.toString('utf8')) as Record<string, unknown>;
     } catch {
-      return false;
+      return undefined;
     }
-    if (typeof obj !== 'object' || obj === null || !('level' in obj)) return false;
+    if (typeof obj !== 'object' || obj === null || !('level' in obj)) return undefined;
     const sev = pinoSeverity(obj.level);
-    if (!sev) return false;
-    this.captured++;
-    this.inside = true;
-    try {
-      this.emit(obj, sev);
-    } catch {
-      /* never break the app's output */
-    } finally {
-      this.inside = false;
-    }
-    return true;
-  }
-
-  private emit(obj: Record<string, unknown>, [severityNumber, severityText]: [SeverityNumber, string]): void {
-    const logger = this.logger as Logger & { enabled?: (o: { severityNumber: SeverityNumber; context?: Context }) => boolean };
+    if (!sev) return undefined;
     let ctx: Context = context.active();
     if (typeof obj.trace_id === 'string' && typeof obj.span_id === 'string') {
       const flags = typeof obj.trace_flags === 'string' ? parseInt(obj.trace_flags, 16) : 1;
       ctx = trace.setSpanContext(ROOT_CONTEXT, { traceId: obj.trace_id, spanId: obj.span_id, traceFlags: flags || 0, isRemote: true });
     }
-    if (logger.enabled && !logger.enabled({ severityNumber, context: ctx })) return;
+    // below the level in force: not a record, so the line stays on stdout
+    const l = this.logger;
+    if (l.enabled && !l.enabled({ severityNumber: sev[0], context: ctx })) return undefined;
+    return [obj, sev, ctx];
+  }
+
+  private emitAll(records: Captured[]): void {
+    if (!records.length) return;
+    this.inside = true;
+    try {
+      for (const r of records) {
+        this.captured++;
+        try {
+          this.emit(r);
+        } catch {
+          /* never break the app's output */
+        }
+      }
+    } finally {
+      this.inside = false;
+    }
+  }
+
+  /** Test helper: processes text as one write to process.stdout; returns what would pass through. */
+  processText(text: string): { pass: string; pending: string } {
+    const { pass, records } = this.process(Buffer.from(text, 'utf8'), this.stream);
+    this.emitAll(records);
+    if (this.stream.timer) clearTimeout(this.stream.timer);
+    this.stream.timer = undefined;
+    return { pass: pass.toString('utf8'), pending: this.stream.pending?.toString('utf8') ?? '' };
+  }
+
+  private emit([obj, [severityNumber, severityText], ctx]: Captured): void {
     const attributes: Attributes = { 'log.iostream': 'stdout' };
     for (const key of Object.keys(obj)) {
       if (SKIP.has(key) || isSecretName(key)) continue;
@@ -202,7 +311,7 @@ export class StdoutCapture {
       }
     }
     const msg = obj.msg ?? obj.message;
-    logger.emit({
+    this.logger.emit({
       severityNumber,
       severityText,
       body: typeof msg === 'string' ? msg : msg === undefined ? '' : JSON.stringify(msg),
@@ -211,4 +320,34 @@ export class StdoutCapture {
       context: ctx,
     });
   }
+}
+
+/** Only `(fd, data)`, `(fd, data, 'utf8')` or `(fd, data, null|undefined, 'utf8')` (what sonic-boom uses). */
+function plainArgs(rest: unknown[]): boolean {
+  if (rest.length === 0) return true;
+  if (rest.length === 1) return typeof rest[0] === 'string' ? isUtf8(rest[0]) : rest[0] === undefined || rest[0] === null;
+  if (rest.length === 2) return (rest[0] === undefined || rest[0] === null) && isUtf8(rest[1]);
+  return false;
+}
+
+/** Writes every byte (a pipe may take part of a write); retries briefly on EAGAIN once some went out. */
+function writeAllSync(write: typeof fs.writeSync, fd: number, b: Buffer): void {
+  let off = 0;
+  let again = 0;
+  while (off < b.length) {
+    try {
+      off += write(fd, b, off, b.length - off);
+    } catch (e) {
+      if (off === 0 || (e as NodeJS.ErrnoException).code !== 'EAGAIN' || ++again > 1000) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+  }
+}
+
+function writeAllAsync(write: typeof fs.write, fd: number, b: Buffer, done: (err: Error | null) => void): void {
+  write(fd, b, 0, b.length, null, (err, n) => {
+    if (err) return done(err);
+    if (n < b.length) return writeAllAsync(write, fd, b.subarray(n), done);
+    done(null);
+  });
 }

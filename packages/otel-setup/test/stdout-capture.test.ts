@@ -3,7 +3,9 @@ import * as path from 'node:path';
 import { SeverityNumber } from '@opentelemetry/api';
 import type { LogRecord, Logger } from '@opentelemetry/api';
 import { StdoutCapture, pinoSeverity } from '../src/stdout-capture';
-import { redactUrl } from '../src/redact';
+import { RedactingLogRecordProcessor, redactUrl } from '../src/redact';
+import { LoggerProvider } from '@opentelemetry/sdk-logs';
+import type { LogRecordProcessor, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import { attr, childEnv, runChild, startSink } from './helpers';
 
 function fakeLogger() {
@@ -30,14 +32,14 @@ describe('stdout capture', () => {
     const c = new StdoutCapture({ logger });
     const traceId = '0af7651916cd43dd8448eb211c80319c';
     const spanId = 'b7ad6b7169203331';
-    let r = c.process(
+    let r = c.processText(
       'plain text\n' +
         JSON.stringify({ level: 50, time: 1700000000000, pid: 1, hostname: 'h', msg: 'boom', trace_id: traceId, span_id: spanId, trace_flags: '01', reqId: 'r1', req: { url: '/x', headers: { authorization: 'Bearer sk-1' } }, apiKey: 'sk-2' }) +
         '\n{"not":"pino"}\n{"level":30,"msg":"par',
     );
     expect(r.pass).toBe('plain text\n{"not":"pino"}\n');
     expect(r.pending).toBe('{"level":30,"msg":"par');
-    r = c.process(r.pending + 'tial"}\nnot json {\n');
+    r = c.processText('tial"}\nnot json {\n');
     expect(r.pass).toBe('not json {\n');
     expect(records).toHaveLength(2);
     const [a, b] = records;
@@ -82,6 +84,34 @@ describe('stdout capture', () => {
   });
 });
 
+test('stdout capture: level floor, offsets, encodings, split UTF-8, callbacks, unterminated output', async () => {
+  const sink = await startSink();
+  try {
+    const r = await runChild(
+      ['-r', '@ccr/otel-setup', path.join(__dirname, 'fixtures', 'stdout-edge.js')],
+      childEnv(sink, { CCR_OTEL_CAPTURE_STDOUT: 'true', LOG_LEVEL: 'warn' }),
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toMatch(/^\{"level":30,.*"msg":"info below the floor"\}$/);
+    expect(lines[1]).toBe('{"level":50,');
+    expect(lines[2]).toMatch(/"msg":"latin1 write"\}$/);
+    expect(lines[3]).toBe('{"a":"\u00e9t\u00e9"}');
+    expect(lines[4]).toBe('{"result":"ok"}');
+    expect(lines).toHaveLength(5);
+    await sink.waitFor(() => sink.logs().length >= 2, 3000);
+    const bodies = sink.logs().map((l) => l.body?.stringValue);
+    expect(bodies).toContain('h\u00e9llo split');
+    expect(bodies).toContain('with callback');
+    expect(bodies).not.toContain('info below the floor');
+    expect(bodies).not.toContain('offset write');
+    expect(bodies).not.toContain('latin1 write');
+  } finally {
+    await sink.close();
+  }
+});
+
 describe('redaction', () => {
   test('keys in URLs', () => {
     expect(redactUrl('https://x/v1?key=sk-1&alt=json')).toBe('https://x/v1?key=REDACTED&alt=json');
@@ -92,4 +122,41 @@ describe('redaction', () => {
 
 test('fixtures exist', () => {
   expect(fs.existsSync(path.join(__dirname, 'fixtures', 'stdout-app.js'))).toBe(true);
+});
+
+test('log records: secret headers (any case, flattened or nested as pino-http does) and keys in URLs are redacted before the queue', () => {
+  const seen: ReadWriteLogRecord[] = [];
+  const sink: LogRecordProcessor = {
+    onEmit: (r) => void seen.push(r),
+    enabled: () => true,
+    forceFlush: () => Promise.resolve(),
+    shutdown: () => Promise.resolve(),
+  };
+  const provider = new LoggerProvider({ processors: [new RedactingLogRecordProcessor(), sink] });
+  provider.getLogger('t').emit({
+    body: 'request',
+    attributes: {
+      Authorization: 'Bearer sk-1',
+      'x-api-key': 'sk-2',
+      'req.headers.cookie': 'c=sk-3',
+      'http.request.header.proxy-authorization': 'Basic sk-4',
+      req: { method: 'POST', url: '/v1/messages?key=sk-5', headers: { 'Set-Cookie': 'sk-6', 'content-type': 'application/json' } },
+      'url.full': 'https://api.example/v1?api_key=sk-7&alt=json',
+      plain: 'a@b c?d',
+      n: 1,
+    },
+  });
+  expect(seen).toHaveLength(1);
+  const a = seen[0].attributes as Record<string, any>;
+  const text = JSON.stringify(a);
+  for (const k of ['sk-1', 'sk-2', 'sk-3', 'sk-4', 'sk-5', 'sk-6', 'sk-7']) expect(text).not.toContain(k);
+  expect(a.Authorization).toBe('[REDACTED]');
+  expect(a.req.headers['Set-Cookie']).toBe('[REDACTED]');
+  expect(a.req.headers['content-type']).toBe('application/json');
+  expect(a['url.full']).toBe('https://api.example/v1?api_key=REDACTED&alt=json');
+  expect(a.plain).toBe('a@b c?d');
+  expect(a.n).toBe(1);
+  // it never asks for a record by itself: with no other processor, nothing is created
+  const alone = new LoggerProvider({ processors: [new RedactingLogRecordProcessor()] });
+  expect((alone.getLogger('t') as any).enabled({ severityNumber: 9 })).toBe(false);
 });
