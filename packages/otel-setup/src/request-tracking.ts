@@ -5,7 +5,6 @@ import { context, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import type { Attributes, Span } from '@opentelemetry/api';
 import { isTracingSuppressed } from '@opentelemetry/core';
 import type { RequestHandle, RequestTracker } from '@ccr/otel-processors';
-import { redactUrl } from './redact';
 
 /**
  * Zero-code request tracking from node's diagnostics channels. Every incoming HTTP request becomes a
@@ -18,9 +17,13 @@ import { redactUrl } from './redact';
  * | `upstream[.N].ttfb` | same                                  | upstream response headers                 |
  * | `response`       | first byte written back (write/end/flushHeaders) | http.server.response.finish        |
  *
- * and on completion: http.request.method, http.route (the path, query removed), http.response.status_code,
+ * and on completion: http.request.method, http.route, http.response.status_code,
  * server.address of the upstream(s), gen_ai.request.model and ccr.streaming when the JSON body says so.
- * Header values are never read except content-type; URLs are recorded without their query string.
+ * Header values are never read except content-type and content-length; URLs are recorded without
+ * their query string. `http.route` is the raw path (query removed) only as a fallback: node's http
+ * knows no route templates, and a framework instrumentation (or instrumentation-http from RPC
+ * metadata) that knows the template overwrites it on the span. `http.request.body.size` comes from
+ * content-length, else from the bytes counted up to the body's end; it is left out when unknown.
  */
 export interface RequestTrackingOptions {
   tracker: RequestTracker;
@@ -47,6 +50,9 @@ interface RequestState {
   done: boolean;
   peek: Buffer[] | undefined;
   peeked: number;
+  /** Body bytes seen in 'data' events, and whether 'end' came. */
+  bodyBytes: number;
+  bodyComplete: boolean;
   traceId?: string;
 }
 
@@ -158,6 +164,8 @@ export class HttpRequestTracking {
       done: false,
       peek: undefined,
       peeked: 0,
+      bodyBytes: 0,
+      bodyComplete: false,
     };
     this.byReq.set(req, st);
     this.store.enterWith(st);
@@ -174,26 +182,41 @@ export class HttpRequestTracking {
     });
   }
 
+  /**
+   * Watches the request's 'data' (body bytes, and the JSON peek) and 'end' (ingress done). Once 'end'
+   * is seen the wrapper is removed only if req.emit is still ours (a later wrapper, e.g. a
+   * middleware's, must not be cut out); otherwise it stays as a plain pass-through.
+   */
   private wrapRequestEmit(st: RequestState): void {
     const req = st.req;
     const own = Object.prototype.hasOwnProperty.call(req, 'emit');
     const orig = req.emit;
     const self = this;
-    req.emit = function (this: IncomingMessage, ev: string | symbol, ...args: unknown[]): boolean {
-      if (ev === 'data') {
-        if (st.peek && st.peeked < self.peekBytes) {
+    let fired = false;
+    const wrapper = function (this: IncomingMessage, ev: string | symbol, ...args: unknown[]): boolean {
+      if (!fired) {
+        if (ev === 'data') {
           const chunk = args[0];
-          const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-          st.peek.push(b);
-          st.peeked += b.length;
+          const n = typeof chunk === 'string' ? Buffer.byteLength(chunk) : ((chunk as Uint8Array | undefined)?.byteLength ?? 0);
+          st.bodyBytes += n;
+          if (st.peek && st.peeked < self.peekBytes) {
+            const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+            st.peek.push(b);
+            st.peeked += b.length;
+          }
+        } else if (ev === 'end') {
+          fired = true;
+          st.bodyComplete = true;
+          if (req.emit === wrapper) {
+            if (own) req.emit = orig;
+            else delete (req as Partial<IncomingMessage>).emit;
+          }
+          self.endIngress(st);
         }
-      } else if (ev === 'end') {
-        if (own) req.emit = orig;
-        else delete (req as Partial<IncomingMessage>).emit;
-        self.endIngress(st);
       }
       return orig.call(this, ev, ...args);
     } as typeof req.emit;
+    req.emit = wrapper;
   }
 
   private endIngress(st: RequestState): void {
@@ -210,21 +233,29 @@ export class HttpRequestTracking {
       st.handle?.span.setAttributes(attrs);
     }
     st.peek = undefined;
-    this.handle(st).endPhase('ingress', { 'http.request.body.size': st.peeked });
+    // the body size only when it is known: content-length, else every byte counted up to 'end'
+    const cl = Number(st.req.headers['content-length']);
+    const size = Number.isInteger(cl) && cl >= 0 ? cl : st.bodyComplete ? st.bodyBytes : undefined;
+    this.handle(st).endPhase('ingress', size === undefined ? undefined : { 'http.request.body.size': size });
   }
 
+  /**
+   * The first of write/end/flushHeaders marks the first byte written back. After it, each wrapper is
+   * removed only if the property still holds it (compression middleware and the like wrap these
+   * later, as own properties, and must keep working); otherwise it stays as a pass-through.
+   */
   private wrapFirstByte(st: RequestState): void {
     const res = st.res as unknown as Record<string, unknown> & { getHeader(n: string): unknown; statusCode: number };
     const names = ['write', 'end', 'flushHeaders'] as const;
-    const saved = names.map((n) => [n, Object.prototype.hasOwnProperty.call(res, n), res[n]] as const);
-    const restore = () => {
-      for (const [n, own, fn] of saved) {
+    let fired = false;
+    const wrappers: Array<[string, boolean, unknown, unknown]> = [];
+    const firstByte = () => {
+      fired = true;
+      for (const [n, own, fn, w] of wrappers) {
+        if (res[n] !== w) continue;
         if (own) res[n] = fn;
         else delete res[n];
       }
-    };
-    const firstByte = () => {
-      restore();
       try {
         const h = this.handle(st);
         const ct = res.getHeader('content-type');
@@ -238,11 +269,15 @@ export class HttpRequestTracking {
         /* never break the response */
       }
     };
-    for (const [n, , fn] of saved) {
-      res[n] = function (this: ServerResponse, ...args: unknown[]) {
-        firstByte();
-        return (fn as (...a: unknown[]) => unknown).apply(this, args);
+    for (const n of names) {
+      const own = Object.prototype.hasOwnProperty.call(res, n);
+      const fn = res[n] as (...a: unknown[]) => unknown;
+      const w = function (this: ServerResponse, ...args: unknown[]) {
+        if (!fired) firstByte();
+        return fn.apply(this, args);
       };
+      wrappers.push([n, own, fn, w]);
+      res[n] = w;
     }
   }
 
@@ -272,10 +307,13 @@ export class HttpRequestTracking {
   private current(): RequestState | undefined {
     const ctx = context.active();
     if (isTracingSuppressed(ctx)) return undefined;
-    let st: RequestState | undefined;
-    const span = trace.getSpan(ctx);
-    if (span) st = this.bySpan.get(span) ?? this.byTrace.get(span.spanContext().traceId);
-    st ??= this.store.getStore();
+    // the request whose async context this is first; the span next; the trace id last (concurrent
+    // requests may share an incoming trace id, so that one is only a fallback)
+    let st = this.store.getStore();
+    if (!st || st.done) {
+      const span = trace.getSpan(ctx);
+      if (span) st = this.bySpan.get(span) ?? this.byTrace.get(span.spanContext().traceId);
+    }
     if (!st || st.done) return undefined;
     return st;
   }
@@ -342,4 +380,3 @@ interface UndiciRequest {
   method?: unknown;
 }
 
-export { redactUrl };

@@ -49,6 +49,13 @@ describe('preload in a child process', () => {
     expect(sink.bodies).toHaveLength(0);
   });
 
+  test.each(['1', 'TRUE'])('OTEL_SDK_DISABLED=%s takes the fast path too', async (v) => {
+    const r = await runChild(['-r', '@ccr/otel-setup', '-e', "process.stdout.write(String(Object.keys(require.cache).some((k) => k.includes('sdk-trace'))))"], childEnv(sink, { OTEL_SDK_DISABLED: v }));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('false');
+    expect(sink.bodies).toHaveLength(0);
+  });
+
   test('test profile exports nothing unless asked', async () => {
     const env = childEnv(sink, { NODE_ENV: 'test' });
     delete env.OTEL_EXPORTER_OTLP_ENDPOINT;
@@ -109,5 +116,19 @@ describe('preload in a child process', () => {
     for (const secret of ['sk-ccr-secret-1234', 'sk-provider-secret-5678', 'sk-upstream-url-secret-9876', 'sk-client-url-secret-1111', 'cookie-secret-42']) {
       expect(all).not.toContain(secret);
     }
+  });
+
+  test('request tracking never removes wrappers installed after its own (res.write/end, req.emit)', async () => {
+    const r = await runChild(['-r', '@ccr/otel-setup', fixture('wrapped-response.js')], childEnv(sink));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(['[wrapped]a[wrapped]b[wrapped]c5', '[wrapped]a[wrapped]b[wrapped]c6']);
+    await sink.waitFor(() => sink.spans().filter((s) => s.kind === 2).length >= 2, 3000);
+    const servers = sink.spans().filter((s) => s.kind === 2);
+    const sizes = servers.map((s) => {
+      const ev = s.events.find((e: any) => e.name === 'phase.end' && attr(e.attributes, 'ccr.phase.name') === 'ingress');
+      return attr(ev?.attributes, 'http.request.body.size');
+    });
+    expect(sizes.sort()).toEqual([5, 6]);
   });
 });
