@@ -8,10 +8,8 @@ import * as os from 'node:os';
  * - nobody else listens (or only `signal-exit`, which acts only when it is the only listener): our
  *   listener is removed and the signal re-raised, so the default action (or signal-exit) ends the
  *   process; if it is still alive 200 ms later it exits with 128 + signal number.
- * - the app listens to SIGTERM: it decides (e.g. calls process.exit(0) after its own cleanup, and
- *   keeps that exit code); if the process is still there at the deadline, the signal is re-raised
- *   and the process exits with 128 + signal number.
- * - the app listens to SIGINT (a CLI cancelling an operation on Ctrl-C): we only flush.
+ * - the app listens to the signal itself: it decides, as it would without us (e.g. drains and calls
+ *   process.exit(0), keeping that exit code, or keeps running as a CLI does on Ctrl-C): we only flush.
  * A second signal while we flush ends the process at once with 128 + signal number.
  *
  * On beforeExit: a flush bounded by `exitFlushMillis` (default 1 s) so that short-lived processes
@@ -98,8 +96,8 @@ export class ShutdownHooks {
     }
     const others = process.listenerCount(sig) - 1;
     const appHandles = others > 0 && others > signalExitListeners();
-    if (appHandles && sig !== 'SIGTERM') {
-      // e.g. Ctrl-C handled by a CLI that keeps running: flush, the app decides
+    if (appHandles) {
+      // the app decides when (and whether) the process ends, as it would have without us: flush only
       void this.opts.flush().catch(() => undefined);
       return;
     }
@@ -107,19 +105,12 @@ export class ShutdownHooks {
     // the signal path owns the end of the process now: the beforeExit deadline must not exit with 0
     if (this.exitTimer) clearTimeout(this.exitTimer);
     this.exitTimer = undefined;
-    if (!appHandles) {
-      // nobody else ends the process: keep it alive (a ref'd timer) for at most the deadline
-      const hard = setTimeout(() => this.end(sig), this.timeout + 50);
-      void withDeadline(this.opts.shutdown(), this.timeout).then(() => {
-        clearTimeout(hard);
-        this.end(sig);
-      });
-    } else {
-      // the app handles SIGTERM and decides when to exit (its exit code stays); flush meanwhile and
-      // end the process at the deadline if it is still there (unref'd: a natural exit is fine)
-      void this.opts.flush().catch(() => undefined);
-      setTimeout(() => this.end(sig), this.timeout).unref();
-    }
+    // nobody else ends the process: keep it alive (a ref'd timer) for at most the deadline
+    const hard = setTimeout(() => this.end(sig), this.timeout + 50);
+    void withDeadline(this.opts.shutdown(), this.timeout).then(() => {
+      clearTimeout(hard);
+      this.end(sig);
+    });
   }
 
   /** Ends the process as the signal would have: re-raise, then 128 + signal if still alive. */
