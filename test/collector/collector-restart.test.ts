@@ -113,3 +113,17 @@ test('after a restart the file exporter appends; records written before are kept
     expect(seqs).toEqual(Array.from({ length: 300 }, (_, i) => i)); // each exactly once
   }
 });
+
+test('stop() ends the process: no PID left, health endpoint gone', async () => {
+  const pid = col!.pid;
+  await col!.stop();
+  let alive = true;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    alive = false;
+  }
+  expect(alive).toBe(false);
+  await expect(fetch(col!.healthUrl, { signal: AbortSignal.timeout(1000) })).rejects.toThrow();
+  await col!.stop(); // idempotent
+});

@@ -5,6 +5,7 @@
  * and all arrive once Jaeger is back.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { context, trace, type Span } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
@@ -40,6 +41,7 @@ afterAll(async () => {
   await col?.stop();
   await jaeger?.stop();
   if (col) fs.rmSync(col.dataDir, { recursive: true, force: true });
+  if (jaeger) fs.rmSync(path.dirname(jaeger.outputFile), { recursive: true, force: true });
 });
 
 function tracerFor(service: string) {

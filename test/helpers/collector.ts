@@ -94,6 +94,15 @@ function isExecutable(p: string): boolean {
 // child process bookkeeping
 
 const live = new Set<ChildProcess>();
+function killAllLive(): void {
+  for (const c of live) {
+    try {
+      c.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+}
 let exitHookInstalled = false;
 function track(child: ChildProcess): void {
   live.add(child);
@@ -101,21 +110,40 @@ function track(child: ChildProcess): void {
   if (!exitHookInstalled) {
     exitHookInstalled = true;
     // Safety net: a test that throws before its afterAll still leaves no process behind.
-    process.once('exit', () => {
-      for (const c of live) {
-        try {
-          c.kill('SIGKILL');
-        } catch {
-          /* already gone */
-        }
-      }
-    });
+    process.once('exit', killAllLive);
+    // Also when the test run itself is interrupted: kill ours, then let the signal do what it would
+    // have done (re-raised once our listener is gone; Jest's own listeners, if any, still run).
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      const onSignal = () => {
+        killAllLive();
+        process.removeListener(sig, onSignal);
+        if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+      };
+      process.on(sig, onSignal);
+    }
   }
 }
 
 /** Children started by this helper and still running (for tests that assert cleanup). */
 export function liveChildren(): number[] {
   return [...live].map((c) => c.pid!).filter(Boolean);
+}
+
+/**
+ * Inside Jest the test's `process` is sandboxed and its 'exit' listeners may never run, and a worker can
+ * be SIGKILLed. So each child also gets a tiny detached watchdog: once this test process is gone and the
+ * child is still there, it sends SIGTERM, then SIGKILL. It ends by itself when the child exits first.
+ */
+function startReaper(childPid: number): void {
+  const script =
+    'P=$1; C=$2; while kill -0 "$P" 2>/dev/null && kill -0 "$C" 2>/dev/null; do sleep 1; done; ' +
+    'if ! kill -0 "$P" 2>/dev/null && kill -0 "$C" 2>/dev/null; then kill -TERM "$C" 2>/dev/null; sleep 5; kill -KILL "$C" 2>/dev/null; fi';
+  try {
+    const r = spawn('sh', ['-c', script, 'ccr-otel-reaper', String(process.pid), String(childPid)], { stdio: 'ignore', detached: true });
+    r.unref();
+  } catch {
+    /* best effort: the 'exit' hook and the tests' afterAll still stop the child */
+  }
 }
 
 function exited(child: ChildProcess): Promise<void> {
@@ -140,7 +168,11 @@ function spawnLogged(bin: string, args: string[], env: NodeJS.ProcessEnv, output
   const fd = fs.openSync(outputFile, 'a');
   try {
     const child = spawn(bin, args, { env, stdio: ['ignore', fd, fd] });
+    // Do not keep the test process alive for it: a test that forgets stop() must not hang Jest;
+    // the 'exit' hook below then kills the child.
+    child.unref();
     track(child);
+    if (child.pid) startReaper(child.pid);
     return child;
   } finally {
     fs.closeSync(fd);
