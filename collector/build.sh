@@ -153,11 +153,11 @@ kill "$TICKER" 2>/dev/null || true; TICKER=""
 
 mkdir -p "$BIN_DIR"
 if [ $need_col = 1 ]; then
-  "$WORK/out/ccr-otelcol" --version >/dev/null || die "built ccr-otelcol does not run"
+  "$WORK/out/ccr-otelcol" --version >/dev/null 2>"$WORK/check.log" || { cat "$WORK/check.log" >&2; die "built ccr-otelcol does not run"; }
   mv -f "$WORK/out/ccr-otelcol" "$COL_BIN.tmp" && mv -f "$COL_BIN.tmp" "$COL_BIN"
 fi
 if [ $need_jaeger = 1 ]; then
-  "$WORK/out/jaeger" --help >/dev/null || die "built jaeger does not run"
+  "$WORK/out/jaeger" --help >/dev/null 2>"$WORK/check.log" || { cat "$WORK/check.log" >&2; die "built jaeger does not run"; }
   mv -f "$WORK/out/jaeger" "$JAEGER_BIN.tmp" && mv -f "$JAEGER_BIN.tmp" "$JAEGER_BIN"
 fi
 T1=$(date +%s)
