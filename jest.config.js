@@ -3,6 +3,8 @@ const transform = { '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022' }
 module.exports = {
   // Integration tests start real collectors and Jaeger on a 2-core machine: one file at a time.
   maxWorkers: 1,
+  // testTimeout is a global option (ignored inside a project): integration tests start real processes.
+  testTimeout: 180000,
   projects: [
     {
       displayName: 'unit',
@@ -15,7 +17,6 @@ module.exports = {
       testMatch: ['<rootDir>/test/**/*.test.ts'],
       transform,
       testEnvironment: 'node',
-      testTimeout: 180000,
     },
   ],
 };
