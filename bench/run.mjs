@@ -91,10 +91,10 @@ if (burst.length) {
 const sus = results.filter((r) => r.kind === 'sustained');
 if (sus.length) {
   lines.push(`### Sustained: fixed rates for ${sus[0].durationMs / 1000} s each`, '');
-  lines.push('| exporter | processor | rate/s | delivered % | dropped | loop delay p99 / max ms | peak RSS MiB |');
-  lines.push('|---|---|---:|---:|---|---:|---:|');
+  lines.push('| exporter | processor | rate/s | delivered % | dropped | loop delay p99 / max ms | peak RSS MiB | GC count / ms |');
+  lines.push('|---|---|---:|---:|---|---:|---:|---:|');
   for (const r of sus)
-    lines.push(`| ${r.exporter} | ${r.processor} | ${fmt(r.rate)} | ${r.deliveredPct} | ${drops(r.dropped)} | ${r.loopDelayP99Ms} / ${r.loopDelayMaxMs} | ${r.peakRssMiB} |`);
+    lines.push(`| ${r.exporter} | ${r.processor} | ${fmt(r.rate)} | ${r.deliveredPct} | ${drops(r.dropped)} | ${r.loopDelayP99Ms} / ${r.loopDelayMaxMs} | ${r.peakRssMiB} | ${r.gcCount} / ${r.gcMillis} |`);
   lines.push('');
 }
 const sp = results.filter((r) => r.kind === 'spans');
