@@ -72,7 +72,9 @@ export function start(
     stop: async (signal = 'SIGTERM', graceMs = 15000) => {
       if (child.exitCode === null && child.signalCode === null) {
         killGroupOrPid(s, signal, false);
-        const t = await Promise.race([exit, sleep(graceMs).then(() => 'timeout' as const)]);
+        let timer: NodeJS.Timeout | undefined;
+        const t = await Promise.race([exit, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), graceMs)))]);
+        clearTimeout(timer);
         if (t === 'timeout') killGroupOrPid(s, 'SIGKILL', false);
       }
       const result = await exit;
