@@ -100,7 +100,19 @@ function scrub(span: Span): void {
 
 export const REDACTED = '[REDACTED]';
 
+/** Attribute keys repeat from record to record: remember the verdict (bounded) instead of re-deriving it. */
+const verdicts = new Map<string, boolean>();
+
 function isSecretHeader(key: string): boolean {
+  let v = verdicts.get(key);
+  if (v === undefined) {
+    v = deriveSecretHeader(key);
+    if (verdicts.size < 4096) verdicts.set(key, v);
+  }
+  return v;
+}
+
+function deriveSecretHeader(key: string): boolean {
   if (SECRET_HEADERS.has(key)) return true;
   const l = key.toLowerCase();
   if (SECRET_HEADERS.has(l)) return true;
