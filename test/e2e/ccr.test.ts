@@ -3,8 +3,9 @@
  * test/fixtures/ccr/install.sh), run as `cli.js serve --no-open` with a temporary HOME and
  * NODE_OPTIONS="--require <packages/otel-setup>", routing to a fake OpenAI-compatible upstream.
  */
-import { findTracesInJaeger, normTraceId, startCollector, startJaeger, type RunningCollector, type RunningJaeger } from '../helpers/collector';
+import { findTracesInJaeger, normTraceId, readJsonLines, signalFiles, startCollector, startJaeger, type RunningCollector, type RunningJaeger } from '../helpers/collector';
 import { installCcr, postMessages, startCcr, type RunningCcr } from '../helpers/ccr';
+import { attrValue } from '../helpers/otlp-json';
 import { alive, waitFor } from '../helpers/process';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/upstream';
 import { filesContaining, missingPhases, processTag, readLogs, tag } from './lib';
@@ -134,6 +135,31 @@ describe('Claude Code Router 3.1.1 under NODE_OPTIONS="--require @ccr/otel-setup
     }
     // start-up lines of the gateway were captured too (no request, so no trace id)
     expect(logs.some((r) => typeof r.body === 'string' && /Gateway running at/.test(r.body))).toBe(true);
+  });
+
+  test('the serve process and the gateway child report as separate instances of the service', async () => {
+    const instances = await waitFor(
+      'spans from both CCR processes in the traces file',
+      () => {
+        const byPid = new Map<number, Set<string>>();
+        for (const req of readJsonLines(signalFiles(collector!.dataDir, 'traces').all)) {
+          for (const rs of req.resourceSpans ?? []) {
+            if (attrValue(rs.resource?.attributes, 'service.name') !== SERVICE) continue;
+            const pid = attrValue(rs.resource?.attributes, 'process.pid') as number;
+            const set = byPid.get(pid) ?? new Set<string>();
+            set.add(String(attrValue(rs.resource?.attributes, 'service.instance.id')));
+            byPid.set(pid, set);
+          }
+        }
+        return byPid.has(ccr!.proc.pid) && byPid.has(ccr!.gatewayPid) ? byPid : undefined;
+      },
+      { timeoutMs: 30000, intervalMs: 500 },
+    );
+    const serveIds = [...instances.get(ccr!.proc.pid)!];
+    const gatewayIds = [...instances.get(ccr!.gatewayPid)!];
+    expect(serveIds).toHaveLength(1);
+    expect(gatewayIds).toHaveLength(1);
+    expect(serveIds[0]).not.toBe(gatewayIds[0]);
   });
 
   test('the CCR API key and the provider key appear in no file the collector wrote', () => {
