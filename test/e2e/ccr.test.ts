@@ -4,7 +4,8 @@
  * NODE_OPTIONS="--require <packages/otel-setup>", routing to a fake OpenAI-compatible upstream.
  */
 import { findTracesInJaeger, normTraceId, readJsonLines, signalFiles, startCollector, startJaeger, type RunningCollector, type RunningJaeger } from '../helpers/collector';
-import { installCcr, postMessages, startCcr, type RunningCcr } from '../helpers/ccr';
+import { ccrEnv, ccrServicePid, findDescendant, installCcr, postMessages, prepareCcrHome, runCcrCli, startCcr, type RunningCcr } from '../helpers/ccr';
+import { isListening } from '../helpers/ports';
 import { attrValue } from '../helpers/otlp-json';
 import { alive, waitFor } from '../helpers/process';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/upstream';
@@ -22,9 +23,11 @@ let jaeger: RunningJaeger | undefined;
 let collector: RunningCollector | undefined;
 let upstream: FakeUpstream | undefined;
 let ccr: RunningCcr | undefined;
+let pkg = '';
+const detached: number[] = []; // PIDs the `ccr start` test left running, if it failed before `ccr stop`
 
 beforeAll(async () => {
-  const pkg = installCcr(); // instant when cached; about 90 s the first time (better-sqlite3 is compiled)
+  pkg = installCcr(); // instant when cached; about 90 s the first time (better-sqlite3 is compiled)
   jaeger = await startJaeger();
   collector = await startCollector({ jaegerOtlpEndpoint: jaeger.otlpGrpcEndpoint });
   upstream = await startFakeUpstream();
@@ -42,6 +45,13 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await ccr?.stop().catch(() => undefined);
+  for (const pid of detached) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
   await upstream?.close().catch(() => undefined);
   await collector?.stop().catch(() => undefined);
   await jaeger?.stop().catch(() => undefined);
@@ -172,5 +182,51 @@ describe('Claude Code Router 3.1.1 under NODE_OPTIONS="--require @ccr/otel-setup
     await ccr!.proc.stop('SIGTERM', 20000);
     await waitFor('the gateway child to exit', () => !alive(gwPid), { timeoutMs: 15000 });
     expect(Date.now() - t0).toBeLessThan(15000);
+  });
+});
+
+describe('`ccr start` (detached service, stdout discarded) and `ccr stop` with the preload in NODE_OPTIONS', () => {
+  const SERVICE_START = 'claude-code-router-start-e2e';
+
+  test('the CLI processes exit promptly; the detached gateway still exports its captured logs', async () => {
+    const { home, port, mgmtPort } = await prepareCcrHome({ upstreamUrl: upstream!.url, apiKey: CCR_KEY, providerKey: PROVIDER_KEY, model: MODEL });
+    const env = ccrEnv(home, { otlpEndpoint: collector!.otlpHttpEndpoint, serviceName: SERVICE_START, env: { CCR_OTEL_ADAPTIVE: 'false' } });
+
+    const started = await runCcrCli(pkg, home, ['start', '--no-open', '--host', '127.0.0.1', '--port', String(mgmtPort)], env);
+    const servicePid = ccrServicePid(home);
+    if (servicePid) detached.push(servicePid);
+    expect(started.code).toBe(0);
+    expect(servicePid).toBeDefined();
+    const gatewayPid = await waitFor(
+      'the detached gateway',
+      async () => {
+        const pid = findDescendant(servicePid!, /gateway-bootstrap\.js/);
+        return pid && (await isListening(port)) ? pid : undefined;
+      },
+      { timeoutMs: 60000, intervalMs: 200 },
+    );
+    detached.push(gatewayPid);
+
+    const r = await postMessages(`http://127.0.0.1:${port}`, CCR_KEY, { model: MODEL, max_tokens: 16, stream: true, messages: [{ role: 'user', content: 'hi' }] });
+    expect(r.status).toBe(200);
+
+    // `ccr start` sends the service's stdout to /dev/null: the captured records are the only copy
+    await waitFor(
+      'captured gateway logs of the detached service',
+      () =>
+        readLogs(collector!.dataDir).some(
+          (l) => l.service === SERVICE_START && l.pid === gatewayPid && l.body === 'Upstream request dispatched.' && /^[0-9a-f]{32}$/.test(l.traceId),
+        ),
+      { timeoutMs: 30000, intervalMs: 500 },
+    );
+
+    const stopped = await runCcrCli(pkg, home, ['stop'], env);
+    expect(stopped.code).toBe(0);
+    await waitFor('the detached service and its gateway to exit', () => !alive(servicePid!) && !alive(gatewayPid), { timeoutMs: 20000 });
+    // without the preload these CLIs take about 2 s here; the preload must not hold them (flush on exit is bounded)
+    expect(started.ms).toBeLessThan(15000);
+    expect(stopped.ms).toBeLessThan(15000);
+    console.log(`ccr start took ${started.ms} ms, ccr stop ${stopped.ms} ms (with the preload)`);
+    expect(filesContaining(collector!.dataDir, [CCR_KEY, PROVIDER_KEY])).toEqual([]);
   });
 });

@@ -138,11 +138,8 @@ export function findDescendant(root: number, re: RegExp): number | undefined {
   return undefined;
 }
 
-export async function startCcr(pkgDir: string, o: CcrOptions): Promise<RunningCcr> {
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'ccr-home-'));
-  const port = await freePortPair();
-  const mgmtPort = await freePort();
-  writeCcrConfig(home, { port, upstreamUrl: o.upstreamUrl, apiKey: o.apiKey, providerKey: o.providerKey, model: o.model ?? 'fake-model' });
+/** Environment for every CCR process: temporary HOME, Node 24 first in PATH, the preload when otlpEndpoint is set. */
+export function ccrEnv(home: string, o: Pick<CcrOptions, 'otlpEndpoint' | 'serviceName' | 'env'>): NodeJS.ProcessEnv {
   const node = node24();
   const telemetry: Record<string, string | undefined> = o.otlpEndpoint
     ? {
@@ -156,7 +153,7 @@ export async function startCcr(pkgDir: string, o: CcrOptions): Promise<RunningCc
         OTEL_METRIC_EXPORT_INTERVAL: '2000',
       }
     : {};
-  const env = childEnv({
+  return childEnv({
     HOME: home,
     USERPROFILE: home,
     XDG_CONFIG_HOME: path.join(home, '.config'),
@@ -166,6 +163,55 @@ export async function startCcr(pkgDir: string, o: CcrOptions): Promise<RunningCc
     ...telemetry,
     ...(o.env ?? {}),
   });
+}
+
+/** A fresh temporary HOME with a config.json, and free ports for the gateway (PORT, PORT+1) and the management UI. */
+export async function prepareCcrHome(o: Pick<CcrOptions, 'upstreamUrl' | 'apiKey' | 'providerKey' | 'model'>): Promise<{ home: string; port: number; mgmtPort: number }> {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'ccr-home-'));
+  const port = await freePortPair();
+  const mgmtPort = await freePort();
+  writeCcrConfig(home, { port, upstreamUrl: o.upstreamUrl, apiKey: o.apiKey, providerKey: o.providerKey, model: o.model ?? 'fake-model' });
+  return { home, port, mgmtPort };
+}
+
+/** Runs the `ccr` CLI (`cli.js ...args`) to completion; returns its exit code, output and how long it took. */
+export async function runCcrCli(
+  pkgDir: string,
+  home: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 60000,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number; output: string }> {
+  const t0 = Date.now();
+  const p = start(node24(), [path.join(pkgDir, 'dist', 'main', 'cli.js'), ...args], {
+    env,
+    cwd: home,
+    outputFile: path.join(home, `ccr-${args[0]}-${t0}.out`),
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const r = await Promise.race([p.exited(), new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), timeoutMs)))]);
+  clearTimeout(timer);
+  if (r === 'timeout') {
+    await p.stop('SIGKILL', 1000);
+    throw new Error(`ccr ${args.join(' ')} did not exit within ${timeoutMs} ms:\n${p.output()}`);
+  }
+  return { ...r, ms: Date.now() - t0, output: p.output() };
+}
+
+/** PID of the detached service `ccr start` left behind (from ~/.claude-code-router/service.json). */
+export function ccrServicePid(home: string): number | undefined {
+  try {
+    const j = JSON.parse(fs.readFileSync(path.join(home, '.claude-code-router', 'service.json'), 'utf8'));
+    return typeof j.pid === 'number' ? j.pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function startCcr(pkgDir: string, o: CcrOptions): Promise<RunningCcr> {
+  const { home, port, mgmtPort } = await prepareCcrHome(o);
+  const node = node24();
+  const env = ccrEnv(home, o);
   const proc = start(node, [path.join(pkgDir, 'dist', 'main', 'cli.js'), 'serve', '--no-open', '--host', '127.0.0.1', '--port', String(mgmtPort)], {
     env,
     cwd: home,
