@@ -8,11 +8,11 @@
  * prints where everything landed: the rotated files and how many records each holds, the Jaeger
  * query URLs for the traces, and the exported / dropped counts of the processors.
  *
- *   node demo/run.mjs [--once] [--requests N] [--concurrency N] [--burst N] [--keep-data] [--adaptive]
+ *   node demo/run.mjs [--once] [--requests N] [--concurrency N] [--burst N] [--keep-data] [--adaptive] [--run-dir DIR]
  *
  * --once (or CI=true) stops everything after the traffic; otherwise it keeps running until Ctrl-C so
  * that Jaeger can be looked at. Ctrl-C stops everything it started. Nothing listens beyond 127.0.0.1.
- * Data lands in demo/.run/ (emptied at each start).
+ * Data lands in demo/.run/ (emptied at each start; --run-dir puts it elsewhere).
  *
  * The gateway runs with the adaptive level off by default: on a 2-core box the demo itself (traffic,
  * collector, Jaeger) saturates the gateway, and the adaptive level would then refuse most info records
@@ -28,8 +28,8 @@ import { fileURLToPath } from 'node:url';
 const require = createRequire(import.meta.url);
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
-const RUN_DIR = path.join(HERE, '.run');
-const DATA_DIR = path.join(RUN_DIR, 'data');
+let RUN_DIR = path.join(HERE, '.run');
+let DATA_DIR = path.join(RUN_DIR, 'data');
 const SERVICE = 'ccr-demo-gateway';
 const HOST = '127.0.0.1';
 const DEMO_KEY = 'sk-demo-client-key';
@@ -52,8 +52,14 @@ function parseArgs(argv) {
     else if (a === '--burst') o.burst = num();
     else if (a === '--keep-data') o.keepData = true;
     else if (a === '--adaptive') o.adaptive = true;
+    else if (a === '--run-dir') {
+      const d = argv[++i];
+      if (!d) fail('--run-dir needs a directory');
+      RUN_DIR = path.resolve(d);
+      DATA_DIR = path.join(RUN_DIR, 'data');
+    }
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node demo/run.mjs [--once] [--requests N] [--concurrency N] [--burst N] [--keep-data] [--adaptive]');
+      console.log('usage: node demo/run.mjs [--once] [--requests N] [--concurrency N] [--burst N] [--keep-data] [--adaptive] [--run-dir DIR]');
       process.exit(0);
     } else fail(`unknown option ${a} (try --help)`);
   }
@@ -500,11 +506,18 @@ async function main() {
     if (stats && busy(stats.logs) === 0 && busy(stats.spans) === 0) break;
     await sleep(250);
   }
-  await sleep(2500);
   try {
     stats = await (await fetch(`${gw}/__ccr_otel/stats`, { signal: AbortSignal.timeout(2000) })).json();
   } catch {
     /* keep the last */
+  }
+  // the collector batches (1 s) and flushes its files (1 s): wait until the files hold what was exported
+  const inFiles = (signal) => signalFiles(signal).reduce((a, f) => a + countRecords(f, signal), 0);
+  const filesDeadline = Date.now() + 15000;
+  await sleep(1500);
+  while (Date.now() < filesDeadline) {
+    if (!stats?.logs || (inFiles('logs') >= stats.logs.exported && inFiles('traces') >= stats.spans.exported)) break;
+    await sleep(500);
   }
 
   // report
