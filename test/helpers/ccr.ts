@@ -7,15 +7,20 @@
  *   of a few candidates that exists), imports it into ~/.claude-code-router/config.sqlite and moves
  *   the JSON away; later starts read the SQLite store. A fresh HOME per run keeps that clean.
  * - Ports: `PORT` in the config is the gateway's listening port (default 3456), `HOST` its address;
- *   the gateway also reserves `gateway.corePort` = PORT + 1 for an internal core listener.
- *   `serve --port N` (or CCR_WEB_PORT) is the management UI/RPC port (default 3458; CCR moves to the
- *   next free port when it is taken). So tests choose free ports for all three.
+ *   CCR also derives `gateway.corePort` = PORT + 1 (nothing listened there in our runs; the tests pick
+ *   PORT so that PORT + 1 is free anyway). `serve --port N` (or CCR_WEB_PORT) is the management
+ *   UI/RPC port (default 3458; CCR moves to the next free port when it is taken).
  * - Processes: `serve` spawns the gateway (`gateway-bootstrap.js`, via fork with process.execPath)
  *   which binds PORT; NODE_OPTIONS reaches it. SIGTERM to `serve` stops both.
  * - Logs: the gateway writes pino JSON lines to its stdout, which `serve` reads and re-prints,
  *   mostly prefixed with "[gateway] ". GATEWAY_LOG_LEVEL=info makes it log each upstream request.
  *   CCR redacts the authorization header in those lines itself.
- * - Auth: clients send the config's APIKEY as `x-api-key` (or a bearer token); a wrong key gets 401.
+ * - Auth: clients send the config's APIKEY as `x-api-key`; a wrong key gets 401.
+ * - Models: a request must name one of the provider's `models` ("Model X is not configured" otherwise).
+ * - `ccr start` spawns `cli.js serve --daemon-child` detached with stdio ignored and records its pid in
+ *   ~/.claude-code-router/service.json; `ccr stop` reads it. Each CLI takes about 2 s here.
+ * - At start-up the serve process fetches model catalogues from the internet (GitHub, openrouter.ai,
+ *   models.dev); without a network those fail quietly and show up as client spans with errors.
  * - Providers: { name, api_base_url, api_key, models, protocol: "openai_chat_completions" };
  *   a trailing /chat/completions on api_base_url is stripped. Router.default "<provider>,<model>".
  */
