@@ -24,29 +24,55 @@ let upstream: FakeUpstream | undefined;
 let gateway: Started | undefined;
 let gatewayUrl = '';
 
-beforeAll(async () => {
-  jaeger = await startJaeger();
-  collector = await startCollector({ jaegerOtlpEndpoint: jaeger.otlpGrpcEndpoint });
-  upstream = await startFakeUpstream();
-  gateway = start(node24(), ['-r', OTEL_SETUP_DIR, SERVER_JS], {
+function startGateway(extra: Record<string, string>): Started {
+  return start(node24(), ['-r', OTEL_SETUP_DIR, SERVER_JS], {
     env: childEnv({
       PORT: '0',
-      UPSTREAM_URL: upstream.url,
+      UPSTREAM_URL: upstream!.url,
       UPSTREAM_API_KEY: UPSTREAM_KEY,
       GATEWAY_API_KEY: GATEWAY_KEY,
       GATEWAY_JSON_STDOUT: 'true',
-      OTEL_EXPORTER_OTLP_ENDPOINT: collector.otlpHttpEndpoint,
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector!.otlpHttpEndpoint,
       OTEL_SERVICE_NAME: SERVICE,
       LOG_LEVEL: 'info',
       OTEL_METRIC_EXPORT_INTERVAL: '1000',
       CCR_OTEL_CAPTURE_STDOUT: 'true',
       // the adaptive level is unit-tested; here a loaded 2-core CI box must not raise the floor mid-test
       CCR_OTEL_ADAPTIVE: 'false',
+      ...extra,
     }),
-    outputFile: path.join(collector.dataDir, '..', `gateway-app-${process.pid}.out`),
+    outputFile: path.join(collector!.dataDir, '..', `gateway-app-${process.pid}-${Date.now()}.out`),
   });
-  const m = await waitForOutput(gateway, /listening on (http:\/\/127\.0\.0\.1:\d+)/, 30000);
-  gatewayUrl = m[1];
+}
+
+/** Emit n records inside the gateway, SIGTERM it at once, and return the exit and the seqs that reached the file. */
+async function emitThenSigterm(gw: Started, url: string, n: number) {
+  const run = `sigterm-${gw.pid}-${Date.now()}`;
+  const res = await fetch(`${url}/__emit?n=${n}&run=${run}`, { method: 'POST' });
+  expect(await res.json()).toMatchObject({ emitted: n, logger: true });
+  const t0 = Date.now();
+  const exit = await gw.stop('SIGTERM', 20000);
+  const exitMs = Date.now() - t0;
+  const seqs = await waitFor(
+    `all ${n} records of ${run} in the log file`,
+    () => {
+      const s = new Set(readLogs(collector!.dataDir).filter((r) => r.attrs['test.run'] === run).map((r) => r.attrs['test.seq']));
+      return s.size >= n ? s : undefined;
+    },
+    { timeoutMs: 30000, intervalMs: 500 },
+  ).catch((e) => {
+    const got = new Set(readLogs(collector!.dataDir).filter((r) => r.attrs['test.run'] === run).map((r) => r.attrs['test.seq']));
+    throw new Error(`${(e as Error).message}; got ${got.size} of ${n}\n${gw.output().slice(-3000)}`);
+  });
+  return { exit, exitMs, seqs };
+}
+
+beforeAll(async () => {
+  jaeger = await startJaeger();
+  collector = await startCollector({ jaegerOtlpEndpoint: jaeger.otlpGrpcEndpoint });
+  upstream = await startFakeUpstream();
+  gateway = startGateway({});
+  gatewayUrl = (await waitForOutput(gateway, /listening on (http:\/\/127\.0\.0\.1:\d+)/, 30000))[1];
 }, 120000);
 
 afterAll(async () => {
@@ -136,28 +162,26 @@ describe('sample gateway under node -r @ccr/otel-setup', () => {
     expect(filesContaining(collector!.dataDir, [GATEWAY_KEY, UPSTREAM_KEY])).toEqual([]);
   });
 
-  test('SIGTERM loses nothing that was emitted before it', async () => {
-    const run = `sigterm-${Date.now()}`;
-    const n = 3000;
-    const res = await fetch(`${gatewayUrl}/__emit?n=${n}&run=${run}`, { method: 'POST' });
-    expect(await res.json()).toMatchObject({ emitted: n, logger: true });
-    const t0 = Date.now();
-    const exit = await gateway!.stop('SIGTERM', 20000);
-    const exitMs = Date.now() - t0;
-    // the app's own SIGTERM handler closes its server, so the process ends normally after the flush
-    expect(exit.signal === 'SIGTERM' || exit.code === 0 || exit.code === 143).toBe(true);
+  test('SIGTERM loses nothing that was emitted before it (the app has its own SIGTERM handler)', async () => {
+    const n = 3000; // more than the SDK's default queue of 2048
+    const { exit, exitMs, seqs } = await emitThenSigterm(gateway!, gatewayUrl, n);
+    // the app's own handler closes its server, so the process ends normally after the flush
+    expect(exit).toEqual({ code: 0, signal: null });
     expect(exitMs).toBeLessThan(10000);
-    const seqs = await waitFor(
-      `all ${n} records of ${run} in the log file`,
-      () => {
-        const s = new Set(readLogs(collector!.dataDir).filter((r) => r.attrs['test.run'] === run).map((r) => r.attrs['test.seq']));
-        return s.size >= n ? s : undefined;
-      },
-      { timeoutMs: 30000, intervalMs: 500 },
-    ).catch((e) => {
-      const got = new Set(readLogs(collector!.dataDir).filter((r) => r.attrs['test.run'] === run).map((r) => r.attrs['test.seq']));
-      throw new Error(`${(e as Error).message}; got ${got.size} of ${n}\n${gateway!.output().slice(-3000)}`);
-    });
     expect(seqs.size).toBe(n);
+  });
+
+  test('SIGTERM loses nothing either when the app has no handler, and the process still ends by the signal', async () => {
+    const gw = startGateway({ GATEWAY_NO_SIGNAL_HANDLER: 'true' });
+    try {
+      const url = (await waitForOutput(gw, /listening on (http:\/\/127\.0\.0\.1:\d+)/, 30000))[1];
+      const n = 3000;
+      const { exit, exitMs, seqs } = await emitThenSigterm(gw, url, n);
+      expect(exit.signal === 'SIGTERM' || exit.code === 143).toBe(true);
+      expect(exitMs).toBeLessThan(10000);
+      expect(seqs.size).toBe(n);
+    } finally {
+      await gw.stop('SIGKILL', 1000);
+    }
   });
 });
