@@ -3,6 +3,7 @@
  * test/fixtures/ccr/install.sh), run as `cli.js serve --no-open` with a temporary HOME and
  * NODE_OPTIONS="--require <packages/otel-setup>", routing to a fake OpenAI-compatible upstream.
  */
+import * as fs from 'node:fs';
 import { findTracesInJaeger, normTraceId, readJsonLines, signalFiles, startCollector, startJaeger, type RunningCollector, type RunningJaeger } from '../helpers/collector';
 import { ccrEnv, ccrServicePid, findDescendant, installCcr, postMessages, prepareCcrHome, runCcrCli, startCcr, type RunningCcr } from '../helpers/ccr';
 import { isListening } from '../helpers/ports';
@@ -24,7 +25,8 @@ let collector: RunningCollector | undefined;
 let upstream: FakeUpstream | undefined;
 let ccr: RunningCcr | undefined;
 let pkg = '';
-const detached: number[] = []; // PIDs the `ccr start` test left running, if it failed before `ccr stop`
+const detached: number[] = [];
+const homes: string[] = []; // temporary HOMEs, removed at the end // PIDs the `ccr start` test left running, if it failed before `ccr stop`
 
 beforeAll(async () => {
   pkg = installCcr(); // instant when cached; about 90 s the first time (better-sqlite3 is compiled)
@@ -55,6 +57,8 @@ afterAll(async () => {
   await upstream?.close().catch(() => undefined);
   await collector?.stop().catch(() => undefined);
   await jaeger?.stop().catch(() => undefined);
+  if (ccr) homes.push(ccr.home);
+  for (const h of homes) fs.rmSync(h, { recursive: true, force: true });
 }, 60000);
 
 describe('Claude Code Router 3.1.1 under NODE_OPTIONS="--require @ccr/otel-setup"', () => {
@@ -190,6 +194,7 @@ describe('`ccr start` (detached service, stdout discarded) and `ccr stop` with t
 
   test('the CLI processes exit promptly; the detached gateway still exports its captured logs', async () => {
     const { home, port, mgmtPort } = await prepareCcrHome({ upstreamUrl: upstream!.url, apiKey: CCR_KEY, providerKey: PROVIDER_KEY, model: MODEL });
+    homes.push(home);
     const env = ccrEnv(home, { otlpEndpoint: collector!.otlpHttpEndpoint, serviceName: SERVICE_START, env: { CCR_OTEL_ADAPTIVE: 'false' } });
 
     const started = await runCcrCli(pkg, home, ['start', '--no-open', '--host', '127.0.0.1', '--port', String(mgmtPort)], env);

@@ -3,6 +3,8 @@
  * forwarding to the fake upstream with fetch, exporting to the real ccr-otelcol which forwards traces
  * to a real Jaeger.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { findTraceInJaeger, normTraceId, startCollector, startJaeger, type RunningCollector, type RunningJaeger } from '../helpers/collector';
 import { postMessages } from '../helpers/ccr';
@@ -23,6 +25,7 @@ let collector: RunningCollector | undefined;
 let upstream: FakeUpstream | undefined;
 let gateway: Started | undefined;
 let gatewayUrl = '';
+const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ccr-e2e-gateway-'));
 
 function startGateway(extra: Record<string, string>): Started {
   return start(node24(), ['-r', OTEL_SETUP_DIR, SERVER_JS], {
@@ -41,7 +44,7 @@ function startGateway(extra: Record<string, string>): Started {
       CCR_OTEL_ADAPTIVE: 'false',
       ...extra,
     }),
-    outputFile: path.join(collector!.dataDir, '..', `gateway-app-${process.pid}-${Date.now()}.out`),
+    outputFile: path.join(outDir, `gateway-app-${Date.now()}.out`),
   });
 }
 
@@ -80,6 +83,7 @@ afterAll(async () => {
   await upstream?.close().catch(() => undefined);
   await collector?.stop().catch(() => undefined);
   await jaeger?.stop().catch(() => undefined);
+  fs.rmSync(outDir, { recursive: true, force: true });
 }, 60000);
 
 describe('sample gateway under node -r @ccr/otel-setup', () => {
