@@ -21,6 +21,7 @@ import { buildResource } from './resource';
 import { ReconfigurableSampler } from './sampler';
 import { StdoutCapture } from './stdout-capture';
 import { withDeadline } from './shutdown';
+import { detachedAgentFactory } from './detached-agent';
 
 /**
  * Wires the providers directly (lighter than sdk-node): one LoggerProvider with the
@@ -290,6 +291,9 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 function batchingOptions(b: Readonly<BatchingConfig>) {
   return {
     env: {},
+    // The OTLP exporters retry what is retryable themselves (up to 5 attempts within their
+    // timeout): a second layer of retries would only multiply the wait when the collector is down.
+    maxExportAttempts: 1,
     maxQueueSize: b.maxQueueSize,
     maxQueueBytes: b.maxQueueBytes,
     maxExportBatchSize: b.maxExportBatchSize,
@@ -310,30 +314,39 @@ function logExporter(cfg: Readonly<OtelSetupConfig>): LogRecordExporter {
   const url = cfg.exporter.endpoints.logs;
   if (cfg.exporter.protocol === 'http/json') {
     const { OTLPLogExporter } = require('@opentelemetry/exporter-logs-otlp-http') as typeof import('@opentelemetry/exporter-logs-otlp-http');
-    return suppressed(new OTLPLogExporter({ url }) as unknown as LogRecordExporter);
+    return suppressed(new OTLPLogExporter(otlpOptions(url)) as unknown as LogRecordExporter);
   }
   const { OTLPLogExporter } = require('@opentelemetry/exporter-logs-otlp-proto') as typeof import('@opentelemetry/exporter-logs-otlp-proto');
-  return suppressed(new OTLPLogExporter({ url }) as unknown as LogRecordExporter);
+  return suppressed(new OTLPLogExporter(otlpOptions(url)) as unknown as LogRecordExporter);
 }
 
 function spanExporter(cfg: Readonly<OtelSetupConfig>): SpanExporter {
   const url = cfg.exporter.endpoints.traces;
   if (cfg.exporter.protocol === 'http/json') {
     const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
-    return suppressed(new OTLPTraceExporter({ url }) as unknown as SpanExporter);
+    return suppressed(new OTLPTraceExporter(otlpOptions(url)) as unknown as SpanExporter);
   }
   const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-proto') as typeof import('@opentelemetry/exporter-trace-otlp-proto');
-  return suppressed(new OTLPTraceExporter({ url }) as unknown as SpanExporter);
+  return suppressed(new OTLPTraceExporter(otlpOptions(url)) as unknown as SpanExporter);
 }
 
 function metricExporter(cfg: Readonly<OtelSetupConfig>): PushMetricExporter {
   const url = cfg.exporter.endpoints.metrics;
   if (cfg.exporter.protocol === 'http/json') {
     const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-http') as typeof import('@opentelemetry/exporter-metrics-otlp-http');
-    return suppressed(new OTLPMetricExporter({ url }) as unknown as PushMetricExporter);
+    return suppressed(new OTLPMetricExporter(otlpOptions(url)) as unknown as PushMetricExporter);
   }
   const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-proto') as typeof import('@opentelemetry/exporter-metrics-otlp-proto');
-  return suppressed(new OTLPMetricExporter({ url }) as unknown as PushMetricExporter);
+  return suppressed(new OTLPMetricExporter(otlpOptions(url)) as unknown as PushMetricExporter);
+}
+
+/**
+ * Options for every OTLP exporter: sockets that never keep the process alive (see detached-agent.ts).
+ * Timeout, headers and compression come from the standard OTEL_EXPORTER_OTLP_* variables, which the
+ * exporters read themselves.
+ */
+function otlpOptions(url: string) {
+  return { url, httpAgentOptions: detachedAgentFactory() };
 }
 
 /**

@@ -281,7 +281,8 @@ export class BatchingEngine<T> {
   }
 
   private failed(batch: Batch<T>, error: unknown): void {
-    if (batch.attempt >= this.options.maxExportAttempts) {
+    // After shutdown() there is no time for backoff: a failure is final.
+    if (batch.attempt >= this.options.maxExportAttempts || this.closed) {
       diag.debug(`${this.signal.processorName}: export failed after ${batch.attempt} attempts`, error);
       this.settle(batch, 'export_failed', true);
       return;

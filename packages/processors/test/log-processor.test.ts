@@ -265,3 +265,17 @@ describe('setOptions', () => {
     expect(p.getOptions().maxExportBatchSize).toBe(10);
   });
 });
+
+describe('shutdown and failures', () => {
+  it('does not retry once shut down: a failure during the final flush is final and counted', async () => {
+    const exporter = new ScriptedExporter(() => 'fail');
+    const p = new BatchingLogRecordProcessor({ env: {}, exporter, maxExportAttempts: 5, retryBaseDelayMillis: 10_000 });
+    const { logger } = loggerFor(p);
+    for (let i = 0; i < 3; i++) logger.emit({ body: i });
+    const t0 = Date.now();
+    await p.shutdown();
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(exporter.calls).toEqual([3]);
+    expect(p.stats().dropped.export_failed).toBe(3);
+  });
+});
