@@ -1,7 +1,7 @@
 import { context, diag, type MeterProvider, type ObservableResult, type Attributes } from '@opentelemetry/api';
 import { ExportResultCode, suppressTracing, type ExportResult } from '@opentelemetry/core';
-import { PriorityQueue } from './priority-queue';
-import { IDENTITY_CODEC, type RecordCodec } from './record-codec';
+import { PriorityQueue, type Ring } from './priority-queue';
+import type { RecordCodec } from './record-codec';
 import { updateBatchingOptions, type BatchingLimits, type ResolvedBatchingOptions } from './options';
 
 /** Why a record was not exported. Each record ends exported or dropped for exactly one of these. */
@@ -42,14 +42,16 @@ export interface EngineSignal {
   componentType: string;
   /** Metric unit, e.g. {log_record}. */
   unit: string;
-  /** How the queue stores a record. Default: the object itself. */
-  codec?: RecordCodec<unknown>;
+  /** How the queue stores a record and estimates its size. */
+  codec: RecordCodec<unknown>;
   /** Name used in warnings. */
   processorName: string;
 }
 
 interface Batch<T> {
-  items: T[];
+  /** The records as the queue stored them: each attempt decodes them afresh. */
+  columns: Ring<T>;
+  count: number;
   /** Sequence number of the oldest record in it: forceFlush waits for it. */
   minSeq: number;
   attempt: number;
@@ -68,7 +70,8 @@ const componentCounter = new Map<string, number>();
  */
 export class BatchingEngine<T> {
   private readonly queue: PriorityQueue<T>;
-  private readonly pool: T[][] = [];
+  /** Batch storage, reused: records handed to the exporter are fresh objects that die young. */
+  private readonly pool: Ring<T>[] = [];
   private readonly active = new Set<Batch<T>>();
   private readonly ready: Batch<T>[] = [];
   private readonly waiters: Array<{ target: number; resolve: () => void }> = [];
@@ -101,19 +104,19 @@ export class BatchingEngine<T> {
     private readonly signal: EngineSignal,
     meterProvider?: MeterProvider,
   ) {
-    this.queue = new PriorityQueue<T>(signal.classes, (signal.codec ?? IDENTITY_CODEC) as RecordCodec<T>);
+    this.queue = new PriorityQueue<T>(signal.classes, signal.codec as RecordCodec<T>);
     if (meterProvider) this.registerMetrics(meterProvider);
   }
 
-  /** Hot path: queue one record of priority class `cls` and estimated size `size`. */
-  offer(item: T, cls: number, size: number): void {
+  /** Hot path: queue one record of priority class `cls`. */
+  offer(item: T, cls: number): void {
     if (this.closed) {
       this.drop('shutdown', 1);
       return;
     }
     const q = this.queue;
     const o = this.options;
-    while (q.length + this.retained >= o.maxQueueSize || q.bytes + size > o.maxQueueBytes) {
+    while (q.length + this.retained >= o.maxQueueSize) {
       // Full: shed the oldest record of the lowest class, if it is below this one.
       const low = q.lowestClass();
       if (low < 0 || low >= cls) {
@@ -123,7 +126,17 @@ export class BatchingEngine<T> {
       q.shed(low);
       this.drop('queue_full', 1);
     }
-    q.push(item, cls, size);
+    q.push(item, cls); // the codec estimates its size as it stores it
+    while (q.bytes > o.maxQueueBytes) {
+      // Over the byte bound: the same rule, the new record goes when nothing is below it.
+      const low = q.lowestClass();
+      this.drop('queue_full', 1);
+      if (low < cls) q.shed(low);
+      else {
+        q.shedNewest(cls);
+        return;
+      }
+    }
     if (q.length >= o.maxExportBatchSize) {
       if (this.immediate === undefined && this.inFlightBatches < o.maxConcurrentExports) {
         this.immediate = setImmediate(this.onImmediate);
@@ -134,8 +147,7 @@ export class BatchingEngine<T> {
     }
   }
 
-  /**
-   * Changes limits while running (e.g. from a reloaded config file). A smaller queue
+  /** Changes limits while running (e.g. from a reloaded config file). A smaller queue
    * keeps what it holds and refuses new records until it is below the new bound.
    * Throws InvalidOptionError, changing nothing, when a value is invalid.
    */
@@ -233,13 +245,13 @@ export class BatchingEngine<T> {
         if (!batch) {
           if (q.length === 0) break;
           if (q.length < o.maxExportBatchSize && q.oldestSeq() > this.flushSeq) break;
-          const items = this.pool.pop() ?? [];
+          const columns = this.pool.pop() ?? q.newBatch();
           const minSeq = q.oldestSeq();
-          q.take(items, o.maxExportBatchSize);
-          batch = { items, minSeq, attempt: 1 };
+          const count = q.take(columns, o.maxExportBatchSize);
+          batch = { columns, count, minSeq, attempt: 1 };
           this.active.add(batch);
         } else {
-          this.retained -= batch.items.length;
+          this.retained -= batch.count;
         }
         this.send(batch);
       }
@@ -252,25 +264,28 @@ export class BatchingEngine<T> {
 
   private send(batch: Batch<T>): void {
     this.inFlightBatches++;
-    this.inFlightRecords += batch.items.length;
+    this.inFlightRecords += batch.count;
     let done = false;
     const timer = setTimeout(() => {
       if (done) return;
       done = true;
-      // The exporter may still hold the array: do not pool it.
-      this.settle(batch, 'export_timeout', false);
+      this.settle(batch, 'export_timeout');
     }, this.options.exportTimeoutMillis);
     timer.unref();
     const callback = (result: ExportResult): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      if (result.code === ExportResultCode.SUCCESS) this.settle(batch, undefined, true);
+      if (result.code === ExportResultCode.SUCCESS) this.settle(batch, undefined);
       else this.failed(batch, result.error);
     };
+    // Fresh records for each attempt; once export() returns, only the exporter holds them
+    // (the OTLP exporters have serialized them by then), so they die young.
+    const items: T[] = [];
+    batch.columns.decodeAll(items);
     try {
       // The exporter's own requests must not be traced (as the SDK's processors do).
-      context.with(suppressTracing(context.active()), () => this.exporter.export(batch.items, callback));
+      context.with(suppressTracing(context.active()), () => this.exporter.export(items, callback));
     } catch (err) {
       if (!done) {
         done = true;
@@ -284,12 +299,12 @@ export class BatchingEngine<T> {
     // After shutdown() there is no time for backoff: a failure is final.
     if (batch.attempt >= this.options.maxExportAttempts || this.closed) {
       diag.debug(`${this.signal.processorName}: export failed after ${batch.attempt} attempts`, error);
-      this.settle(batch, 'export_failed', true);
+      this.settle(batch, 'export_failed');
       return;
     }
     this.inFlightBatches--;
-    this.inFlightRecords -= batch.items.length;
-    this.retained += batch.items.length;
+    this.inFlightRecords -= batch.count;
+    this.retained += batch.count;
     // Exponential backoff with full jitter.
     const delay = Math.random() * this.options.retryBaseDelayMillis * 2 ** (batch.attempt - 1);
     batch.attempt++;
@@ -301,17 +316,15 @@ export class BatchingEngine<T> {
     this.pump();
   }
 
-  private settle(batch: Batch<T>, reason: DropReason | undefined, reusable: boolean): void {
-    const n = batch.items.length;
+  private settle(batch: Batch<T>, reason: DropReason | undefined): void {
+    const n = batch.count;
     this.inFlightBatches--;
     this.inFlightRecords -= n;
     this.active.delete(batch);
     if (reason === undefined) this.exported += n;
     else this.drop(reason, n);
-    if (reusable && this.pool.length < this.options.maxConcurrentExports + 2) {
-      batch.items.length = 0;
-      this.pool.push(batch.items);
-    }
+    batch.columns.clear();
+    if (this.pool.length < this.options.maxConcurrentExports + 2) this.pool.push(batch.columns);
     this.pump();
   }
 

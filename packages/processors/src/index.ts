@@ -1,10 +1,10 @@
-export { BatchingLogRecordProcessor, severityClass, estimateLogRecordBytes } from './log-record-processor';
+export { BatchingLogRecordProcessor, severityClass } from './log-record-processor';
 export type { BatchingLogRecordProcessorOptions } from './log-record-processor';
 export { BatchingSpanProcessor, estimateSpanBytes } from './span-processor';
 export type { BatchingSpanProcessorOptions } from './span-processor';
 export { BatchingEngine, DROP_REASONS } from './engine';
 export { LOG_RECORD_CODEC, QueuedLogRecord } from './log-record-codec';
-export { IDENTITY_CODEC } from './record-codec';
+export { identityCodec, RefFifo } from './record-codec';
 export type { RecordCodec } from './record-codec';
 export type { BatchExporter, DropReason, EngineSignal, ProcessorStats } from './engine';
 export { BATCHING_DEFAULTS, InvalidOptionError, resolveBatchingOptions, updateBatchingOptions } from './options';

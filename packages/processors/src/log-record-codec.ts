@@ -2,7 +2,7 @@ import type { Attributes, AnyValue, HrTime, SeverityNumber, SpanContext } from '
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableLogRecord, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
-import type { RecordCodec } from './record-codec';
+import type { RecordCodec, RefFifo } from './record-codec';
 
 /** The record handed to the exporter: a plain ReadableLogRecord rebuilt from the queue's columns. */
 export class QueuedLogRecord implements ReadableLogRecord {
@@ -22,24 +22,35 @@ export class QueuedLogRecord implements ReadableLogRecord {
 }
 
 const BODY = 0;
-const ATTRS = 1;
-const SPAN = 2;
-const SEV_TEXT = 3;
-const EVENT = 4;
-const RESOURCE = 5;
-const SCOPE = 6;
+const SPAN = 1;
+const SEV_TEXT = 2;
+const EVENT = 3;
+const RESOURCE = 4;
+const SCOPE = 5;
+
+const T0 = 0;
+const T1 = 1;
+const O0 = 2;
+const O1 = 3;
+const SEV = 4;
+const DROPPED = 5;
+const NATTRS = 6;
 
 /**
- * Stores a log record as 7 references and 6 numbers: the SDK's LogRecordImpl (and its
- * two time arrays) is not kept, so a queue of 65,536 records holds about a third of
- * the memory it would otherwise (see bench/).
+ * Stores a log record as 6 references and 7 numbers, its attributes as key/value pairs in
+ * the class's FIFO. Neither the SDK's LogRecordImpl nor its attributes object nor its time
+ * arrays are kept, so queued records make no long-lived objects of their own (see bench/).
+ * The size estimate is an upper-bound guess of the record's OTLP bytes.
  */
 export const LOG_RECORD_CODEC: RecordCodec<ReadWriteLogRecord | ReadableLogRecord> = {
-  refSlots: 7,
-  numSlots: 6,
-  encode(rec, refs, r, nums, n) {
-    refs[r + BODY] = rec.body;
-    refs[r + ATTRS] = rec.attributes;
+  refSlots: 6,
+  numSlots: 7,
+  encode(rec, refs, r, nums, n, extras) {
+    const body = rec.body;
+    let size = 64;
+    if (typeof body === 'string') size += body.length;
+    else if (body !== undefined && body !== null) size += 128;
+    refs[r + BODY] = body;
     refs[r + SPAN] = rec.spanContext;
     refs[r + SEV_TEXT] = rec.severityText;
     refs[r + EVENT] = rec.eventName;
@@ -47,18 +58,36 @@ export const LOG_RECORD_CODEC: RecordCodec<ReadWriteLogRecord | ReadableLogRecor
     refs[r + SCOPE] = rec.instrumentationScope;
     const t = rec.hrTime;
     const o = rec.hrTimeObserved;
-    nums[n] = t[0];
-    nums[n + 1] = t[1];
-    nums[n + 2] = o[0];
-    nums[n + 3] = o[1];
-    nums[n + 4] = rec.severityNumber ?? -1;
-    nums[n + 5] = rec.droppedAttributesCount;
+    nums[n + T0] = t[0];
+    nums[n + T1] = t[1];
+    nums[n + O0] = o[0];
+    nums[n + O1] = o[1];
+    nums[n + SEV] = rec.severityNumber ?? -1;
+    nums[n + DROPPED] = rec.droppedAttributesCount;
+    const attrs = rec.attributes;
+    let count = 0;
+    for (const k in attrs) {
+      const v = attrs[k];
+      extras.push(k);
+      extras.push(v);
+      count++;
+      size += k.length + (typeof v === 'string' ? v.length + 4 : 12);
+    }
+    nums[n + NATTRS] = count;
+    return size;
   },
-  decode(refs, r, nums, n) {
-    const sev = nums[n + 4];
+  decode(refs, r, nums, n, extras, e) {
+    const sev = nums[n + SEV];
+    const attributes: Attributes = {};
+    const end = e + nums[n + NATTRS] * 2;
+    for (let i = e; i < end; i += 2) attributes[extras.at(i) as string] = extras.at(i + 1) as Attributes[string];
+    const t0 = nums[n + T0];
+    const t1 = nums[n + T1];
+    const time: HrTime = [t0, t1];
     return new QueuedLogRecord(
-      [nums[n], nums[n + 1]],
-      [nums[n + 2], nums[n + 3]],
+      time,
+      // usually the same instant: share the (read-only) array
+      nums[n + O0] === t0 && nums[n + O1] === t1 ? time : [nums[n + O0], nums[n + O1]],
       refs[r + SPAN] as SpanContext | undefined,
       refs[r + SEV_TEXT] as string | undefined,
       sev < 0 ? undefined : (sev as SeverityNumber),
@@ -66,8 +95,11 @@ export const LOG_RECORD_CODEC: RecordCodec<ReadWriteLogRecord | ReadableLogRecor
       refs[r + EVENT] as string | undefined,
       refs[r + RESOURCE] as Resource,
       refs[r + SCOPE] as InstrumentationScope,
-      refs[r + ATTRS] as Attributes,
-      nums[n + 5],
+      attributes,
+      nums[n + DROPPED],
     );
+  },
+  extraCount(nums, n) {
+    return nums[n + NATTRS] * 2;
   },
 };

@@ -22,20 +22,6 @@ export function severityClass(severity: number | undefined): number {
   return c < 0 ? 0 : c > 5 ? 5 : c;
 }
 
-/** A cheap upper-bound guess of a record's OTLP size, for the queue's byte bound. */
-export function estimateLogRecordBytes(record: ReadWriteLogRecord): number {
-  let n = 64;
-  const body = record.body;
-  if (typeof body === 'string') n += body.length;
-  else if (body !== undefined && body !== null) n += 128;
-  const attrs = record.attributes;
-  for (const k in attrs) {
-    const v = attrs[k];
-    n += k.length + (typeof v === 'string' ? v.length + 4 : 12);
-  }
-  return n;
-}
-
 /**
  * A LogRecordProcessor that batches records for an exporter without losing any it does
  * not count: see {@link BatchingEngine}. When a full queue must drop, it drops the
@@ -82,7 +68,7 @@ export class BatchingLogRecordProcessor implements LogRecordProcessor {
       this.engine.dropBelowLevel();
       return;
     }
-    this.engine.offer(logRecord, severityClass(sev), estimateLogRecordBytes(logRecord));
+    this.engine.offer(logRecord, severityClass(sev));
   }
 
   forceFlush(): Promise<void> {

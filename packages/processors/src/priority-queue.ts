@@ -1,16 +1,18 @@
-import type { RecordCodec } from './record-codec';
+import { RefFifo, type RecordCodec } from './record-codec';
 
 /**
  * One FIFO ring of records in flat columns: `refSlots` references and `numSlots`
- * numbers per record, plus its sequence number and estimated size.
+ * numbers per record (plus the codec's variable part in `extras`), its sequence number
+ * and its estimated size.
  */
-class Ring<T> {
+export class Ring<T> {
   private cap = 16;
   private refs: unknown[];
   private nums: Float64Array;
-  seqs = new Float64Array(16);
-  sizes = new Float64Array(16);
-  head = 0;
+  private seqs = new Float64Array(16);
+  private sizes = new Float64Array(16);
+  private readonly extras = new RefFifo();
+  private head = 0;
   length = 0;
 
   constructor(private readonly codec: RecordCodec<T>) {
@@ -18,13 +20,15 @@ class Ring<T> {
     this.nums = new Float64Array(16 * codec.numSlots);
   }
 
-  push(item: T, seq: number, size: number): void {
+  /** Stores a record; returns its estimated size. */
+  push(item: T, seq: number): number {
     if (this.length === this.cap) this.grow();
     const i = (this.head + this.length) & (this.cap - 1);
-    this.codec.encode(item, this.refs, i * this.codec.refSlots, this.nums, i * this.codec.numSlots);
+    const size = this.codec.encode(item, this.refs, i * this.codec.refSlots, this.nums, i * this.codec.numSlots, this.extras);
     this.seqs[i] = seq;
     this.sizes[i] = size;
     this.length++;
+    return size;
   }
 
   headSeq(): number {
@@ -35,16 +39,65 @@ class Ring<T> {
     return this.sizes[this.head];
   }
 
-  /** Removes the head, decoding it when `decode` is set. */
-  shift(decode: boolean): T | undefined {
+  tailSize(): number {
+    return this.sizes[(this.head + this.length - 1) & (this.cap - 1)];
+  }
+
+  /** Discards the oldest record. */
+  shift(): void {
     const i = this.head;
     const { refSlots, numSlots } = this.codec;
     const r = i * refSlots;
-    const item = decode ? this.codec.decode(this.refs, r, this.nums, i * numSlots) : undefined;
+    this.extras.skip(this.codec.extraCount(this.nums, i * numSlots));
     for (let k = 0; k < refSlots; k++) this.refs[r + k] = undefined; // let go of what it held
     this.head = (i + 1) & (this.cap - 1);
     this.length--;
-    return item;
+  }
+
+  /** Moves the oldest record, as it is stored, to the end of `dst`. */
+  moveHeadTo(dst: Ring<T>): void {
+    if (dst.length === dst.cap) dst.grow();
+    const { refSlots, numSlots } = this.codec;
+    const i = this.head;
+    const j = (dst.head + dst.length) & (dst.cap - 1);
+    for (let k = 0; k < refSlots; k++) {
+      dst.refs[j * refSlots + k] = this.refs[i * refSlots + k];
+      this.refs[i * refSlots + k] = undefined;
+    }
+    for (let k = 0; k < numSlots; k++) dst.nums[j * numSlots + k] = this.nums[i * numSlots + k];
+    const extra = this.codec.extraCount(this.nums, i * numSlots);
+    for (let k = 0; k < extra; k++) dst.extras.push(this.extras.shift());
+    dst.seqs[j] = this.seqs[i];
+    dst.sizes[j] = this.sizes[i];
+    dst.length++;
+    this.head = (i + 1) & (this.cap - 1);
+    this.length--;
+  }
+
+  /** Appends every record, decoded afresh, to `out`; the ring keeps them (a retry decodes again). */
+  decodeAll(out: T[]): void {
+    const { refSlots, numSlots } = this.codec;
+    let e = 0;
+    for (let k = 0; k < this.length; k++) {
+      const i = (this.head + k) & (this.cap - 1);
+      out.push(this.codec.decode(this.refs, i * refSlots, this.nums, i * numSlots, this.extras, e));
+      e += this.codec.extraCount(this.nums, i * numSlots);
+    }
+  }
+
+  /** Empties the ring, letting go of everything it held; its storage stays for reuse. */
+  clear(): void {
+    while (this.length > 0) this.shift();
+    this.head = 0;
+  }
+
+  /** Removes the newest record without decoding it. */
+  pop(): void {
+    const i = (this.head + this.length - 1) & (this.cap - 1);
+    const { refSlots, numSlots } = this.codec;
+    this.extras.truncate(this.codec.extraCount(this.nums, i * numSlots));
+    for (let k = 0; k < refSlots; k++) this.refs[i * refSlots + k] = undefined;
+    this.length--;
   }
 
   private grow(): void {
@@ -71,9 +124,10 @@ class Ring<T> {
 }
 
 /**
- * A bounded queue of records in priority classes (0 = least important) that keeps
- * arrival order across classes and sheds the oldest record of the lowest class present
- * in O(classes). A global sequence number orders the classes' heads when a batch is taken.
+ * A queue of records in priority classes (0 = least important) that keeps arrival order
+ * across classes and sheds the oldest record of the lowest class present in O(classes).
+ * A global sequence number orders the classes' heads when a batch is taken. Bounds are
+ * the engine's business: the queue only counts records and estimated bytes.
  */
 export class PriorityQueue<T> {
   private readonly rings: Ring<T>[] = [];
@@ -85,9 +139,14 @@ export class PriorityQueue<T> {
 
   constructor(
     readonly classes: number,
-    codec: RecordCodec<T>,
+    private readonly codec: RecordCodec<T>,
   ) {
     for (let c = 0; c < classes; c++) this.rings.push(new Ring<T>(codec));
+  }
+
+  /** An empty ring in this queue's layout, to hold a batch taken from it. */
+  newBatch(): Ring<T> {
+    return new Ring<T>(this.codec);
   }
 
   /** Sequence number the next push will get. */
@@ -95,10 +154,9 @@ export class PriorityQueue<T> {
     return this.seq;
   }
 
-  push(item: T, cls: number, size: number): void {
-    this.rings[cls].push(item, this.seq++, size);
+  push(item: T, cls: number): void {
+    this.bytes += this.rings[cls].push(item, this.seq++);
     this.length++;
-    this.bytes += size;
   }
 
   /** Lowest class with a record queued, or -1 when empty. */
@@ -112,7 +170,15 @@ export class PriorityQueue<T> {
     const ring = this.rings[cls];
     this.length--;
     this.bytes -= ring.headSize();
-    ring.shift(false);
+    ring.shift();
+  }
+
+  /** Discards the newest record of class `cls` (which must be non-empty). */
+  shedNewest(cls: number): void {
+    const ring = this.rings[cls];
+    this.length--;
+    this.bytes -= ring.tailSize();
+    ring.pop();
   }
 
   /** Sequence number of the oldest queued record, or Infinity when empty. */
@@ -126,9 +192,10 @@ export class PriorityQueue<T> {
   }
 
   /**
-   * Appends up to `max` of the oldest records, in arrival order across classes, to `out`.
+   * Moves up to `max` of the oldest records, in arrival order across classes and as they
+   * are stored, to the end of `batch`. Returns the number moved.
    */
-  take(out: T[], max: number): number {
+  take(batch: Ring<T>, max: number): number {
     const rings = this.rings;
     let n = 0;
     while (n < max && this.length > 0) {
@@ -144,7 +211,7 @@ export class PriorityQueue<T> {
       const r = rings[best];
       this.bytes -= r.headSize();
       this.length--;
-      out.push(r.shift(true) as T);
+      r.moveHeadTo(batch);
       n++;
     }
     return n;

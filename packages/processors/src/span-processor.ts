@@ -1,6 +1,7 @@
 import { SpanStatusCode, TraceFlags, type Context } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { BatchingEngine, type ProcessorStats } from './engine';
+import { identityCodec, type RecordCodec } from './record-codec';
 import { resolveBatchingOptions, type BatchingLimits, type BatchingOptions, type ResolvedBatchingOptions } from './options';
 
 export interface BatchingSpanProcessorOptions extends BatchingOptions {
@@ -18,6 +19,9 @@ export function estimateSpanBytes(span: ReadableSpan): number {
   n += span.events.length * 64;
   return n;
 }
+
+/** Spans are held as they are: they are few per request and already carry their events. */
+const SPAN_CODEC = identityCodec<ReadableSpan>(estimateSpanBytes);
 
 /**
  * A SpanProcessor that batches ended, sampled spans for an exporter without losing any
@@ -38,6 +42,7 @@ export class BatchingSpanProcessor implements SpanProcessor {
         componentType: 'batching_span_processor',
         unit: '{span}',
         processorName: 'BatchingSpanProcessor',
+        codec: SPAN_CODEC as RecordCodec<unknown>,
       },
       options.meterProvider,
     );
@@ -48,7 +53,7 @@ export class BatchingSpanProcessor implements SpanProcessor {
   onEnd(span: ReadableSpan): void {
     // Like the SDK's processors: unsampled spans are not for export.
     if ((span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0) return;
-    this.engine.offer(span, span.status.code === SpanStatusCode.ERROR ? 1 : 0, estimateSpanBytes(span));
+    this.engine.offer(span, span.status.code === SpanStatusCode.ERROR ? 1 : 0);
   }
 
   forceFlush(): Promise<void> {
