@@ -22,6 +22,12 @@ export interface LoadMonitorOptions {
   hysteresis?: number;
   /** ...for this many consecutive samples. Default 5. */
   recoverySamples?: number;
+  /**
+   * After start(), samples in this period update `load` but do not raise the floor: a
+   * process starting up (loading modules, warming caches) runs its event loop flat out
+   * without being under load. Default 5000 ms.
+   */
+  warmupMillis?: number;
   /** Each change of floor is emitted here as one WARN record. */
   logger?: Logger;
   /** Counts floor changes (ccr.log.level.changes) and reports the load (ccr.process.load). */
@@ -38,6 +44,7 @@ export const LOAD_MONITOR_DEFAULTS = Object.freeze({
   errorThreshold: 0.8,
   hysteresis: 0.1,
   recoverySamples: 5,
+  warmupMillis: 5000,
 });
 
 function defaultElu(): () => number {
@@ -81,6 +88,9 @@ export class LoadMonitor {
   private readonly changes: Counter | undefined;
   private timer: NodeJS.Timeout | undefined;
   private calmSamples = 0;
+  private readonly warmupMillis: number;
+  /** Until then (performance.now()), samples do not raise the floor. */
+  private warmUntil = 0;
   /** The last sampled load, 0..1 (or more, if a source reports more). */
   load = 0;
   /** 0 none, 1 WARN, 2 ERROR. */
@@ -103,6 +113,8 @@ export class LoadMonitor {
       throw new RangeError(`recoverySamples must be a positive integer, got ${o.recoverySamples}`);
     }
     this.recoverySamples = o.recoverySamples;
+    if (!(o.warmupMillis >= 0)) throw new RangeError(`warmupMillis must be >= 0, got ${o.warmupMillis}`);
+    this.warmupMillis = o.warmupMillis;
     this.logger = options.logger;
     this.elu = options.eventLoopUtilization ?? defaultElu();
     this.heap = options.heapUsage ?? defaultHeap;
@@ -119,6 +131,7 @@ export class LoadMonitor {
 
   start(): void {
     if (this.timer) return;
+    this.warmUntil = globalThis.performance.now() + this.warmupMillis;
     this.timer = setInterval(() => this.sample(), this.intervalMillis);
     this.timer.unref();
   }
@@ -146,6 +159,7 @@ export class LoadMonitor {
       if (v > load) load = v;
     }
     this.load = load;
+    if (this.warmUntil > 0 && globalThis.performance.now() < this.warmUntil) return load;
     const wanted = load > this.errorThreshold ? 2 : load > this.warnThreshold ? 1 : 0;
     if (wanted > this.state) {
       this.calmSamples = 0;

@@ -131,3 +131,22 @@ describe('LoadMonitor', () => {
     expect(() => new LoadMonitor({ level, recoverySamples: 0 })).toThrow(/recoverySamples/);
   });
 });
+
+describe('LoadMonitor warm-up', () => {
+  it('does not raise the floor during the warm-up after start(), then does', () => {
+    jest.useFakeTimers();
+    try {
+      const level = new LevelController();
+      const monitor = new LoadMonitor({ level, eventLoopUtilization: () => 1, heapUsage: () => 0, warmupMillis: 3000 });
+      monitor.start();
+      jest.advanceTimersByTime(2500);
+      expect(monitor.load).toBe(1);
+      expect(level.floor).toBe(SeverityNumber.INFO);
+      jest.advanceTimersByTime(1000);
+      expect(level.floor).toBe(SeverityNumber.ERROR);
+      monitor.stop();
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+});
