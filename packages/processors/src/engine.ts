@@ -279,13 +279,8 @@ export class BatchingEngine<T> {
       if (result.code === ExportResultCode.SUCCESS) this.settle(batch, undefined);
       else this.failed(batch, result.error);
     };
-    // Fresh records for each attempt; once export() returns, only the exporter holds them
-    // (the OTLP exporters have serialized them by then), so they die young.
-    const items: T[] = [];
-    batch.columns.decodeAll(items);
     try {
-      // The exporter's own requests must not be traced (as the SDK's processors do).
-      context.with(suppressTracing(context.active()), () => this.exporter.export(items, callback));
+      this.exportAttempt(batch, callback);
     } catch (err) {
       if (!done) {
         done = true;
@@ -293,6 +288,19 @@ export class BatchingEngine<T> {
         this.failed(batch, err);
       }
     }
+  }
+
+  /**
+   * Hands the exporter fresh records for this attempt. Once export() returns only the
+   * exporter holds them (the OTLP exporters have serialized them by then), so they die
+   * young. This is a method of its own on purpose: a closure in send() that saw `items`
+   * would keep them alive, through the callback, until the export completes.
+   */
+  private exportAttempt(batch: Batch<T>, callback: (result: ExportResult) => void): void {
+    const items: T[] = [];
+    batch.columns.decodeAll(items);
+    // The exporter's own requests must not be traced (as the SDK's processors do).
+    context.with(suppressTracing(context.active()), this.exporter.export, this.exporter, items, callback);
   }
 
   private failed(batch: Batch<T>, error: unknown): void {
