@@ -3,6 +3,7 @@ export type { BatchingLogRecordProcessorOptions } from './log-record-processor';
 export { BatchingSpanProcessor, estimateSpanBytes } from './span-processor';
 export type { BatchingSpanProcessorOptions } from './span-processor';
 export { BatchingEngine, DROP_REASONS } from './engine';
+export { BatchingProcessor } from './batching-processor';
 export { LOG_RECORD_CODEC, QueuedLogRecord } from './log-record-codec';
 export { identityCodec, RefFifo } from './record-codec';
 export type { RecordCodec } from './record-codec';

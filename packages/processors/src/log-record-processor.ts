@@ -1,8 +1,9 @@
 import type { Context } from '@opentelemetry/api';
 import type { LogRecordExporter, LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import type { InstrumentationScope } from '@opentelemetry/core';
-import { BatchingEngine, type ProcessorStats } from './engine';
-import { resolveBatchingOptions, type BatchingLimits, type BatchingOptions, type ResolvedBatchingOptions } from './options';
+import { BatchingProcessor } from './batching-processor';
+import type { RecordCodec } from './record-codec';
+import type { BatchingOptions } from './options';
 import type { LevelController } from './level';
 import { LOG_RECORD_CODEC } from './log-record-codec';
 
@@ -28,26 +29,19 @@ export function severityClass(severity: number | undefined): number {
  * least severe record first. With a {@link LevelController} it refuses records below
  * the floor in `enabled()`, before the SDK creates them.
  */
-export class BatchingLogRecordProcessor implements LogRecordProcessor {
-  private readonly engine: BatchingEngine<ReadableLogRecord>;
+export class BatchingLogRecordProcessor extends BatchingProcessor<ReadableLogRecord> implements LogRecordProcessor {
   private readonly level: LevelController | undefined;
 
   constructor(options: BatchingLogRecordProcessorOptions) {
-    if (!options || !options.exporter) throw new TypeError('BatchingLogRecordProcessor: options.exporter is required');
+    super(options, 'OTEL_BLRP', {
+      classes: 6,
+      signal: 'log',
+      componentType: 'batching_log_processor',
+      unit: '{log_record}',
+      processorName: 'BatchingLogRecordProcessor',
+      codec: LOG_RECORD_CODEC as RecordCodec<unknown>,
+    });
     this.level = options.level;
-    this.engine = new BatchingEngine<ReadableLogRecord>(
-      options.exporter,
-      resolveBatchingOptions(options, 'OTEL_BLRP'),
-      {
-        classes: 6,
-        signal: 'log',
-        componentType: 'batching_log_processor',
-        unit: '{log_record}',
-        processorName: 'BatchingLogRecordProcessor',
-        codec: LOG_RECORD_CODEC,
-      },
-      options.meterProvider,
-    );
   }
 
   enabled(options: {
@@ -69,32 +63,5 @@ export class BatchingLogRecordProcessor implements LogRecordProcessor {
       return;
     }
     this.engine.offer(logRecord, severityClass(sev));
-  }
-
-  forceFlush(): Promise<void> {
-    return this.engine.forceFlush();
-  }
-
-  shutdown(): Promise<void> {
-    return this.engine.shutdown();
-  }
-
-  /** Changes limits while running; see {@link BatchingEngine.setOptions}. */
-  setOptions(patch: BatchingLimits): void {
-    this.engine.setOptions(patch);
-  }
-
-  /** The options in force, defaults and variables resolved. */
-  getOptions(): Readonly<ResolvedBatchingOptions> {
-    return this.engine.getOptions();
-  }
-
-  stats(): ProcessorStats {
-    return this.engine.stats();
-  }
-
-  /** 0..1: how full the queue is. A LoadMonitor source. */
-  queueFill(): number {
-    return this.engine.queueFill();
   }
 }

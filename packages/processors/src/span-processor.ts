@@ -1,8 +1,8 @@
 import { SpanStatusCode, TraceFlags, type Context } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
-import { BatchingEngine, type ProcessorStats } from './engine';
+import { BatchingProcessor } from './batching-processor';
 import { identityCodec, type RecordCodec } from './record-codec';
-import { resolveBatchingOptions, type BatchingLimits, type BatchingOptions, type ResolvedBatchingOptions } from './options';
+import type { BatchingOptions } from './options';
 
 export interface BatchingSpanProcessorOptions extends BatchingOptions {
   exporter: SpanExporter;
@@ -28,24 +28,16 @@ const SPAN_CODEC = identityCodec<ReadableSpan>(estimateSpanBytes);
  * it does not count (see {@link BatchingEngine}). A full queue sheds OK/UNSET spans
  * before ERROR ones.
  */
-export class BatchingSpanProcessor implements SpanProcessor {
-  private readonly engine: BatchingEngine<ReadableSpan>;
-
+export class BatchingSpanProcessor extends BatchingProcessor<ReadableSpan> implements SpanProcessor {
   constructor(options: BatchingSpanProcessorOptions) {
-    if (!options || !options.exporter) throw new TypeError('BatchingSpanProcessor: options.exporter is required');
-    this.engine = new BatchingEngine<ReadableSpan>(
-      options.exporter,
-      resolveBatchingOptions(options, 'OTEL_BSP'),
-      {
-        classes: 2,
-        signal: 'span',
-        componentType: 'batching_span_processor',
-        unit: '{span}',
-        processorName: 'BatchingSpanProcessor',
-        codec: SPAN_CODEC as RecordCodec<unknown>,
-      },
-      options.meterProvider,
-    );
+    super(options, 'OTEL_BSP', {
+      classes: 2,
+      signal: 'span',
+      componentType: 'batching_span_processor',
+      unit: '{span}',
+      processorName: 'BatchingSpanProcessor',
+      codec: SPAN_CODEC as RecordCodec<unknown>,
+    });
   }
 
   onStart(_span: Span, _parentContext: Context): void {}
@@ -54,32 +46,5 @@ export class BatchingSpanProcessor implements SpanProcessor {
     // Like the SDK's processors: unsampled spans are not for export.
     if ((span.spanContext().traceFlags & TraceFlags.SAMPLED) === 0) return;
     this.engine.offer(span, span.status.code === SpanStatusCode.ERROR ? 1 : 0);
-  }
-
-  forceFlush(): Promise<void> {
-    return this.engine.forceFlush();
-  }
-
-  shutdown(): Promise<void> {
-    return this.engine.shutdown();
-  }
-
-  /** Changes limits while running; see {@link BatchingEngine.setOptions}. */
-  setOptions(patch: BatchingLimits): void {
-    this.engine.setOptions(patch);
-  }
-
-  /** The options in force, defaults and variables resolved. */
-  getOptions(): Readonly<ResolvedBatchingOptions> {
-    return this.engine.getOptions();
-  }
-
-  stats(): ProcessorStats {
-    return this.engine.stats();
-  }
-
-  /** 0..1: how full the queue is. A LoadMonitor source. */
-  queueFill(): number {
-    return this.engine.queueFill();
   }
 }
