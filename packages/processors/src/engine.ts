@@ -147,7 +147,8 @@ export class BatchingEngine<T> {
     }
   }
 
-  /** Changes limits while running (e.g. from a reloaded config file). A smaller queue
+  /**
+   * Changes limits while running (e.g. from a reloaded config file). A smaller queue
    * keeps what it holds and refuses new records until it is below the new bound.
    * Throws InvalidOptionError, changing nothing, when a value is invalid.
    */
