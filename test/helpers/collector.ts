@@ -330,7 +330,7 @@ export async function startJaeger(opts: { env?: Record<string, string>; configPa
 // ---------------------------------------------------------------------------------------------
 // files and queries
 
-/** Parse OTLP-JSON lines (one export request per line) from the given files, in order; missing files are skipped. */
+/** Parse the complete OTLP-JSON lines (one export request per line) of the given files, in order; missing files are skipped. */
 export function readJsonLines(files: string[]): any[] {
   const out: any[] = [];
   for (const f of files) {
@@ -341,7 +341,11 @@ export function readJsonLines(files: string[]): any[] {
       if (e.code === 'ENOENT') continue;
       throw e;
     }
-    for (const line of text.split('\n')) {
+    // The collector writes one request per line, newline last: a tail without its newline is a
+    // line being written right now (the tests poll while it writes), and is read on the next poll.
+    const lines = text.split('\n');
+    lines.pop();
+    for (const line of lines) {
       if (line.trim() === '') continue;
       try {
         out.push(JSON.parse(line));
