@@ -8,9 +8,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { binaries, binDir, COLLECTOR_DIR } from '../helpers/collector';
 
-// testTimeout inside a Jest `projects` entry is ignored by Jest; set it here.
-jest.setTimeout(180_000);
-
 const BUILD = path.join(COLLECTOR_DIR, 'build.sh');
 let tmp: string;
 beforeAll(() => {

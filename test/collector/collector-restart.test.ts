@@ -7,9 +7,6 @@ import * as fs from 'node:fs';
 import { postOtlpJson, readJsonLines, signalFiles, startCollector, type RunningCollector } from '../helpers/collector';
 import { attrs, attrValue, logRecordsOf, logsRequest } from '../helpers/otlp-json';
 
-// testTimeout inside a Jest `projects` entry is ignored by Jest; set it here.
-jest.setTimeout(180_000);
-
 let col: RunningCollector | undefined;
 
 afterAll(async () => {

@@ -9,9 +9,6 @@ import * as path from 'node:path';
 import YAML from 'yaml';
 import { binaries, COLLECTOR_CONFIG, COLLECTOR_DIR, JAEGER_CONFIG } from '../helpers/collector';
 
-// testTimeout inside a Jest `projects` entry is ignored by Jest; set it here.
-jest.setTimeout(180_000);
-
 const K8S = path.join(COLLECTOR_DIR, 'deploy', 'kubernetes');
 let tmp: string;
 

@@ -7,9 +7,6 @@ import * as fs from 'node:fs';
 import { readJsonLines, signalFiles, startCollector, postOtlpJson, type RunningCollector } from '../helpers/collector';
 import { attrValue, logRecordsOf, logsRequest } from '../helpers/otlp-json';
 
-// testTimeout inside a Jest `projects` entry is ignored by Jest; set it here.
-jest.setTimeout(180_000);
-
 const MAX_FILES = 5;
 const BATCH = 1000; // >= send_batch_size: the collector writes each request as one line at once
 const PAD = 'x'.repeat(300);

@@ -24,9 +24,6 @@ import {
 import { FetchOtlpTraceExporter } from '../helpers/otlp-fetch-exporter';
 import { spansOf } from '../helpers/otlp-json';
 
-// testTimeout inside a Jest `projects` entry is ignored by Jest; set it here.
-jest.setTimeout(180_000);
-
 let jaeger: RunningJaeger | undefined;
 let col: RunningCollector | undefined;
 const providers: TracerProvider[] = [];

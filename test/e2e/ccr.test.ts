@@ -17,16 +17,13 @@ const CCR_KEY = 'sk-ccr-e2e-Hq4mZ8client0key';
 const PROVIDER_KEY = 'sk-prov-e2e-Wt7nX2upstream0key';
 const MODEL = 'fake-model';
 
-// testTimeout in a Jest project entry is not applied (it is a global option): set it here.
-jest.setTimeout(180000);
-
 let jaeger: RunningJaeger | undefined;
 let collector: RunningCollector | undefined;
 let upstream: FakeUpstream | undefined;
 let ccr: RunningCcr | undefined;
 let pkg = '';
-const detached: number[] = [];
-const homes: string[] = []; // temporary HOMEs, removed at the end // PIDs the `ccr start` test left running, if it failed before `ccr stop`
+const detached: number[] = []; // PIDs the `ccr start` test left running, if it failed before `ccr stop`
+const homes: string[] = []; // temporary HOMEs, removed at the end
 
 beforeAll(async () => {
   pkg = installCcr(); // instant when cached; about 90 s the first time (better-sqlite3 is compiled)

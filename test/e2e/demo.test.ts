@@ -5,7 +5,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { node24, REPO_ROOT } from '../helpers/process';
 
-jest.setTimeout(180000);
 
 test('node demo/run.mjs --once drives traffic, reports files, Jaeger URLs and counts, and cleans up', () => {
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ccr-demo-'));

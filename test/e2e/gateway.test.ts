@@ -17,9 +17,6 @@ const GATEWAY_KEY = 'sk-gw-e2e-Zq81c0ffee5ecret';
 const UPSTREAM_KEY = 'sk-up-e2e-Kp27deadbeefkey';
 const SERVER_JS = path.join(REPO_ROOT, 'test', 'fixtures', 'gateway-app', 'server.js');
 
-// testTimeout in a Jest project entry is not applied (it is a global option): set it here.
-jest.setTimeout(180000);
-
 let jaeger: RunningJaeger | undefined;
 let collector: RunningCollector | undefined;
 let upstream: FakeUpstream | undefined;
