@@ -1,6 +1,6 @@
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
-import { SeverityNumber, type Counter, type MeterProvider } from '@opentelemetry/api';
+import { diag, SeverityNumber, type Counter, type MeterProvider } from '@opentelemetry/api';
 import type { Logger } from '@opentelemetry/api';
 import { levelName, type LevelController } from './level';
 
@@ -132,13 +132,16 @@ export class LoadMonitor {
   start(): void {
     if (this.timer) return;
     this.warmUntil = globalThis.performance.now() + this.warmupMillis;
-    this.timer = setInterval(() => this.sample(), this.intervalMillis);
+    this.timer = setInterval(this.tick, this.intervalMillis);
     this.timer.unref();
   }
 
+  /** Stops sampling and lowers a floor this monitor raised: without samples it would never step down. */
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    this.calmSamples = 0;
+    if (this.state > 0) this.change(0, this.load);
   }
 
   setThresholds(t: { warnThreshold?: number; errorThreshold?: number }): void {
@@ -149,13 +152,22 @@ export class LoadMonitor {
     this.errorThreshold = error;
   }
 
+  /** Sampling runs in a timer: nothing it calls may throw into the host process. */
+  private readonly tick = (): void => {
+    try {
+      this.sample();
+    } catch (err) {
+      diag.warn('LoadMonitor: sample failed', err);
+    }
+  };
+
   /** Takes one sample and applies the rules. Called by the interval; callable in tests. */
   sample(): number {
-    let load = this.elu();
-    const heap = this.heap();
+    let load = reading(this.elu);
+    const heap = reading(this.heap);
     if (heap > load) load = heap;
     for (const s of this.sources) {
-      const v = s();
+      const v = reading(s);
       if (v > load) load = v;
     }
     this.load = load;
@@ -169,7 +181,8 @@ export class LoadMonitor {
       if (load <= raisedBy - this.hysteresis) {
         if (++this.calmSamples >= this.recoverySamples) {
           this.calmSamples = 0;
-          this.change(wanted, load);
+          // one step at a time: ERROR -> WARN -> none, each after its own calm period
+          this.change(this.state - 1, load);
         }
       } else {
         this.calmSamples = 0;
@@ -202,6 +215,18 @@ export class LoadMonitor {
       attributes: { 'ccr.log.level.from': from, 'ccr.log.level.to': to, 'ccr.process.load': load },
     });
   }
+}
+
+/** A reading that throws or is not a number counts as 0 (no load), with a debug line. */
+function reading(source: () => number): number {
+  let v: number;
+  try {
+    v = source();
+  } catch (err) {
+    diag.debug('LoadMonitor: a load source threw', err);
+    return 0;
+  }
+  return typeof v === 'number' && v === v ? v : 0;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

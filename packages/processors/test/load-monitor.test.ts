@@ -124,6 +124,54 @@ describe('LoadMonitor', () => {
     }
   });
 
+  it('steps down from ERROR through WARN, each step after its own calm period', () => {
+    const { ctl, monitor, set, exporter } = setup();
+    set(0.9);
+    monitor.sample();
+    set(0.1);
+    for (let i = 0; i < 5; i++) monitor.sample();
+    expect(ctl.floor).toBe(SeverityNumber.WARN);
+    for (let i = 0; i < 4; i++) monitor.sample();
+    expect(ctl.floor).toBe(SeverityNumber.WARN);
+    monitor.sample();
+    expect(ctl.floor).toBe(SeverityNumber.INFO);
+    expect(exporter.getFinishedLogRecords().map((r) => r.body)).toEqual([
+      'log level floor info -> error (load 0.90)',
+      'log level floor error -> warn (load 0.10)',
+      'log level floor warn -> info (load 0.10)',
+    ]);
+  });
+
+  it('a source that throws or returns garbage counts as no load and never throws from the timer', () => {
+    jest.useFakeTimers();
+    try {
+      const level = new LevelController();
+      const monitor = new LoadMonitor({
+        level,
+        warmupMillis: 0,
+        sources: [() => { throw new Error('boom'); }, () => Number.NaN, () => 0.7],
+        eventLoopUtilization: () => 0.1,
+        heapUsage: () => 0.1,
+      });
+      expect(monitor.sample()).toBe(0.7);
+      monitor.start();
+      expect(() => jest.advanceTimersByTime(2500)).not.toThrow();
+      expect(level.floor).toBe(SeverityNumber.WARN);
+      monitor.stop();
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('stop() lowers the floor it raised', () => {
+    const { ctl, monitor, set } = setup();
+    set(0.9);
+    monitor.sample();
+    expect(ctl.floor).toBe(SeverityNumber.ERROR);
+    monitor.stop();
+    expect(ctl.floor).toBe(SeverityNumber.INFO);
+  });
+
   it('rejects bad thresholds', () => {
     const level = new LevelController();
     expect(() => new LoadMonitor({ level, warnThreshold: 0.9, errorThreshold: 0.8 })).toThrow(/warnThreshold must be below errorThreshold/);
