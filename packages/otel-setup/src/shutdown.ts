@@ -12,9 +12,12 @@ import * as os from 'node:os';
  *   process.exit(0), keeping that exit code, or keeps running as a CLI does on Ctrl-C): we only flush.
  * A second signal while we flush ends the process at once with 128 + signal number.
  *
- * On beforeExit: a flush bounded by `exitFlushMillis` (default 1 s) so that short-lived processes
- * end promptly even when the collector is down; a later beforeExit flushes again only when records
- * are still queued or in flight. Nothing here keeps a process alive beyond those deadlines.
+ * On beforeExit: a flush that keeps the event loop alive for at most `exitFlushMillis` (default
+ * 1 s), so that short-lived processes end promptly even when the collector is down. At the deadline
+ * the process ends only when no other beforeExit listener exists; otherwise we just stop holding the
+ * loop, never cutting short async cleanup the application's own beforeExit listeners started. A later
+ * beforeExit flushes again only when records are still queued or in flight and the last flush did not
+ * run out of time.
  */
 export interface ShutdownHooksOptions {
   /** Flush everything buffered (resolves when done or failed). */
@@ -61,6 +64,8 @@ export class ShutdownHooks {
   /** beforeExit path: its own flag, so that a signal during it is not ignored. */
   private exitFlushing = false;
   private exitFlushes = 0;
+  /** A beforeExit flush ran out of time (collector down): later beforeExits do not hold the loop again. */
+  private exitTimedOut = false;
   private exitTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: ShutdownHooksOptions) {
@@ -129,17 +134,30 @@ export class ShutdownHooks {
   }
 
   private readonly onBeforeExit = (): void => {
-    if (this.exitFlushing || this.signalled || this.exitFlushes >= MAX_EXIT_FLUSHES) return;
+    if (this.exitFlushing || this.signalled || this.exitTimedOut || this.exitFlushes >= MAX_EXIT_FLUSHES) return;
     // the first beforeExit flushes everything (metrics too); later ones only when records wait
     if (this.exitFlushes > 0 && !(this.opts.pending?.() ?? false)) return;
     this.exitFlushes++;
     this.exitFlushing = true;
-    // a ref'd deadline: the exporters' retries must not hold a finished process longer than this
-    this.exitTimer = setTimeout(() => process.exit(), this.exitTimeout);
-    void withDeadline(this.opts.flush(), this.exitTimeout).then(() => {
-      if (this.exitTimer) clearTimeout(this.exitTimer);
+    // The exporters' sockets and timers are unref'd: this ref'd timer is what keeps the loop alive
+    // for the flush, and only until the deadline. When it fires it lets go; it never exits.
+    this.exitTimer = setTimeout(() => {
       this.exitTimer = undefined;
-      this.exitFlushing = false;
-    });
+      this.exitTimedOut = true;
+      // Nobody else listens to beforeExit: nothing of the app's can be running (the loop was empty
+      // when it fired), only our exports and their retries (the SDK's ref'd retry timers): end now.
+      // Otherwise the app's own cleanup decides when the process ends.
+      if (process.listenerCount('beforeExit') <= 1) process.exit();
+    }, this.exitTimeout);
+    void this.opts.flush().then(
+      () => this.exitFlushDone(),
+      () => this.exitFlushDone(),
+    );
   };
+
+  private exitFlushDone(): void {
+    if (this.exitTimer) clearTimeout(this.exitTimer);
+    this.exitTimer = undefined;
+    this.exitFlushing = false;
+  }
 }

@@ -101,6 +101,16 @@ describe('shutdown in a child process', () => {
     expect(r.stdout).toBe('done\n');
     expect(r.ms).toBeLessThan(2000);
   });
+
+  test("beforeExit: the flush deadline never cuts short the app's own async cleanup", async () => {
+    const port = await closedPort();
+    const env = childEnv(sink, { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, CCR_OTEL_EXIT_FLUSH_TIMEOUT: '200' });
+    const r = await runChild(['-r', '@ccr/otel-setup', fixture('before-exit-cleanup.js')], env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('ready\ncleanup done\n');
+    // not held by repeated flush deadlines (the SDK metric exporter's own retry timer may still hold it a few seconds)
+    expect(r.ms).toBeLessThan(15000);
+  });
 });
 
 describe('start never crashes the host and undoes a half-built pipeline', () => {
