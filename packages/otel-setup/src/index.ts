@@ -113,9 +113,15 @@ function notRunning(c: Readonly<OtelSetupConfig>): Readonly<OtelSetupConfig> {
   });
 }
 
-/** What `-r @ccr/otel-setup` and `--import @ccr/otel-setup/register` run: start() from the environment, never a throw. */
+/**
+ * What `-r @ccr/otel-setup` and `--import @ccr/otel-setup/register` run: start() from the environment,
+ * never a throw. Not in worker threads: NODE_OPTIONS and -r reach them too, and each would build a
+ * second SDK with its own service.instance.id; telemetry belongs to the process's main thread (a
+ * worker that wants its own calls start() itself).
+ */
 export function startFromPreload(): void {
   try {
+    if (!require('node:worker_threads').isMainThread) return;
     start();
   } catch {
     /* start() reports its own problems; the host application must run regardless */

@@ -151,6 +151,17 @@ describe('start never crashes the host and undoes a half-built pipeline', () => 
     }
   });
 
+  test('worker threads inherit the preload but start no telemetry of their own', async () => {
+    const sink = await startSink();
+    try {
+      const r = await runChild(['-r', '@ccr/otel-setup', fixture('worker-app.js')], childEnv(sink));
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout.trim())).toEqual({ main: true, worker: false });
+    } finally {
+      await sink.close();
+    }
+  });
+
   test('a failure in the middle of start: globals, context manager and hooks undone, the config says disabled', async () => {
     const sink = await startSink();
     try {
