@@ -188,6 +188,29 @@ describe('config file', () => {
     }
   });
 
+  test('an onChange that throws during a reload is reported, never thrown from the timer', async () => {
+    const f = path.join(dir, 'throwing.json');
+    fs.writeFileSync(f, JSON.stringify({ level: 'warn' }));
+    const warnings: string[] = [];
+    const w = new ConfigFileWatcher({
+      file: f,
+      warn: (m) => warnings.push(m),
+      onChange: () => {
+        throw new Error('reconfigure exploded');
+      },
+      pollMillis: 50,
+    });
+    w.load();
+    w.start();
+    try {
+      fs.writeFileSync(f, JSON.stringify({ level: 'debug' }));
+      for (let i = 0; i < 100 && warnings.length === 0; i++) await new Promise((r) => setTimeout(r, 30));
+      expect(warnings[0]).toMatch(/could not be applied: reconfigure exploded; the running values stay/);
+    } finally {
+      w.close();
+    }
+  });
+
   test('a missing file at start: reported once, defaults in force', () => {
     const warnings: string[] = [];
     const w = new ConfigFileWatcher({ file: path.join(dir, 'missing.json'), warn: (m) => warnings.push(m), onChange: () => undefined });

@@ -54,6 +54,10 @@ export interface RequestTrackerStats {
   failed: number;
   evicted: number;
   abandoned: number;
+  /** Ended because a new request reused their id (ccr.request.replaced). */
+  replaced: number;
+  /** Still open at shutdown, ended then (ccr.request.incomplete). */
+  incomplete: number;
   /** Requests not tracked because the process was overloaded. */
   sampledOut: number;
   /** complete()/fail() on a request already ended: ignored. */
@@ -172,6 +176,8 @@ export class RequestTracker {
     failed: 0,
     evicted: 0,
     abandoned: 0,
+    replaced: 0,
+    incomplete: 0,
     sampledOut: 0,
     duplicateEnds: 0,
     unmatchedPhaseEnds: 0,
@@ -244,8 +250,11 @@ export class RequestTracker {
       }
     }
     const previous = this.active.get(id);
-    if (previous) previous.abandon('ccr.request.replaced', 'a new request reused this id');
-    this.active.delete(id);
+    if (previous) {
+      this.active.delete(id);
+      this.counts.replaced++;
+      previous.abandon('ccr.request.replaced', 'a new request reused this id');
+    }
     while (this.active.size >= this.maxActive) {
       const [oldestId, oldest] = this.active.entries().next().value as [string, TrackedRequest];
       this.active.delete(oldestId);
@@ -277,8 +286,10 @@ export class RequestTracker {
   /** Stops the sweep and ends every request still open (ccr.request.incomplete), so its span is exported. */
   shutdown(): void {
     clearInterval(this.timer);
-    for (const req of this.active.values()) req.abandon('ccr.request.incomplete', 'still open at shutdown');
+    const open = [...this.active.values()];
     this.active.clear();
+    this.counts.incomplete += open.length;
+    for (const req of open) req.abandon('ccr.request.incomplete', 'still open at shutdown');
   }
 
   /** @internal */

@@ -132,3 +132,23 @@ describe('RequestTracker.setLimits', () => {
     tracker.shutdown();
   });
 });
+
+describe('RequestTracker accounting', () => {
+  it('a reused id and requests open at shutdown end in a count: started = ended + active at all times', () => {
+    const { exporter, tracker } = setup();
+    tracker.trackRequest('a');
+    tracker.trackRequest('a'); // replaces the first
+    tracker.trackRequest('b').complete(true);
+    tracker.trackRequest('c');
+    let s = tracker.stats();
+    expect(s.replaced).toBe(1);
+    const ended = (x: typeof s) => x.completed + x.failed + x.evicted + x.abandoned + x.replaced + x.incomplete;
+    expect(ended(s) + s.active).toBe(s.started);
+    tracker.shutdown();
+    s = tracker.stats();
+    expect(s.incomplete).toBe(2);
+    expect(s.active).toBe(0);
+    expect(ended(s)).toBe(s.started);
+    expect(exporter.getFinishedSpans()).toHaveLength(4);
+  });
+});

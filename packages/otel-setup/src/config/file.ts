@@ -171,9 +171,23 @@ export class ConfigFileWatcher {
   private schedule(): void {
     if (this.closed) return;
     if (this.debounce) clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => this.reload(true), 50);
+    this.debounce = setTimeout(this.onDebounce, 50);
     this.debounce.unref();
   }
+
+  /** Runs in a timer: a reload that fails (or an onChange that throws) is reported, never thrown into the host. */
+  private readonly onDebounce = (): void => {
+    this.debounce = undefined;
+    try {
+      this.reload(true);
+    } catch (e) {
+      try {
+        this.opts.warn(`config file ${this.opts.file} could not be applied: ${(e as Error)?.message ?? String(e)}; the running values stay`);
+      } catch {
+        /* a warn function that throws must not reach the host either */
+      }
+    }
+  };
 
   /** Re-reads the file; exposed for tests. */
   reload(notify: boolean): void {
