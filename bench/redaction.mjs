@@ -16,7 +16,8 @@ const { RedactingLogRecordProcessor, RedactingSpanProcessor } = require(join(her
 
 const smoke = process.argv.includes('--smoke');
 const json = process.argv.includes('--json');
-const N = smoke ? 5_000 : 100_000;
+const N_RECORDS = smoke ? 5_000 : 100_000;
+const N_REQUESTS = smoke ? 1_000 : 10_000;
 const ROUNDS = smoke ? 3 : 7;
 
 const noopLogs = { onEmit() {}, enabled: () => true, forceFlush: async () => {}, shutdown: async () => {} };
@@ -66,34 +67,34 @@ function request(t, l, secret) {
   for (let k = 0; k < 3; k++) emitRecord(l, secret);
 }
 
-function time(fn) {
+function time(fn, n) {
   const t0 = process.hrtime.bigint();
-  for (let i = 0; i < N; i++) fn();
-  return Number(process.hrtime.bigint() - t0) / N; // ns per op
+  for (let i = 0; i < n; i++) fn();
+  return Number(process.hrtime.bigint() - t0) / n; // ns per op
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-function measure(name, make) {
+function measure(name, n, make) {
   const base = [], red = [];
   const fBase = make(false), fRed = make(true);
-  time(fBase); time(fRed); // warm-up
+  time(fBase, n); time(fRed, n); // warm-up
   for (let r = 0; r < ROUNDS; r++) {
-    base.push(time(fBase));
-    red.push(time(fRed));
+    base.push(time(fBase, n));
+    red.push(time(fRed, n));
   }
   const b = median(base), x = median(red);
-  return { name, baseNs: Math.round(b), redactedNs: Math.round(x), costNs: Math.round(x - b), costPct: Math.round(((x - b) / b) * 1000) / 10 };
+  return { name, ops: n, baseNs: Math.round(b), redactedNs: Math.round(x), costNs: Math.round(x - b), costPct: Math.round(((x - b) / b) * 1000) / 10 };
 }
 
 const results = [];
 for (const secret of [false, true]) {
-  results.push(measure(`log record${secret ? ', 2 secrets' : ''}`, (redact) => { const l = logger(redact); return () => emitRecord(l, secret); }));
-  results.push(measure(`request (2 spans, 8 events, 3 records)${secret ? ', secrets' : ''}`, (redact) => { const t = tracer(redact), l = logger(redact); return () => request(t, l, secret); }));
+  results.push(measure(`log record${secret ? ', 2 secrets' : ''}`, N_RECORDS, (redact) => { const l = logger(redact); return () => emitRecord(l, secret); }));
+  results.push(measure(`request (2 spans, 8 events, 3 records)${secret ? ', secrets' : ''}`, N_REQUESTS, (redact) => { const t = tracer(redact), l = logger(redact); return () => request(t, l, secret); }));
 }
 
-if (json) process.stdout.write(JSON.stringify({ n: N, rounds: ROUNDS, results }) + '\n');
+if (json) process.stdout.write(JSON.stringify({ rounds: ROUNDS, results }) + '\n');
 else {
-  console.log(`### Redaction cost (${N.toLocaleString('en-US')} ops × ${ROUNDS} rounds, median; SDK providers with a no-op processor, with and without the redacting processors)\n`);
+  console.log(`### Redaction cost (${ROUNDS} rounds of ${N_RECORDS.toLocaleString('en-US')} records / ${N_REQUESTS.toLocaleString('en-US')} requests, median; SDK providers with a no-op processor, with and without the redacting processors)\n`);
   console.log('| what | without µs | with µs | redaction µs | + % |');
   console.log('|---|---:|---:|---:|---:|');
   for (const r of results) console.log(`| ${r.name} | ${(r.baseNs / 1000).toFixed(2)} | ${(r.redactedNs / 1000).toFixed(2)} | ${(r.costNs / 1000).toFixed(2)} | ${r.costPct} |`);

@@ -135,6 +135,7 @@ export function redactionOptionsProblem(o: unknown, path = 'redaction'): string 
 
 const SCHEME = /^(?:[Bb]earer|BEARER|[Bb]asic|BASIC|[Dd]igest|[Tt]oken)\s+/;
 const MAX_CACHE = 4096;
+const MAX_CLEAN_LENGTH = 96;
 const MAX_DEPTH = 16;
 const MAX_NAME = 64;
 
@@ -172,8 +173,12 @@ export class Redactor {
   private paramSuffixes: string[] = [];
   private valueRe: RegExp = /(?!)/g;
   private triggerRe: RegExp = /(?!)/;
+  /** The last two letters of every secret word (param words included), as (a << 8 | b): a look before a slice. */
+  private tails = new Set<number>();
   private readonly keyCache = new Map<string, boolean>();
   private readonly paramCache = new Map<string, boolean>();
+  /** Short strings found clean: attribute values repeat (methods, paths, models, phase names). */
+  private readonly clean = new Set<string>();
 
   constructor(options: RedactionOptions = {}) {
     this.configure(options);
@@ -190,8 +195,10 @@ export class Redactor {
     this.valueRe = new RegExp(patterns.map((p) => `(?:${p})`).join('|'), 'g');
     // extra patterns have no known prefix: they are part of the trigger as they are
     this.triggerRe = new RegExp([BUILTIN_TRIGGER, ...(options.patterns ?? []).map((p) => `(?:${p})`)].join('|'));
+    this.tails = new Set(this.paramSuffixes.filter((k) => k.length >= 2).map((k) => (k.charCodeAt(k.length - 2) << 8) | k.charCodeAt(k.length - 1)));
     this.keyCache.clear();
     this.paramCache.clear();
+    this.clean.clear();
   }
 
   /** Whether a key name (attribute, map key, header) is secret, in any spelling. */
@@ -232,6 +239,8 @@ export class Redactor {
   /** A string with every secret in it replaced; the same string when there is none. */
   redactText(s: string): string {
     if (s.length < 6) return s;
+    const short = s.length <= MAX_CLEAN_LENGTH;
+    if (short && this.clean.has(s)) return s;
     let out = s;
     if (this.triggerRe.test(s)) {
       const re = this.valueRe;
@@ -240,6 +249,10 @@ export class Redactor {
     }
     if (out.indexOf(':') >= 0) out = redactUserinfo(out);
     if (out.indexOf('=') >= 0 || out.indexOf(':') >= 0) out = this.redactPairs(out);
+    if (short && out === s) {
+      if (this.clean.size >= MAX_CACHE) this.clean.clear();
+      this.clean.add(s);
+    }
     return out;
   }
 
@@ -265,6 +278,8 @@ export class Redactor {
       while (end > 0 && (s.charCodeAt(end - 1) === 32 || s.charCodeAt(end - 1) === 9)) end--;
       if (end > 0 && (s.charCodeAt(end - 1) === 34 || s.charCodeAt(end - 1) === 39)) end--;
       if (end > 0 && s.charCodeAt(end - 1) === 92) end--;
+      // a name whose last two letters end no secret word is not looked up (no slice, no hash)
+      if (end < 2 || !this.tails.has(((s.charCodeAt(end - 2) | 32) << 8) | (s.charCodeAt(end - 1) | 32))) continue;
       let start = end;
       while (start > 0 && end - start < MAX_NAME && isNameChar(s.charCodeAt(start - 1))) start--;
       if (start === end) continue;
