@@ -69,7 +69,7 @@ function detector(name: string): ResourceDetector | undefined {
 /**
  * The resource, lowest to highest precedence: telemetry.sdk.* (the SDK's defaultResource), what the
  * detectors of OTEL_NODE_RESOURCE_DETECTORS find (the SDK's own: env, host, os, process,
- * serviceinstance, container), the distribution's name, then the configuration: resourceAttributes
+ * serviceinstance, container), the distribution's name and service.instance.id, then the configuration: resourceAttributes
  * (OTEL_RESOURCE_ATTRIBUTES, config file, start() options) win over every built-in value, and
  * service.name / service.version as resolved (OTEL_SERVICE_NAME first). Every value is redacted
  * (process.command_args may hold a --password). Attributes that detectors find asynchronously
@@ -85,7 +85,12 @@ export function buildResource(cfg: Readonly<OtelSetupConfig>, r: Redactor = reda
       /* a detector that cannot load is skipped */
     }
   }
-  const configured: Record<string, string> = { 'telemetry.distro.name': '@ccr/otel-setup', 'telemetry.distro.version': DISTRO_VERSION };
+  // service.instance.id always: CCR runs several Node processes and each must be told apart
+  const configured: Record<string, string> = {
+    'service.instance.id': SERVICE_INSTANCE_ID,
+    'telemetry.distro.name': '@ccr/otel-setup',
+    'telemetry.distro.version': DISTRO_VERSION,
+  };
   Object.assign(configured, cfg.resourceAttributes, { 'service.name': cfg.serviceName });
   if (cfg.serviceVersion) configured['service.version'] = cfg.serviceVersion;
   const merged = defaultResource()

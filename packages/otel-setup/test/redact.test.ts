@@ -237,6 +237,7 @@ describe('resource', () => {
     expect(none['process.pid']).toBeUndefined();
     expect(none['host.name']).toBeUndefined();
     expect(none['telemetry.sdk.name']).toBe('opentelemetry');
+    expect(none['service.instance.id']).toMatch(/^[0-9a-f-]{36}$/);
     const host = buildResource(resolveConfig({ env: { OTEL_NODE_RESOURCE_DETECTORS: 'host' }, warn: () => undefined })).attributes;
     expect(typeof host['host.name']).toBe('string');
     expect(host['process.pid']).toBeUndefined();
