@@ -1,7 +1,7 @@
 import type { AnyValue, Attributes, Context } from '@opentelemetry/api';
 import type { LogRecordProcessor, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace';
-import { redactor as defaultRedactor } from './redact';
+import { REDACTED, redactor as defaultRedactor } from './redact';
 import type { Redactor } from './redact';
 
 /**
@@ -20,6 +20,17 @@ export class RedactingLogRecordProcessor implements LogRecordProcessor {
   }
 
   onEmit(record: ReadWriteLogRecord, _ctx?: Context): void {
+    try {
+      this.redact(record);
+    } catch {
+      // never a throw into logger.emit(); and nothing unchecked leaves: keep only numbers and flags
+      record.setBody(REDACTED);
+      const attrs = record.attributes as Record<string, AnyValue>;
+      for (const k in attrs) if (typeof attrs[k] !== 'number' && typeof attrs[k] !== 'boolean') record.setAttribute(k, REDACTED);
+    }
+  }
+
+  private redact(record: ReadWriteLogRecord): void {
     const r = this.redactor;
     const body = record.body;
     if (body !== undefined && body !== null) {
@@ -54,7 +65,19 @@ export class RedactingSpanProcessor implements SpanProcessor {
   onStart(_span: Span, _ctx: Context): void {}
 
   onEnding(span: Span): void {
-    const s = span as unknown as Mutable<ReadableSpan>;
+    try {
+      this.redact(span as unknown as Mutable<ReadableSpan>);
+    } catch {
+      // never a throw into span.end(); and nothing unchecked leaves: keep only numbers and flags
+      const s = span as unknown as Mutable<ReadableSpan>;
+      for (const attrs of [s.attributes, ...s.events.map((e) => e.attributes ?? {}), ...s.links.map((l) => l.attributes ?? {})]) {
+        for (const k in attrs) if (typeof attrs[k] !== 'number' && typeof attrs[k] !== 'boolean') (attrs as Attributes)[k] = REDACTED;
+      }
+      if (s.status.message) s.status = { ...s.status, message: REDACTED };
+    }
+  }
+
+  private redact(s: Mutable<ReadableSpan>): void {
     this.attributes(s.attributes);
     const events = s.events;
     for (let i = 0; i < events.length; i++) if (events[i].attributes) this.attributes(events[i].attributes!);

@@ -182,6 +182,23 @@ describe('log records', () => {
   });
 });
 
+test('a failing redaction never throws into emit() or end(), and lets only numbers and flags through', () => {
+  const broken = { redactValue: () => { throw new Error('x'); }, redactEntry: () => { throw new Error('x'); }, redactText: () => { throw new Error('x'); } } as unknown as Redactor;
+  const seen: ReadWriteLogRecord[] = [];
+  const sink: LogRecordProcessor = { onEmit: (x) => void seen.push(x), enabled: () => true, forceFlush: () => Promise.resolve(), shutdown: () => Promise.resolve() };
+  const lp = new LoggerProvider({ processors: [new RedactingLogRecordProcessor(broken), sink] });
+  expect(() => lp.getLogger('t').emit({ body: 'secret body', attributes: { a: 'secret', n: 1 } })).not.toThrow();
+  expect(seen[0].body).toBe(REDACTED);
+  expect(seen[0].attributes).toEqual({ a: REDACTED, n: 1 });
+  const ended: ReadableSpan[] = [];
+  const tp = new TracerProvider({ spanProcessors: [new RedactingSpanProcessor(broken), { onStart: () => undefined, onEnd: (x) => void ended.push(x), forceFlush: () => Promise.resolve(), shutdown: () => Promise.resolve() }] });
+  const span = tp.getTracer('t').startSpan('s', { attributes: { a: 'secret', n: 2 } });
+  span.addEvent('e', { b: 'secret' });
+  expect(() => span.end()).not.toThrow();
+  expect(ended[0].attributes).toEqual({ a: REDACTED, n: 2 });
+  expect(ended[0].events[0].attributes).toEqual({ b: REDACTED });
+});
+
 describe('spans', () => {
   test('attributes set at start and later, events, exceptions, links, status; token counts untouched', () => {
     const ended: ReadableSpan[] = [];
