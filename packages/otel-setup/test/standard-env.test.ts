@@ -69,7 +69,7 @@ describe('OTEL_{LOGS,TRACES,METRICS}_EXPORTER lists', () => {
     expect(cfg.consoleExport).toEqual({ traces: true, metrics: false });
     expect(cfg.consoleEcho).toBe(false);
   });
-  test('none with others is ignored with a warning (as sdk-node); unknown exporters are warned about', () => {
+  test('none with others is ignored with a warning; unknown exporters are warned about', () => {
     const { cfg, warnings } = resolve({ OTEL_TRACES_EXPORTER: 'otlp,none', OTEL_METRICS_EXPORTER: 'prometheus' });
     expect(cfg.export.traces).toBe(true);
     expect(cfg.export.metrics).toBe(false);
@@ -77,6 +77,9 @@ describe('OTEL_{LOGS,TRACES,METRICS}_EXPORTER lists', () => {
       'OTEL_TRACES_EXPORTER lists "none" with other exporters; "none" is ignored',
       'OTEL_METRICS_EXPORTER: exporter "prometheus" is not supported and is ignored (supported: otlp, console, none)',
     ]);
+  });
+  test('the development echo stays with OTEL_LOGS_EXPORTER=otlp', () => {
+    expect(resolve({ NODE_ENV: 'development', OTEL_LOGS_EXPORTER: 'otlp' }).cfg.consoleEcho).toBe(true);
   });
   test('the test profile exports only what the list asks for', () => {
     const { cfg } = resolve({ NODE_ENV: 'test', OTEL_TRACES_EXPORTER: 'otlp,console' });

@@ -156,7 +156,7 @@ function parseKeyValueList(
 
 /**
  * An OTEL_*_EXPORTER list: known names (otlp, console) deduplicated; `none` alone means no exporter;
- * `none` with others is ignored with a warning, as sdk-node does; unknown names are warned about.
+ * `none` with others is ignored with a warning (sdk-node warns too); unknown names are warned about.
  */
 function exporterList(name: string, raw: string[] | undefined, warn: WarnFn): string[] | undefined {
   if (!raw) return undefined;
@@ -268,8 +268,9 @@ export function parseEnv(env: NodeJS.ProcessEnv, warn: WarnFn): EnvParseResult {
     const cons = list.includes('console');
     exp[key] = otlp;
     exportAsked[key] = otlp;
-    if (key === 'logs') layer.consoleEcho = cons;
-    else consoleExport[key] = cons;
+    // console adds to what the profile gives (the development echo stays unless CCR_OTEL_CONSOLE=false)
+    if (cons && key === 'logs') layer.consoleEcho = true;
+    else if (cons && key !== 'logs') consoleExport[key] = true;
   }
   if (Object.keys(consoleExport).length) layer.consoleExport = consoleExport;
   if (Object.keys(exp).length) layer.export = exp;
