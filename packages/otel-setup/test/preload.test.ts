@@ -56,6 +56,21 @@ describe('preload in a child process', () => {
     expect(sink.spans().find((s) => s.name === 'esm-pino-work')?.traceId).toBe(line.trace_id);
   });
 
+  test('OTEL_TRACES_EXPORTER=otlp,console: spans go to both; OTEL_RESOURCE_ATTRIBUTES wins over built-in values', async () => {
+    const r = await runChild(['-r', '@ccr/otel-setup', fixture('short.js')], childEnv(sink, { OTEL_TRACES_EXPORTER: 'otlp,console', OTEL_RESOURCE_ATTRIBUTES: 'host.name=from-env,process.runtime.name=custom' }));
+    expect(r.code).toBe(0);
+    // the console exporter printed the span; the OTLP exporter sent the same one
+    const traceId = /traceId: '([0-9a-f]{32})'/.exec(r.stdout)?.[1];
+    expect(traceId).toBeDefined();
+    const span = sink.spans().find((s) => s.name === 'short-work' && s.traceId === traceId);
+    expect(span).toBeDefined();
+    const res = span.resource.attributes;
+    expect(attr(res, 'host.name')).toBe('from-env');
+    expect(attr(res, 'process.runtime.name')).toBe('custom');
+    expect(attr(res, 'telemetry.sdk.language')).toBe('nodejs');
+    expect(attr(res, 'process.pid')).toBeGreaterThan(0);
+  });
+
   test('OTEL_SDK_DISABLED=true: nothing is exported, the app runs', async () => {
     const r = await runChild(['-r', '@ccr/otel-setup', fixture('short.js')], childEnv(sink, { OTEL_SDK_DISABLED: 'true' }));
     expect(r.code).toBe(0);
