@@ -6,7 +6,7 @@ import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { REDACTED, Redactor, redactionOptionsProblem } from '../src/redact';
 import { RedactingLogRecordProcessor, RedactingSpanProcessor } from '../src/redacting-processors';
 import { buildResource } from '../src/resource';
-import { resolveConfig } from '../src/config/resolve';
+import { resolveConfig, splitRestartOnly } from '../src/config/resolve';
 import { validateLayer } from '../src/config/file';
 
 const r = new Redactor();
@@ -146,6 +146,13 @@ describe('configuration', () => {
     expect(() => new Redactor({ patterns: ['[z-a]'] })).toThrow(/redaction\.patterns\[0\]/);
     expect(validateLayer({ redaction: { patterns: ['(x'] } })).toMatch(/redaction\.patterns\[0\]: not a valid regular expression/);
     expect(validateLayer({ redaction: { keys: ['pin'], patterns: ['\\bpin-\\d{4}'] } })).toBeUndefined();
+  });
+  test('a change of redaction in the config file applies at run time (no restart)', () => {
+    const running = resolveConfig({ env: {}, warn: () => undefined });
+    const next = resolveConfig({ env: {}, warn: () => undefined, file: { redaction: { keys: ['pin'], patterns: [] } } });
+    const { config, restart } = splitRestartOnly(running, next);
+    expect(restart).toEqual([]);
+    expect(config.redaction.keys).toEqual(['pin']);
   });
   test('bad redaction options to start(): a warning, the built-in redaction only', () => {
     const warnings: string[] = [];
