@@ -59,7 +59,7 @@ export const DEFAULT_SECRET_KEYS: readonly string[] = [
 /** Extra names that are secret as URL query parameters only (`?key=…`, `&sig=…`), where they mean it. */
 const URL_PARAM_KEYS: readonly string[] = ['key', 'sig', 'code'];
 
-/** Normalized names ending with a secret word that are counts or limits, never secrets. */
+/** Normalized names ending with `token` that are counts or limits, never secrets (and any *usage*…token). */
 const NOT_SECRET_SUFFIXES: readonly string[] = [
   'inputtoken',
   'outputtoken',
@@ -230,8 +230,8 @@ export class Redactor {
         /* keep it encoded */
       }
     }
-    if (n === '' || n.indexOf('usage') >= 0) return false;
-    for (const s of NOT_SECRET_SUFFIXES) if (n.endsWith(s)) return false;
+    if (n === '') return false;
+    if (n.endsWith('token') && (n.indexOf('usage') >= 0 || NOT_SECRET_SUFFIXES.some((s) => n.endsWith(s)))) return false;
     for (const s of suffixes) if (n.endsWith(s)) return true;
     return false;
   }
@@ -254,11 +254,6 @@ export class Redactor {
       this.clean.add(s);
     }
     return out;
-  }
-
-  /** URLs are strings: the same scan (userinfo, secret query parameters, secret shapes). */
-  redactUrl(url: string): string {
-    return this.redactText(url);
   }
 
   /**

@@ -19,7 +19,7 @@ const SECRET_KEYS = [
   'password', 'Password', 'passwd', 'db_password', 'passphrase',
   'authorization', 'Authorization', 'proxy-authorization', 'http.request.header.authorization', 'req.headers.authorization',
   'cookie', 'set-cookie', 'Set-Cookie', 'credential', 'credentials', 'x-amz-credential',
-  'private_key', 'privateKey', 'PRIVATE-KEY', 'session', 'session_id', 'sessionId', 'signature', 'auth',
+  'private_key', 'privateKey', 'PRIVATE-KEY', 'session', 'session_id', 'sessionId', 'signature', 'auth', 'usage_api_key',
 ];
 /** Names that look close but are not secrets: GenAI token counts above all. */
 const NOT_SECRET_KEYS = [
