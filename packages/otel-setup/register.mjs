@@ -17,5 +17,9 @@ try {
 } catch (e) {
   process.stderr.write(`[ccr-otel] ESM instrumentation hook not registered (${e?.message ?? e}); ESM modules are not instrumented\n`);
 }
-require('./dist/register.js');
-if (waitForHook) await waitForHook();
+try {
+  require('./dist/register.js');
+  if (waitForHook) await waitForHook();
+} catch (e) {
+  process.stderr.write(`[ccr-otel] telemetry could not start: ${e?.message ?? e}; the application runs without it\n`);
+}
