@@ -106,8 +106,15 @@ if (sp.length) {
     lines.push(`| ${r.exporter} | ${r.processor} | ${fmt(r.opsPerSec)} | ${fmt(r.delivered)} | ${drops(r.dropped)} | ${r.loopDelayP99Ms} / ${r.loopDelayMaxMs} | ${r.peakRssMiB} |`);
   lines.push('');
 }
+// redaction cost per record and per request (the preload's redacting processors; bench/redaction.mjs)
+const redaction = JSON.parse(execFileSync(process.execPath, [join(here, 'redaction.mjs'), '--json', ...(smoke ? ['--smoke'] : [])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 }).trim().split('\n').pop());
+lines.push(`### Redaction cost: the same work with and without the redacting processors, median of ${redaction.rounds} rounds (bench/redaction.mjs)`, '');
+lines.push('| what | without µs | with µs | redaction µs per op |');
+lines.push('|---|---:|---:|---:|');
+for (const r of redaction.results) lines.push(`| ${r.name} | ${(r.baseNs / 1000).toFixed(2)} | ${(r.redactedNs / 1000).toFixed(2)} | ${(r.costNs / 1000).toFixed(2)} |`);
+lines.push('');
 const table = lines.join('\n');
 process.stdout.write(table + '\n');
 const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), smoke, seconds: Math.round((Date.now() - started) / 1000) };
 mkdirSync(join(here, 'results'), { recursive: true });
-writeFileSync(join(here, 'results', smoke ? 'smoke.json' : 'latest.json'), JSON.stringify({ meta, results }, null, 2) + '\n');
+writeFileSync(join(here, 'results', smoke ? 'smoke.json' : 'latest.json'), JSON.stringify({ meta, results, redaction }, null, 2) + '\n');

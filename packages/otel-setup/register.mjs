@@ -1,4 +1,25 @@
-// ESM entry for `node --import @ccr/otel-setup/register app.mjs`: runs the CommonJS register.
-import { createRequire } from 'node:module';
+// ESM entry for `node --import @ccr/otel-setup/register app.mjs`. As the SDK's own register does, the
+// import-in-the-middle loader hook is registered first, with a message channel so that it wraps only
+// the modules an instrumentation asks for (pino, winston, …); then the CommonJS register starts
+// telemetry (the instrumentations tell the hook their modules); then we wait until the loader has
+// them, before the application's first import. Never throws into the host.
+import { createRequire, register } from 'node:module';
+
 const require = createRequire(import.meta.url);
-require('./dist/register.js');
+let waitForHook;
+try {
+  // the same import-in-the-middle instance the instrumentations use (resolved from their package)
+  const fromInstrumentation = createRequire(require.resolve('@opentelemetry/instrumentation'));
+  const { createAddHookMessageChannel } = fromInstrumentation('import-in-the-middle');
+  const { registerOptions, waitForAllMessagesAcknowledged } = createAddHookMessageChannel();
+  register('@opentelemetry/instrumentation/hook.mjs', import.meta.url, registerOptions);
+  waitForHook = waitForAllMessagesAcknowledged;
+} catch (e) {
+  process.stderr.write(`[ccr-otel] ESM instrumentation hook not registered (${e?.message ?? e}); ESM modules are not instrumented\n`);
+}
+try {
+  require('./dist/register.js');
+  if (waitForHook) await waitForHook();
+} catch (e) {
+  process.stderr.write(`[ccr-otel] telemetry could not start: ${e?.message ?? e}; the application runs without it\n`);
+}

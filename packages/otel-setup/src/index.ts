@@ -2,7 +2,7 @@ import type { Attributes } from '@opentelemetry/api';
 import { trace, INVALID_SPAN_CONTEXT } from '@opentelemetry/api';
 import type { RequestHandle } from '@ccr/otel-processors';
 import { ConfigFileWatcher } from './config/file';
-import { isTrue } from './config/env';
+import { sdkDisabled } from './config/env';
 import { deepFreeze, fileLayerProblem, resolveConfig } from './config/resolve';
 import type { ResolveInput } from './config/resolve';
 import type { ConfigLayer, OtelSetupConfig } from './config/types';
@@ -46,7 +46,7 @@ export function start(options: StartOptions = {}): Readonly<OtelSetupConfig> {
   let config: Readonly<OtelSetupConfig> | undefined;
   let watcher: ConfigFileWatcher | undefined;
   try {
-    if (isTrue(env.OTEL_SDK_DISABLED)) {
+    if (sdkDisabled(env)) {
       state = { config: resolveConfig({ env, warn, options: layer }) };
       return state.config;
     }

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import type { Resource } from '@opentelemetry/resources';
+import type { AttributeValue } from '@opentelemetry/api';
+import { defaultResource, detectResources, envDetector, hostDetector, osDetector, processDetector, resourceFromAttributes } from '@opentelemetry/resources';
+import type { DetectedResourceAttributes, Resource, ResourceDetector } from '@opentelemetry/resources';
+import { redactor } from './redact';
+import type { Redactor } from './redact';
 import type { OtelSetupConfig } from './config/types';
 
 export interface HostPackage {
@@ -44,25 +46,81 @@ export function scriptName(script: string | undefined = process.argv[1]): string
 /** One random id per process: CCR runs several Node processes and each must be told apart. */
 export const SERVICE_INSTANCE_ID = randomUUID();
 
-export function buildResource(cfg: Readonly<OtelSetupConfig>): Resource {
-  const attrs: Record<string, string | number> = {
-    ...cfg.resourceAttributes,
-    'service.name': cfg.serviceName,
-    'service.instance.id': SERVICE_INSTANCE_ID,
-    'process.pid': process.pid,
-    'process.runtime.name': 'nodejs',
-    'process.runtime.version': process.versions.node,
-    'host.name': os.hostname(),
-    'host.arch': os.arch(),
-    'os.type': os.platform(),
-    'telemetry.sdk.name': 'opentelemetry',
-    'telemetry.sdk.language': 'nodejs',
-    'telemetry.distro.name': '@ccr/otel-setup',
-  };
-  // the executable (node), not the script: process.argv0 as started, else the binary's name
-  attrs['process.executable.name'] = path.basename(process.argv0 || process.execPath).replace(/\.exe$/i, '') || 'node';
-  attrs['process.executable.path'] = process.execPath;
-  if (process.argv[1]) attrs['process.command'] = process.argv[1];
-  if (cfg.serviceVersion) attrs['service.version'] = cfg.serviceVersion;
-  return resourceFromAttributes(attrs);
+/** The SDK's own detectors, by the names of OTEL_NODE_RESOURCE_DETECTORS (container: loaded on use). */
+function detector(name: string): ResourceDetector | undefined {
+  switch (name) {
+    case 'env':
+      return envDetector;
+    case 'host':
+      return hostDetector;
+    case 'os':
+      return osDetector;
+    case 'process':
+      return processDetector;
+    case 'serviceinstance':
+      // one id per process, the same one the rest of this package reports
+      return { detect: () => ({ attributes: { 'service.instance.id': SERVICE_INSTANCE_ID } }) };
+    case 'container':
+      return (require('@opentelemetry/resource-detector-container') as typeof import('@opentelemetry/resource-detector-container')).containerDetector;
+  }
+  return undefined;
 }
+
+/**
+ * The resource, lowest to highest precedence: telemetry.sdk.* (the SDK's defaultResource), what the
+ * detectors of OTEL_NODE_RESOURCE_DETECTORS find (the SDK's own: env, host, os, process,
+ * serviceinstance, container), the distribution's name and service.instance.id, then the configuration: resourceAttributes
+ * (OTEL_RESOURCE_ATTRIBUTES, config file, start() options) win over every built-in value, and
+ * service.name / service.version as resolved (OTEL_SERVICE_NAME first). Every value is redacted
+ * (process.command_args may hold a --password). Attributes that detectors find asynchronously
+ * (host.id, container.id) settle in the background; waitForAsyncAttributes() is started here.
+ */
+export function buildResource(cfg: Readonly<OtelSetupConfig>, r: Redactor = redactor): Resource {
+  const detectors: ResourceDetector[] = [];
+  for (const name of cfg.resourceDetectors) {
+    try {
+      const d = detector(name);
+      if (d) detectors.push(d);
+    } catch {
+      /* a detector that cannot load is skipped */
+    }
+  }
+  // service.instance.id always: CCR runs several Node processes and each must be told apart
+  const configured: Record<string, string> = {
+    'service.instance.id': SERVICE_INSTANCE_ID,
+    'telemetry.distro.name': '@ccr/otel-setup',
+    'telemetry.distro.version': DISTRO_VERSION,
+  };
+  Object.assign(configured, cfg.resourceAttributes, { 'service.name': cfg.serviceName });
+  if (cfg.serviceVersion) configured['service.version'] = cfg.serviceVersion;
+  const merged = defaultResource()
+    .merge(detectResources({ detectors }))
+    .merge(resourceFromAttributes(configured));
+  const attrs: Record<string, AttributeValue | Promise<AttributeValue | undefined>> = {};
+  for (const [k, v] of merged.getRawAttributes()) {
+    if (k in attrs) continue; // the first is the winner (Resource.merge puts the updating one first)
+    attrs[k] = isPromiseLike(v) ? Promise.resolve(v).then((x) => (x === '' ? undefined : redactAttribute(r, k, x))) : redactAttribute(r, k, v);
+  }
+  const resource = resourceFromAttributes(attrs as DetectedResourceAttributes);
+  if (resource.asyncAttributesPending) void resource.waitForAsyncAttributes?.().catch(() => undefined);
+  return resource;
+}
+
+function redactAttribute(r: Redactor, key: string, v: AttributeValue | undefined): AttributeValue | undefined {
+  if (v === undefined) return v;
+  if (key === 'process.command_args' && Array.isArray(v)) return r.redactArgs(v as string[]);
+  return r.redactEntry(key, v) as AttributeValue;
+}
+
+function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+/** This package's version (package.json beside dist/). */
+const DISTRO_VERSION: string = (() => {
+  try {
+    return (require('../package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+})();

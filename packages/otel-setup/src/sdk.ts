@@ -1,12 +1,13 @@
 import { context, diag, DiagConsoleLogger, DiagLogLevel, logs, metrics, propagation, trace } from '@opentelemetry/api';
 import type { MeterProvider as ApiMeterProvider } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import type { TextMapPropagator } from '@opentelemetry/api';
 import { CompositePropagator, suppressTracing, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import type { LogRecordExporter, LogRecordProcessor } from '@opentelemetry/sdk-logs';
-import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { ConsoleMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import type { PushMetricExporter } from '@opentelemetry/sdk-metrics';
-import { TracerProvider } from '@opentelemetry/sdk-trace';
+import { ConsoleSpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
 import { BatchingLogRecordProcessor, BatchingSpanProcessor, LevelController, LoadMonitor, RequestTracker } from '@ccr/otel-processors';
@@ -15,7 +16,8 @@ import type { BatchingConfig, OtelSetupConfig } from './config/types';
 import { ConsoleEchoProcessor } from './console-echo';
 import { enableInstrumentations, selectInstrumentations } from './instrumentations';
 import { LeakWatch } from './leak-watch';
-import { RedactingLogRecordProcessor, RedactingSpanProcessor } from './redact';
+import { redactor } from './redact';
+import { RedactingLogRecordProcessor, RedactingSpanProcessor } from './redacting-processors';
 import { HttpRequestTracking } from './request-tracking';
 import { buildResource } from './resource';
 import { ReconfigurableSampler } from './sampler';
@@ -81,17 +83,26 @@ export class Telemetry {
     this.contextManager = new AsyncLocalStorageContextManager();
     context.setGlobalContextManager(this.contextManager.enable());
     undo.push(() => context.disable());
-    propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
-    undo.push(() => propagation.disable());
+    const propagator = buildPropagator(cfg.propagators);
+    if (propagator) {
+      propagation.setGlobalPropagator(propagator);
+      undo.push(() => propagation.disable());
+    }
 
+    // one redactor for every path (records, spans, captured stdout, the resource)
+    redactor.configure(cfg.redaction);
+    undo.push(() => redactor.configure());
     const resource = buildResource(cfg);
 
     // metrics first: the processors and the tracker report into it
     const readers = [];
-    if (cfg.export.metrics) {
+    const metricExporters: PushMetricExporter[] = [];
+    if (cfg.export.metrics) metricExporters.push(metricExporter(cfg));
+    if (cfg.consoleExport.metrics) metricExporters.push(new ConsoleMetricExporter());
+    for (const exporter of metricExporters) {
       readers.push(
         new PeriodicExportingMetricReader({
-          exporter: metricExporter(cfg),
+          exporter,
           exportIntervalMillis: cfg.metricExportIntervalMillis,
           exportTimeoutMillis: Math.min(30000, cfg.metricExportIntervalMillis),
         }),
@@ -127,6 +138,7 @@ export class Telemetry {
       self.spanProcessor = new BatchingSpanProcessor({ exporter: spanExporter(cfg), meterProvider, ...batchingOptions(cfg.batching.spans) });
       spanProcessors.push(this.spanProcessor!);
     }
+    if (cfg.consoleExport.traces) spanProcessors.push(new SimpleSpanProcessor({ exporter: new ConsoleSpanExporter() }));
     self.tracerProvider = new TracerProvider({ resource, sampler: this.sampler, spanProcessors });
     undo.push(() => void this.tracerProvider.shutdown().catch(() => undefined));
     trace.setGlobalTracerProvider(this.tracerProvider);
@@ -225,6 +237,7 @@ export class Telemetry {
       () => this.monitor?.setThresholds({ warnThreshold: next.adaptive.warnThreshold, errorThreshold: next.adaptive.errorThreshold }),
       () => ((next.adaptive.warnThreshold = prev.adaptive.warnThreshold), (next.adaptive.errorThreshold = prev.adaptive.errorThreshold)),
     );
+    attempt('redaction', () => redactor.configure(next.redaction), () => (next.redaction = structuredClone(prev.redaction)));
     attempt('sampling ratio', () => this.sampler.setRatio(next.sampling.ratio), () => (next.sampling.ratio = prev.sampling.ratio));
     attempt(
       'batching.logs',
@@ -300,6 +313,24 @@ function batchingOptions(b: Readonly<BatchingConfig>) {
     scheduledDelayMillis: b.scheduledDelayMillis,
     exportTimeoutMillis: b.exportTimeoutMillis,
   };
+}
+
+/**
+ * OTEL_PROPAGATORS as sdk-node builds it: one propagator alone, several in a CompositePropagator, none
+ * (an empty list) → undefined, and the global propagator stays the API's no-op.
+ */
+export function buildPropagator(names: readonly string[]): TextMapPropagator | undefined {
+  const list: TextMapPropagator[] = [];
+  for (const n of names) {
+    if (n === 'tracecontext') list.push(new W3CTraceContextPropagator());
+    else if (n === 'baggage') list.push(new W3CBaggagePropagator());
+    else if (n === 'b3' || n === 'b3multi') {
+      const { B3Propagator, B3InjectEncoding } = require('@opentelemetry/propagator-b3') as typeof import('@opentelemetry/propagator-b3');
+      list.push(new B3Propagator(n === 'b3multi' ? { injectEncoding: B3InjectEncoding.MULTI_HEADER } : {}));
+    }
+  }
+  if (list.length === 0) return undefined;
+  return list.length === 1 ? list[0] : new CompositePropagator({ propagators: list });
 }
 
 function hostOf(url: string): string {

@@ -2,7 +2,7 @@
 const fs = require('node:fs') as typeof import('node:fs');
 import { context, ROOT_CONTEXT, SeverityNumber, trace } from '@opentelemetry/api';
 import type { Attributes, Context, Logger } from '@opentelemetry/api';
-import { isSecretName } from './redact';
+import { REDACTED, redactor } from './redact';
 
 /**
  * Opt-in (CCR_OTEL_CAPTURE_STDOUT=true): JSON lines a (bundled) pino writes to stdout become log
@@ -43,8 +43,9 @@ export function pinoSeverity(level: unknown): [SeverityNumber, string] | undefin
 const SKIP = new Set(['level', 'time', 'msg', 'message', 'pid', 'hostname', 'v', 'trace_id', 'span_id', 'trace_flags']);
 const MAX_VALUE = 2048;
 
+/** Nested objects become JSON text: values under secret keys are replaced on the way (the rest is scanned by the log processor). */
 function scrubReplacer(key: string, value: unknown): unknown {
-  return key && isSecretName(key) ? undefined : value;
+  return key && typeof value !== 'boolean' && value !== null && redactor.isSecretKey(key) ? REDACTED : value;
 }
 
 export interface StdoutCaptureOptions {
@@ -300,7 +301,7 @@ export class StdoutCapture {
   private emit([obj, [severityNumber, severityText], ctx]: Captured): void {
     const attributes: Attributes = { 'log.iostream': 'stdout' };
     for (const key of Object.keys(obj)) {
-      if (SKIP.has(key) || isSecretName(key)) continue;
+      if (SKIP.has(key)) continue;
       const v = obj[key];
       if (v === null || v === undefined) continue;
       if (typeof v === 'string') attributes[key] = v.length > MAX_VALUE ? v.slice(0, MAX_VALUE) : v;

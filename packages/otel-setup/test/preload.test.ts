@@ -41,6 +41,36 @@ describe('preload in a child process', () => {
     expect(sink.spans().some((s) => s.name === 'esm-work')).toBe(true);
   });
 
+  test('node --import @ccr/otel-setup/register: pino imported by an ESM app is instrumented (import-in-the-middle hook)', async () => {
+    const r = await runChild(['--import', '@ccr/otel-setup/register', fixture('esm-pino.mjs')], childEnv(sink));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    // the pino bridge injected the trace context into the line…
+    const line = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(line.trace_id).toMatch(/^[0-9a-f]{32}$/);
+    // …and sent it as a log record with that trace id
+    await sink.waitFor(() => sink.logs().some((l) => l.body?.stringValue === 'esm pino says hello'), 5000);
+    const rec = sink.logs().find((l) => l.body?.stringValue === 'esm pino says hello');
+    expect(rec).toBeDefined();
+    expect(rec.traceId).toBe(line.trace_id);
+    expect(sink.spans().find((s) => s.name === 'esm-pino-work')?.traceId).toBe(line.trace_id);
+  });
+
+  test('OTEL_TRACES_EXPORTER=otlp,console: spans go to both; OTEL_RESOURCE_ATTRIBUTES wins over built-in values', async () => {
+    const r = await runChild(['-r', '@ccr/otel-setup', fixture('short.js')], childEnv(sink, { OTEL_TRACES_EXPORTER: 'otlp,console', OTEL_RESOURCE_ATTRIBUTES: 'host.name=from-env,process.runtime.name=custom' }));
+    expect(r.code).toBe(0);
+    // the console exporter printed the span; the OTLP exporter sent the same one
+    const traceId = /traceId: '([0-9a-f]{32})'/.exec(r.stdout)?.[1];
+    expect(traceId).toBeDefined();
+    const span = sink.spans().find((s) => s.name === 'short-work' && s.traceId === traceId);
+    expect(span).toBeDefined();
+    const res = span.resource.attributes;
+    expect(attr(res, 'host.name')).toBe('from-env');
+    expect(attr(res, 'process.runtime.name')).toBe('custom');
+    expect(attr(res, 'telemetry.sdk.language')).toBe('nodejs');
+    expect(attr(res, 'process.pid')).toBeGreaterThan(0);
+  });
+
   test('OTEL_SDK_DISABLED=true: nothing is exported, the app runs', async () => {
     const r = await runChild(['-r', '@ccr/otel-setup', fixture('short.js')], childEnv(sink, { OTEL_SDK_DISABLED: 'true' }));
     expect(r.code).toBe(0);
@@ -49,11 +79,18 @@ describe('preload in a child process', () => {
     expect(sink.bodies).toHaveLength(0);
   });
 
-  test.each(['1', 'TRUE'])('OTEL_SDK_DISABLED=%s takes the fast path too', async (v) => {
+  test.each(['TRUE', ' true '])('OTEL_SDK_DISABLED=%j takes the fast path too', async (v) => {
     const r = await runChild(['-r', '@ccr/otel-setup', '-e', "process.stdout.write(String(Object.keys(require.cache).some((k) => k.includes('sdk-trace'))))"], childEnv(sink, { OTEL_SDK_DISABLED: v }));
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('false');
     expect(sink.bodies).toHaveLength(0);
+  });
+
+  test('OTEL_SDK_DISABLED=1 does not disable (only true does, as in the SDK): a warning, telemetry on', async () => {
+    const r = await runChild(['-r', '@ccr/otel-setup', '-e', "process.stdout.write(String(Object.keys(require.cache).some((k) => k.includes('sdk-trace'))))"], childEnv(sink, { OTEL_SDK_DISABLED: '1' }));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('true');
+    expect(r.stderr).toMatch(/OTEL_SDK_DISABLED="1" is not true or false; telemetry stays on/);
   });
 
   test('test profile exports nothing unless asked', async () => {

@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { SeverityNumber } from '@opentelemetry/api';
 import type { LogRecord, Logger } from '@opentelemetry/api';
 import { StdoutCapture, pinoSeverity } from '../src/stdout-capture';
-import { RedactingLogRecordProcessor, redactUrl } from '../src/redact';
+import { redactUrl } from '../src/redact';
+import { RedactingLogRecordProcessor } from '../src/redacting-processors';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import type { LogRecordProcessor, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import { attr, childEnv, runChild, startSink } from './helpers';
@@ -27,7 +28,7 @@ describe('stdout capture', () => {
     expect(pinoSeverity('nope')).toBeUndefined();
   });
 
-  test('JSON lines become records, other lines pass through, partial lines wait, secrets dropped', () => {
+  test('JSON lines become records, other lines pass through, partial lines wait, nested secrets redacted', () => {
     const { logger, records } = fakeLogger();
     const c = new StdoutCapture({ logger });
     const traceId = '0af7651916cd43dd8448eb211c80319c';
@@ -49,7 +50,8 @@ describe('stdout capture', () => {
     expect(a.timestamp).toBe(1700000000000);
     expect(a.attributes).toMatchObject({ reqId: 'r1', 'log.iostream': 'stdout' });
     expect(a.attributes!.pid).toBeUndefined();
-    expect(a.attributes!.apiKey).toBeUndefined();
+    // a top-level secret is left to the log processor (one pass, below); nested ones are replaced in the JSON text
+    expect(a.attributes!.apiKey).toBe('sk-2');
     expect(String(a.attributes!.req)).not.toContain('sk-1');
     const { trace } = require('@opentelemetry/api');
     const sc = trace.getSpanContext(a.context);
@@ -110,6 +112,21 @@ test('stdout capture: level floor, offsets, encodings, split UTF-8, callbacks, u
   } finally {
     await sink.close();
   }
+});
+
+test('captured lines through the log processor: no secret at the top level or nested', () => {
+  const seen: ReadWriteLogRecord[] = [];
+  const sink: LogRecordProcessor = { onEmit: (r) => void seen.push(r), enabled: () => true, forceFlush: () => Promise.resolve(), shutdown: () => Promise.resolve() };
+  const provider = new LoggerProvider({ processors: [new RedactingLogRecordProcessor(), sink] });
+  const c = new StdoutCapture({ logger: provider.getLogger('stdout') });
+  c.processText(
+    JSON.stringify({ level: 30, msg: 'call https://u:pw9@h.example/v1?key=AIzaSyCapture0123456789abcdefgh', apiKey: 'sk-cap-0123456789ab', req: { url: '/v1?token=tok-cap-1', headers: { 'X-Api-Key': 'hdr-cap-2', accept: 'json' } } }) + '\n',
+  );
+  expect(seen).toHaveLength(1);
+  const text = JSON.stringify({ body: seen[0].body, attributes: seen[0].attributes });
+  for (const s of ['pw9', 'AIzaSyCapture', 'sk-cap-', 'tok-cap-1', 'hdr-cap-2']) expect(text).not.toContain(s);
+  expect(seen[0].attributes.apiKey).toBe('[REDACTED]');
+  expect(String(seen[0].attributes.req)).toContain('"accept":"json"');
 });
 
 describe('redaction', () => {

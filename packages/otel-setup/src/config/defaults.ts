@@ -22,6 +22,9 @@ export function defaultConfig(): OtelSetupConfig {
       headerNames: [],
     },
     consoleEcho: false,
+    consoleExport: { traces: false, metrics: false },
+    propagators: ['tracecontext', 'baggage'],
+    resourceDetectors: ['env', 'host', 'os', 'process', 'serviceinstance', 'container'],
     batching: {
       logs: { maxQueueSize: 65536, maxQueueBytes: 64 * 1024 * 1024, maxExportBatchSize: 512, scheduledDelayMillis: 1000, exportTimeoutMillis: 30000 },
       spans: { maxQueueSize: 65536, maxQueueBytes: 64 * 1024 * 1024, maxExportBatchSize: 512, scheduledDelayMillis: 1000, exportTimeoutMillis: 30000 },
@@ -42,6 +45,7 @@ export function defaultConfig(): OtelSetupConfig {
     captureStdoutTee: false,
     leakWatch: { enabled: true, intervalMillis: 30000, windowMillis: 24 * 3600 * 1000, samples: 10, growthThreshold: 0.1 },
     shutdown: { timeoutMillis: 5000, exitFlushMillis: 1000 },
+    redaction: { keys: [], patterns: [] },
     diagLevel: 'none',
     configFile: undefined,
   };

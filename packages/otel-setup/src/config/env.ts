@@ -3,6 +3,7 @@ import { defaultConfig } from './defaults';
 import { LEVEL_NAMES } from './types';
 import type { BatchingConfig, ConfigLayer, DiagLevelName, LevelName, OtlpProtocol, SamplerName } from './types';
 import type { WarnFn } from './warn';
+import { redactUrl } from '../redact';
 
 /**
  * Parses the environment into a configuration layer (the highest one). Every bad value produces one
@@ -34,10 +35,22 @@ function str(env: NodeJS.ProcessEnv, name: string): string | undefined {
 const TRUE_WORDS = new Set(['true', '1', 'yes', 'on']);
 const FALSE_WORDS = new Set(['false', '0', 'no', 'off']);
 
-/** OTEL_SDK_DISABLED and friends: true/1/yes/on in any case. */
-export function isTrue(v: string | undefined): boolean {
-  return v !== undefined && TRUE_WORDS.has(v.trim().toLowerCase());
+/**
+ * OTEL_SDK_DISABLED as the OpenTelemetry SDK reads it: only `true` (any case, trimmed) disables. Any
+ * other non-empty value keeps telemetry on, with a warning when it looks like a yes (1, yes, on).
+ */
+export function sdkDisabled(env: NodeJS.ProcessEnv, warn?: WarnFn): boolean {
+  const v = env.OTEL_SDK_DISABLED?.trim().toLowerCase();
+  if (!v) return false;
+  if (v === 'true') return true;
+  if (v !== 'false') warn?.(`OTEL_SDK_DISABLED=${JSON.stringify(env.OTEL_SDK_DISABLED)} is not true or false; telemetry stays on (only "true" disables it, as in the OpenTelemetry SDK)`);
+  return false;
 }
+
+/** The propagators this package knows (OTEL_PROPAGATORS), as the SDK names them. */
+export const KNOWN_PROPAGATORS = ['tracecontext', 'baggage', 'b3', 'b3multi'] as const;
+/** The resource detectors (OTEL_NODE_RESOURCE_DETECTORS), as sdk-node and auto-instrumentations-node name them. */
+export const KNOWN_RESOURCE_DETECTORS = ['env', 'host', 'os', 'process', 'serviceinstance', 'container'] as const;
 
 export class EnvReader {
   constructor(
@@ -115,10 +128,6 @@ export class EnvReader {
   }
 }
 
-/** For messages: never print userinfo or a query string that may hold a key. */
-export function redactUrl(u: string): string {
-  return u.replace(/\/\/[^/@]*@/, '//REDACTED@').replace(/\?.*$/, '?REDACTED');
-}
 
 function parseKeyValueList(
   name: string,
@@ -145,6 +154,24 @@ function parseKeyValueList(
   return out;
 }
 
+/**
+ * An OTEL_*_EXPORTER list: known names (otlp, console) deduplicated; `none` alone means no exporter;
+ * `none` with others is ignored with a warning (sdk-node warns too); unknown names are warned about.
+ */
+function exporterList(name: string, raw: string[] | undefined, warn: WarnFn): string[] | undefined {
+  if (!raw) return undefined;
+  const names = [...new Set(raw.map((n) => n.toLowerCase()))];
+  if (names.length === 1 && names[0] === 'none') return [];
+  if (names.includes('none')) warn(`${name} lists "none" with other exporters; "none" is ignored`);
+  const out = names.filter((n) => {
+    if (n === 'none') return false;
+    if (n === 'otlp' || n === 'console') return true;
+    warn(`${name}: exporter ${JSON.stringify(n)} is not supported and is ignored (supported: otlp, console, none)`);
+    return false;
+  });
+  return out;
+}
+
 function signalEndpoint(r: EnvReader, signal: 'LOGS' | 'TRACES' | 'METRICS', path: string, base: string | undefined): string | undefined {
   const specific = r.url(`OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`, base ? `${base.replace(/\/+$/, '')}${path}` : `http://localhost:4318${path}`);
   if (specific) return specific;
@@ -158,8 +185,36 @@ export function parseEnv(env: NodeJS.ProcessEnv, warn: WarnFn): EnvParseResult {
   const layer: ConfigLayer = {};
   const exportAsked = { logs: false, traces: false, metrics: false };
 
-  const disabled = r.bool('OTEL_SDK_DISABLED', false);
-  if (disabled !== undefined) layer.disabled = disabled;
+  if (str(env, 'OTEL_SDK_DISABLED') !== undefined) layer.disabled = sdkDisabled(env, warn);
+
+  // OTEL_PROPAGATORS: a list; "none" alone (or anywhere, as in sdk-node) sets no propagator
+  const props = r.list('OTEL_PROPAGATORS');
+  if (props) {
+    const names = [...new Set(props.map((p) => p.toLowerCase()))];
+    if (names.includes('none')) layer.propagators = [];
+    else {
+      layer.propagators = names.filter((n) => {
+        if ((KNOWN_PROPAGATORS as readonly string[]).includes(n)) return true;
+        warn(`OTEL_PROPAGATORS: propagator ${JSON.stringify(n)} is not available and is ignored (known: ${KNOWN_PROPAGATORS.join(', ')}, none)`);
+        return false;
+      });
+    }
+  }
+
+  // OTEL_NODE_RESOURCE_DETECTORS: a list, "all" (the default) or "none"
+  const dets = r.list('OTEL_NODE_RESOURCE_DETECTORS');
+  if (dets) {
+    const names = [...new Set(dets.map((d) => d.toLowerCase()))];
+    if (names.includes('all')) layer.resourceDetectors = [...KNOWN_RESOURCE_DETECTORS];
+    else if (names.includes('none')) layer.resourceDetectors = [];
+    else {
+      layer.resourceDetectors = names.filter((n) => {
+        if ((KNOWN_RESOURCE_DETECTORS as readonly string[]).includes(n)) return true;
+        warn(`OTEL_NODE_RESOURCE_DETECTORS: detector ${JSON.stringify(n)} is unknown and is ignored (known: ${KNOWN_RESOURCE_DETECTORS.join(', ')}, all, none)`);
+        return false;
+      });
+    }
+  }
 
   // resource
   const ra = r.string('OTEL_RESOURCE_ATTRIBUTES');
@@ -199,20 +254,25 @@ export function parseEnv(env: NodeJS.ProcessEnv, warn: WarnFn): EnvParseResult {
     exp.logs = exp.traces = exp.metrics = true;
     exportAsked.logs = exportAsked.traces = exportAsked.metrics = true;
   }
+  // OTEL_{LOGS,TRACES,METRICS}_EXPORTER: lists of otlp, console, none (as sdk-node reads them)
+  const consoleExport: { traces?: boolean; metrics?: boolean } = {};
   for (const [sig, key] of [
     ['LOGS', 'logs'],
     ['TRACES', 'traces'],
     ['METRICS', 'metrics'],
   ] as const) {
-    const v = r.oneOf(`OTEL_${sig}_EXPORTER`, ['otlp', 'none', 'console'], 'otlp');
-    if (v === 'otlp') ((exp[key] = true), (exportAsked[key] = true));
-    else if (v === 'none') ((exp[key] = false), (exportAsked[key] = false));
-    else if (v === 'console') {
-      exp[key] = false;
-      if (key === 'logs') layer.consoleEcho = true;
-      else warn(`OTEL_${sig}_EXPORTER=console is not supported for ${key}; using none`);
-    }
+    const name = `OTEL_${sig}_EXPORTER`;
+    const list = exporterList(name, r.list(name), warn);
+    if (!list) continue;
+    const otlp = list.includes('otlp');
+    const cons = list.includes('console');
+    exp[key] = otlp;
+    exportAsked[key] = otlp;
+    // console adds to what the profile gives (the development echo stays unless CCR_OTEL_CONSOLE=false)
+    if (cons && key === 'logs') layer.consoleEcho = true;
+    else if (cons && key !== 'logs') consoleExport[key] = true;
   }
+  if (Object.keys(consoleExport).length) layer.consoleExport = consoleExport;
   if (Object.keys(exp).length) layer.export = exp;
 
   const echo = r.bool('CCR_OTEL_CONSOLE', d.consoleEcho);

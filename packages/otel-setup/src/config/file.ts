@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import { LEVEL_NAMES } from './types';
 import type { ConfigLayer } from './types';
 import type { WarnFn } from './warn';
+import { redactionOptionsProblem } from '../redact';
 
 /**
  * The JSON config file (CCR_OTEL_CONFIG): parsed and validated apart from any behaviour. It holds the
@@ -11,7 +12,8 @@ import type { WarnFn } from './warn';
  * Shape (every key optional):
  * { "level": "info", "adaptive": { "enabled", "warnThreshold", "errorThreshold", "hysteresis", "recoverySamples", "intervalMillis" },
  *   "batching": { "logs": {...}, "spans": {...} }, "requestTracking": { "enabled", "maxActive", "ttlMs", "sweepIntervalMs", "bodyPeekBytes" },
- *   "sampling": { "ratio": 0.5 }, "export": {...}, "consoleEcho", "captureStdout", "leakWatch": {...}, "shutdown": { "timeoutMillis" } }
+ *   "sampling": { "ratio": 0.5 }, "export": {...}, "consoleEcho", "captureStdout", "leakWatch": {...}, "shutdown": { "timeoutMillis" },
+ *   "redaction": { "keys": ["ccrAdminPin"], "patterns": ["\\bmyco_[A-Za-z0-9]{24}"] } }
  */
 type Check = (v: unknown) => string | undefined;
 
@@ -22,6 +24,8 @@ const isRatio: Check = (v) => (typeof v === 'number' && v >= 0 && v <= 1 ? undef
 const isThreshold: Check = (v) => (typeof v === 'number' && v > 0 && v <= 1 ? undefined : 'must be a number in (0, 1]');
 /** The LoadMonitor's hysteresis: [0, 1). */
 const isHysteresis: Check = (v) => (typeof v === 'number' && v >= 0 && v < 1 ? undefined : 'must be a number in [0, 1)');
+const isStringList: Check = (v) =>
+  Array.isArray(v) && v.every((x) => typeof x === 'string' && x.trim() !== '') ? undefined : 'must be an array of non-empty strings';
 const isBool: Check = (v) => (typeof v === 'boolean' ? undefined : 'must be true or false');
 const oneOf = (xs: readonly string[]): Check => (v) =>
   typeof v === 'string' && xs.includes(v) ? undefined : `must be one of ${xs.join(', ')}`;
@@ -59,6 +63,7 @@ export const FILE_SCHEMA: Schema = {
   sampling: { ratio: isRatio },
   leakWatch: { enabled: isBool, intervalMillis: isInt(10), windowMillis: isInt(10), samples: isInt(1), growthThreshold: isRatio },
   shutdown: { timeoutMillis: isInt(0), exitFlushMillis: isInt(0) },
+  redaction: { keys: isStringList, patterns: isStringList },
 };
 
 /** Returns the first problem found, as "path: what is wrong", or undefined when the value is valid. */
@@ -77,6 +82,11 @@ export function validateLayer(value: unknown, schema: Schema = FILE_SCHEMA, path
       const err = validateLayer(v, s, p);
       if (err) return err;
     }
+  }
+  const red = (value as ConfigLayer).redaction;
+  if (red !== undefined && path === '') {
+    const err = redactionOptionsProblem(red);
+    if (err) return err;
   }
   const a = (value as ConfigLayer).adaptive;
   if (a && a.warnThreshold !== undefined && a.errorThreshold !== undefined && a.warnThreshold >= a.errorThreshold) {

@@ -1,5 +1,6 @@
 import { defaultConfig } from './defaults';
 import { parseEnv } from './env';
+import { redactionOptionsProblem } from '../redact';
 import { profileLayer, selectProfile } from './profiles';
 import type { ConfigLayer, OtelSetupConfig } from './types';
 import type { WarnFn } from './warn';
@@ -111,6 +112,11 @@ export function resolveConfig(input: ResolveInput): Readonly<OtelSetupConfig> {
     cfg.adaptive.warnThreshold = d.warnThreshold;
     cfg.adaptive.errorThreshold = d.errorThreshold;
   }
+  const redactionProblem = redactionOptionsProblem(cfg.redaction);
+  if (redactionProblem) {
+    warn(`${redactionProblem}; using the built-in redaction only`);
+    cfg.redaction = defaultConfig().redaction;
+  }
   return deepFreeze(cfg);
 }
 
@@ -125,6 +131,7 @@ export const RUNTIME_SETTINGS: readonly string[] = [
   'requestTracking.maxActive',
   'requestTracking.ttlMs',
   'requestTracking.sweepIntervalMs',
+  'redaction',
 ];
 
 function isRuntime(path: string): boolean {

@@ -43,8 +43,14 @@ export interface OtelSetupConfig {
     /** Names only: header values never appear in the effective config. */
     headerNames: string[];
   };
-  /** Readable echo of log records on stderr (development profile). */
+  /** Readable echo of log records on stderr (development profile; OTEL_LOGS_EXPORTER=console). */
   consoleEcho: boolean;
+  /** The SDK's console exporters on stdout (OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER list `console`). */
+  consoleExport: { traces: boolean; metrics: boolean };
+  /** OTEL_PROPAGATORS: tracecontext, baggage, b3, b3multi; empty = none (no propagator is set). */
+  propagators: string[];
+  /** OTEL_NODE_RESOURCE_DETECTORS: env, host, os, process, serviceinstance, container; empty = none. */
+  resourceDetectors: string[];
   batching: { logs: BatchingConfig; spans: BatchingConfig };
   adaptive: {
     enabled: boolean;
@@ -82,6 +88,11 @@ export interface OtelSetupConfig {
     /** Deadline of the flush when the process ends by itself, on beforeExit (CCR_OTEL_EXIT_FLUSH_TIMEOUT). */
     exitFlushMillis: number;
   };
+  /**
+   * Extra secret key names (any spelling) and value patterns (regular expression sources), on top of
+   * the built-in ones (redact.ts). Config file key `redaction`; applies at run time.
+   */
+  redaction: { keys: string[]; patterns: string[] };
   /** OTEL_LOG_LEVEL: the SDK's own diagnostics on stderr. */
   diagLevel: DiagLevelName;
   /** CCR_OTEL_CONFIG: watched JSON file. */
