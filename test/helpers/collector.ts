@@ -48,13 +48,34 @@ export interface RunningJaeger {
 // ---------------------------------------------------------------------------------------------
 // binaries
 
-const KEY_SALT = 'ccr-otel-bin-v1\n';
+const KEY_SALT = 'ccr-otel-bin-v2\n';
 
-/** Same key as collector/build.sh: sha256(salt + builder-config.yaml + jaeger/go.mod + jaeger/go.sum), 16 hex. */
+/** Sources of our own components that go into the binary: go.mod, go.sum and non-test .go files, paths relative to collector/. */
+function componentSources(): string[] {
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    for (const e of fs.readdirSync(path.join(COLLECTOR_DIR, rel), { withFileTypes: true })) {
+      const p = `${rel}/${e.name}`;
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && (e.name === 'go.mod' || e.name === 'go.sum' || (e.name.endsWith('.go') && !e.name.endsWith('_test.go')))) out.push(p);
+    }
+  };
+  if (fs.existsSync(path.join(COLLECTOR_DIR, 'components'))) walk('components');
+  return out.sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : Buffer.from(a) > Buffer.from(b) ? 1 : 0));
+}
+
+/**
+ * Same key as collector/build.sh: sha256(salt + builder-config.yaml + jaeger/go.mod + jaeger/go.sum
+ * + "<path>\n" + content of each component source), first 16 hex chars.
+ */
 export function manifestHash(): string {
   const h = createHash('sha256');
   h.update(KEY_SALT);
   for (const f of ['builder-config.yaml', 'jaeger/go.mod', 'jaeger/go.sum']) {
+    h.update(fs.readFileSync(path.join(COLLECTOR_DIR, f)));
+  }
+  for (const f of componentSources()) {
+    h.update(`${f}\n`);
     h.update(fs.readFileSync(path.join(COLLECTOR_DIR, f)));
   }
   return h.digest('hex').slice(0, 16);
