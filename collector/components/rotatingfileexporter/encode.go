@@ -8,9 +8,9 @@ import (
 
 // encoding turns one signal's data into OTLP-JSON lines (one Export<Signal>ServiceRequest each).
 type encoding[T any] struct {
-	count   func(T) int               // records (log records, spans, metrics) in the data
-	slice   func(T, int, int) T       // records [from, to) with their resource and scope
-	marshal func(T) ([]byte, error)   // pdata's JSON marshaler
+	count   func(T) int             // records (log records, spans, metrics) in the data
+	slice   func(T, int, int) T     // records [from, to) with their resource and scope
+	marshal func(T) ([]byte, error) // pdata's JSON marshaler
 }
 
 // lines encodes data as one line, or, when that line is longer than maxLine bytes, as several
