@@ -29,9 +29,10 @@ async function post(body: unknown): Promise<number> {
   return res.status;
 }
 
-function prlimit(fsize: string): void {
-  const r = spawnSync('prlimit', ['--pid', String(col!.pid), `--fsize=${fsize}`], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`prlimit --fsize=${fsize} failed (needs util-linux prlimit and root): ${r.stderr || r.error}`);
+/** Sets the collector's soft file size limit (the hard one stays unlimited, so it can be raised again). */
+function prlimit(soft: string): void {
+  const r = spawnSync('prlimit', ['--pid', String(col!.pid), `--fsize=${soft}:unlimited`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`prlimit --fsize=${soft}:unlimited failed (needs util-linux prlimit): ${r.stderr || r.error}`);
 }
 
 const seqs = () => logRecordsOf(readJsonLines([col!.logsFile])).map((r) => attrValue(r.attributes, 'seq') as number);

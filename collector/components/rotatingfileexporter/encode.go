@@ -14,27 +14,39 @@ type encoding[T any] struct {
 }
 
 // lines encodes data as one line, or, when that line is longer than maxLine bytes, as several
-// lines of at most maxLine bytes each, split at record boundaries (halving the records until each
-// part fits). A single record longer than maxLine stays one line: the file gets it alone.
+// lines split at record boundaries: the records are halved until each part is at most a quarter of
+// maxLine, so the files the parts are spread over are filled to at least three quarters. A single
+// record longer than that stays one line (a record longer than maxLine gets a file of its own).
 func (e encoding[T]) lines(data T, maxLine int64) ([][]byte, error) {
+	b, err := e.marshal(data)
+	if err != nil {
+		return nil, err
+	}
+	n := e.count(data)
+	if int64(len(b))+1 <= maxLine || n <= 1 {
+		return [][]byte{append(b, '\n')}, nil
+	}
 	var out [][]byte
-	var encode func(part T, n int) error
-	encode = func(part T, n int) error {
-		b, err := e.marshal(part)
-		if err != nil {
-			return err
-		}
-		if int64(len(b))+1 <= maxLine || n <= 1 {
+	partMax := max(maxLine/4, 1)
+	var split func(part T, n int, b []byte) error
+	split = func(part T, n int, b []byte) error {
+		if int64(len(b))+1 <= partMax || n <= 1 {
 			out = append(out, append(b, '\n'))
 			return nil
 		}
-		half := n / 2
-		if err := encode(e.slice(part, 0, half), half); err != nil {
-			return err
+		for _, r := range [][2]int{{0, n / 2}, {n / 2, n}} {
+			half := e.slice(part, r[0], r[1])
+			hb, err := e.marshal(half)
+			if err != nil {
+				return err
+			}
+			if err := split(half, r[1]-r[0], hb); err != nil {
+				return err
+			}
 		}
-		return encode(e.slice(part, half, n), n-half)
+		return nil
 	}
-	return out, encode(data, e.count(data))
+	return out, split(data, n, b)
 }
 
 var logsEncoding = encoding[plog.Logs]{

@@ -91,6 +91,10 @@ func TestLogsLinesSplitAtRecords(t *testing.T) {
 				if int64(len(l)) > tt.maxLine && !(len(ids) == 1 && contains(tt.oversizeIDs, ids[0])) {
 					t.Fatalf("line of %d bytes > %d with records %v", len(l), tt.maxLine, ids)
 				}
+				// parts of a split request are at most a quarter of a file (files end up >= 3/4 full)
+				if len(lines) > 1 && len(ids) > 1 && int64(len(l)) > tt.maxLine/4 {
+					t.Fatalf("part of %d bytes > %d with records %v", len(l), tt.maxLine/4, ids)
+				}
 				got = append(got, ids...)
 			}
 			var want []string
