@@ -1,10 +1,10 @@
 package rotatingfileexporter
 
 import (
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/klauspost/compress/gzip"
 	"io"
 	"os"
 	"path/filepath"

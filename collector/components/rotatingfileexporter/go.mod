@@ -3,6 +3,7 @@ module github.com/ccr-otel/ccr-otel/collector/components/rotatingfileexporter
 go 1.26.0
 
 require (
+	github.com/klauspost/compress v1.20.0
 	go.opentelemetry.io/collector/component v1.67.0
 	go.opentelemetry.io/collector/component/componentstatus v0.161.0
 	go.opentelemetry.io/collector/consumer v1.67.0
