@@ -183,10 +183,8 @@ func (w *rotatingFile) rotateLocked() error {
 		}
 		return nil
 	}
-	// The backup is on disk before it is compressed and deleted.
-	if err := w.file.Sync(); err != nil {
-		return fmt.Errorf("rotating %s: %w", w.opts.path, err)
-	}
+	// No fsync here (writers wait while this runs): the backup's durability is the current file's,
+	// and the .gz made from it is fsynced before the plain file is deleted.
 	if err := w.file.Close(); err != nil {
 		w.file = nil
 		return fmt.Errorf("rotating %s: %w", w.opts.path, err)
@@ -196,8 +194,10 @@ func (w *rotatingFile) rotateLocked() error {
 	if err := os.Rename(w.opts.path, backup); err != nil {
 		return fmt.Errorf("rotating %s: %w", w.opts.path, err)
 	}
-	if err := syncDir(w.names.dir); err != nil {
-		w.opts.logger.Warn("fsync of the directory after a rotation failed", zap.String("dir", w.names.dir), zap.Error(err))
+	if w.opts.fsync {
+		if err := syncDir(w.names.dir); err != nil {
+			w.opts.logger.Warn("fsync of the directory after a rotation failed", zap.String("dir", w.names.dir), zap.Error(err))
+		}
 	}
 	w.backups.rotated(backup)
 	return w.openLocked()
