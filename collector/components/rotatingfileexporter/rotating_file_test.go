@@ -515,3 +515,20 @@ func TestCloseDeadlineLeavesNoDuplicates(t *testing.T) {
 		t.Fatalf("%d lines, want 12", len(d.lines))
 	}
 }
+
+// With fsync on, every write is fsynced before it returns, and rotations sync the directory.
+func TestFsyncWritesAcrossRotations(t *testing.T) {
+	opts := testOptions(t.TempDir())
+	opts.fsync, opts.maxBytes = true, 200
+	w := mustOpen(t, opts)
+	for i := range 20 {
+		if err := w.write([][]byte{line(fmt.Sprintf("l%02d", i), 90)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustClose(t, w)
+	d := readBackupsAndCurrent(t, opts.path)
+	if len(d.lines) != 20 || len(d.files) != 10 {
+		t.Fatalf("%d lines in %d files, want 20 in 10", len(d.lines), len(d.files))
+	}
+}
