@@ -13,15 +13,16 @@
 #   --force      rebuild even when cached binaries exist
 # Env: CCR_OTEL_CACHE (cache root), GO (go executable, default `go` on PATH).
 #
-# The hash (16 hex chars) is sha256("ccr-otel-bin-v1\n" + builder-config.yaml + jaeger/go.mod + jaeger/go.sum);
-# test/helpers/collector.ts computes the same one to find the binaries.
+# The hash (16 hex chars) is sha256("ccr-otel-bin-v2\n" + builder-config.yaml + jaeger/go.mod + jaeger/go.sum
+# + for each source of collector/components (go.mod, go.sum, non-test .go; sorted by path): "<path>\n" + content),
+# so a change to our exporter rebuilds; test/helpers/collector.ts computes the same one to find the binaries.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 MIN_GO="1.26.0"               # collector v0.161.0 / contrib v0.161.0 declare `go 1.26.0`
 BUILDER="go.opentelemetry.io/collector/cmd/builder@v0.161.0"
 JAEGER_PKG="github.com/jaegertracing/jaeger/cmd/jaeger"
-KEY_SALT="ccr-otel-bin-v1"
+KEY_SALT="ccr-otel-bin-v2"
 GO="${GO:-go}"
 
 mode="build"
@@ -39,7 +40,12 @@ die() { echo "[collector/build] ERROR: $*" >&2; exit 1; }
 sha256() { if command -v sha256sum >/dev/null 2>&1; then sha256sum | cut -c1-16; else shasum -a 256 | cut -c1-16; fi; }
 
 CACHE_ROOT="${CCR_OTEL_CACHE:-$HOME/.cache/ccr-otel}"
-HASH="$( { printf '%s\n' "$KEY_SALT"; cat "$HERE/builder-config.yaml" "$HERE/jaeger/go.mod" "$HERE/jaeger/go.sum"; } | sha256 )"
+# Our own components' sources (go.mod, go.sum, non-test .go files), each as "<path>\n<content>", in byte order.
+component_sources() {
+  ( cd "$HERE" && find components -type f \( -name go.mod -o -name go.sum -o \( -name '*.go' ! -name '*_test.go' \) \) | LC_ALL=C sort )
+}
+HASH="$( { printf '%s\n' "$KEY_SALT"; cat "$HERE/builder-config.yaml" "$HERE/jaeger/go.mod" "$HERE/jaeger/go.sum";
+           component_sources | while IFS= read -r f; do printf '%s\n' "$f"; cat "$HERE/$f"; done; } | sha256 )"
 BIN_DIR="$CACHE_ROOT/bin/$HASH"
 COL_BIN="$BIN_DIR/ccr-otelcol"
 JAEGER_BIN="$BIN_DIR/jaeger"
@@ -112,7 +118,10 @@ say "cold build into $BIN_DIR (manifest hash $HASH); this takes several minutes 
 say "logs: $WORK/ccr-otelcol.log and $WORK/jaeger.log (printed here on failure)"
 
 build_collector() {
-  sed -E "s|^([[:space:]]*output_path:).*|\1 $WORK/otelcol|" "$HERE/builder-config.yaml" > "$WORK/builder-config.yaml"
+  # output_path into the work dir; `path: ./components/...` (relative to collector/) made absolute,
+  # since the builder resolves it from its working directory.
+  sed -E -e "s|^([[:space:]]*output_path:).*|\1 $WORK/otelcol|" \
+         -e "s|^([[:space:]]*path:)[[:space:]]*\./|\1 $HERE/|" "$HERE/builder-config.yaml" > "$WORK/builder-config.yaml"
   grep -q "output_path: $WORK/otelcol" "$WORK/builder-config.yaml" || { echo "output_path not found in builder-config.yaml"; return 1; }
   ( cd "$WORK" && "$GO" run "$BUILDER" --config "$WORK/builder-config.yaml" ) \
     && cp "$WORK/otelcol/ccr-otelcol" "$WORK/out/ccr-otelcol"

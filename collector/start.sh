@@ -3,23 +3,39 @@
 #   bash collector/start.sh        # builds the binaries first if they are not cached yet
 #   bash collector/stop.sh
 # Everything lands in $CCR_OTEL_RUN_DIR (default: collector/.run):
-#   data/{logs,traces,metrics}.jsonl (+ rotated backups)  storage/ (persisted Jaeger queue)
+#   data/{logs,traces,metrics}.jsonl (+ backups <signal>-<timestamp>.jsonl.gz)  storage/ (persisted Jaeger queue)
+#   jaeger/ (Jaeger's Badger store: traces survive a restart)
 #   ccr-otelcol.log  jaeger.log  ccr-otelcol.pid  jaeger.pid  endpoints.env
 # Ports and rotation come from the same variables the configs read (see collector/README.md):
-#   CCR_OTEL_HOST CCR_OTEL_GRPC_PORT CCR_OTEL_HTTP_PORT CCR_OTEL_HEALTH_PORT CCR_OTEL_METRICS_PORT
-#   LOG_ROTATION_SIZE LOG_MAX_FILES LOG_MAX_DAYS LOG_COMPRESSION
+#   CCR_OTEL_HOST CCR_OTEL_GRPC_PORT CCR_OTEL_HTTP_PORT CCR_OTEL_HEALTH_PORT CCR_OTEL_READY_PORT CCR_OTEL_METRICS_PORT
+#   LOG_ROTATION_SIZE LOG_ROTATION_INTERVAL LOG_MAX_FILES LOG_MAX_DAYS LOG_COMPRESSION LOG_FSYNC
 #   JAEGER_HOST JAEGER_OTLP_GRPC_PORT JAEGER_OTLP_HTTP_PORT JAEGER_QUERY_PORT JAEGER_QUERY_GRPC_PORT JAEGER_HEALTH_PORT JAEGER_METRICS_PORT
+#   JAEGER_DATA_DIR JAEGER_TTL
 #   CCR_OTEL_WITH_JAEGER=0 starts the collector alone (its Jaeger queue then waits on disk).
 #   CCR_OTEL_START_TIMEOUT seconds to wait for health (default 60).
+# The collector runs with --feature-gates=+extension.healthcheck.useComponentStatus: its health_check
+# extensions then answer from component status (liveness /health, readiness /ready).
+#   bash collector/start.sh --reload   re-reads collector/config.yaml in the running collector (SIGHUP)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 RUN_DIR="${CCR_OTEL_RUN_DIR:-$HERE/.run}"
 mkdir -p "$RUN_DIR"
 RUN_DIR="$(cd "$RUN_DIR" && pwd)"
 TIMEOUT="${CCR_OTEL_START_TIMEOUT:-60}"
+FEATURE_GATES="--feature-gates=+extension.healthcheck.useComponentStatus"
 
 say() { echo "[collector/start] $*"; }
 die() { echo "[collector/start] ERROR: $*" >&2; exit 1; }
+
+if [ "${1:-}" = "--reload" ]; then
+  pidfile="$RUN_DIR/ccr-otelcol.pid"
+  [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null || die "ccr-otelcol is not running (no live pid in $pidfile)"
+  kill -HUP "$(cat "$pidfile")"
+  say "sent SIGHUP to ccr-otelcol (pid $(cat "$pidfile")): it re-reads $HERE/config.yaml"
+  exit 0
+elif [ -n "${1:-}" ]; then
+  die "usage: $0 [--reload]"
+fi
 
 # binaries (instant when cached)
 eval "$(bash "$HERE/build.sh" --print-env)"
@@ -29,6 +45,7 @@ export CCR_OTEL_HOST="${CCR_OTEL_HOST:-127.0.0.1}"
 export CCR_OTEL_GRPC_PORT="${CCR_OTEL_GRPC_PORT:-4317}"
 export CCR_OTEL_HTTP_PORT="${CCR_OTEL_HTTP_PORT:-4318}"
 export CCR_OTEL_HEALTH_PORT="${CCR_OTEL_HEALTH_PORT:-13133}"
+export CCR_OTEL_READY_PORT="${CCR_OTEL_READY_PORT:-13135}"
 export CCR_OTEL_METRICS_PORT="${CCR_OTEL_METRICS_PORT:-8888}"
 export CCR_OTEL_DATA_DIR="${CCR_OTEL_DATA_DIR:-$RUN_DIR/data}"
 export CCR_OTEL_STORAGE_DIR="${CCR_OTEL_STORAGE_DIR:-$RUN_DIR/storage}"
@@ -39,6 +56,7 @@ export JAEGER_QUERY_PORT="${JAEGER_QUERY_PORT:-16686}"
 export JAEGER_QUERY_GRPC_PORT="${JAEGER_QUERY_GRPC_PORT:-16685}"
 export JAEGER_HEALTH_PORT="${JAEGER_HEALTH_PORT:-13134}"
 export JAEGER_METRICS_PORT="${JAEGER_METRICS_PORT:-18888}"
+export JAEGER_DATA_DIR="${JAEGER_DATA_DIR:-$RUN_DIR/jaeger}"
 export JAEGER_OTLP_ENDPOINT="${JAEGER_OTLP_ENDPOINT:-$JAEGER_HOST:$JAEGER_OTLP_GRPC_PORT}"
 WITH_JAEGER="${CCR_OTEL_WITH_JAEGER:-1}"
 
@@ -96,23 +114,25 @@ fi
 if alive "$RUN_DIR/ccr-otelcol.pid"; then
   say "ccr-otelcol already running (pid $(cat "$RUN_DIR/ccr-otelcol.pid"))"
 else
-  for p in "$CCR_OTEL_GRPC_PORT" "$CCR_OTEL_HTTP_PORT" "$CCR_OTEL_HEALTH_PORT" "$CCR_OTEL_METRICS_PORT"; do
+  for p in "$CCR_OTEL_GRPC_PORT" "$CCR_OTEL_HTTP_PORT" "$CCR_OTEL_HEALTH_PORT" "$CCR_OTEL_READY_PORT" "$CCR_OTEL_METRICS_PORT"; do
     port_busy "$CCR_OTEL_HOST" "$p" && die "port $CCR_OTEL_HOST:$p is already in use (set the CCR_OTEL_*_PORT variables)"
   done
-  launch ccr-otelcol "$RUN_DIR/ccr-otelcol.pid" "$RUN_DIR/ccr-otelcol.log" "$CCR_OTELCOL_BIN" --config "$HERE/config.yaml"
-  wait_healthy ccr-otelcol "$RUN_DIR/ccr-otelcol.pid" "http://$CCR_OTEL_HOST:$CCR_OTEL_HEALTH_PORT/" "$RUN_DIR/ccr-otelcol.log"
-  say "ccr-otelcol healthy"
+  launch ccr-otelcol "$RUN_DIR/ccr-otelcol.pid" "$RUN_DIR/ccr-otelcol.log" "$CCR_OTELCOL_BIN" --config "$HERE/config.yaml" "$FEATURE_GATES"
+  wait_healthy ccr-otelcol "$RUN_DIR/ccr-otelcol.pid" "http://$CCR_OTEL_HOST:$CCR_OTEL_HEALTH_PORT/health" "$RUN_DIR/ccr-otelcol.log"
+  wait_healthy ccr-otelcol "$RUN_DIR/ccr-otelcol.pid" "http://$CCR_OTEL_HOST:$CCR_OTEL_READY_PORT/ready" "$RUN_DIR/ccr-otelcol.log"
+  say "ccr-otelcol live and ready"
 fi
 
 cat > "$RUN_DIR/endpoints.env" <<ENV
 OTEL_EXPORTER_OTLP_ENDPOINT=http://$CCR_OTEL_HOST:$CCR_OTEL_HTTP_PORT
 CCR_OTEL_OTLP_GRPC=$CCR_OTEL_HOST:$CCR_OTEL_GRPC_PORT
-CCR_OTEL_HEALTH_URL=http://$CCR_OTEL_HOST:$CCR_OTEL_HEALTH_PORT/
+CCR_OTEL_HEALTH_URL=http://$CCR_OTEL_HOST:$CCR_OTEL_HEALTH_PORT/health
+CCR_OTEL_READY_URL=http://$CCR_OTEL_HOST:$CCR_OTEL_READY_PORT/ready
 CCR_OTEL_METRICS_URL=http://$CCR_OTEL_HOST:$CCR_OTEL_METRICS_PORT/metrics
 CCR_OTEL_DATA_DIR=$CCR_OTEL_DATA_DIR
 JAEGER_QUERY_URL=http://$JAEGER_HOST:$JAEGER_QUERY_PORT
 ENV
 say "OTLP/HTTP  http://$CCR_OTEL_HOST:$CCR_OTEL_HTTP_PORT   OTLP/gRPC $CCR_OTEL_HOST:$CCR_OTEL_GRPC_PORT"
-say "files      $CCR_OTEL_DATA_DIR/{logs,traces,metrics}.jsonl"
+say "files      $CCR_OTEL_DATA_DIR/{logs,traces,metrics}.jsonl (backups <signal>-<timestamp>.jsonl.gz)"
 [ "$WITH_JAEGER" = "1" ] && say "Jaeger API http://$JAEGER_HOST:$JAEGER_QUERY_PORT/api/traces?service=NAME"
 say "endpoints written to $RUN_DIR/endpoints.env; stop with: bash $HERE/stop.sh"

@@ -23,6 +23,7 @@ import { createRequire } from 'node:module';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
@@ -285,18 +286,29 @@ function cleanEnv(extra) {
 // ------------------------------------------------------------------------------------------------
 // what landed in the files
 
+// Backups are <signal>-<timestamp>.jsonl.gz (plain .jsonl until the collector has gzipped them);
+// one that is there both ways for a moment is listed once, as .gz.
 function signalFiles(signal) {
   if (!fs.existsSync(DATA_DIR)) return [];
-  const names = fs
-    .readdirSync(DATA_DIR)
-    .filter((n) => n === `${signal}.jsonl` || (n.startsWith(`${signal}-`) && n.endsWith('.jsonl')))
-    .sort((a, b) => (a === `${signal}.jsonl` ? 1 : b === `${signal}.jsonl` ? -1 : a.localeCompare(b)));
-  return names.map((n) => path.join(DATA_DIR, n));
+  const names = fs.readdirSync(DATA_DIR).filter((n) => n.startsWith(`${signal}-`) && /\.jsonl(\.gz)?$/.test(n));
+  const backups = names.filter((n) => n.endsWith('.gz') || !names.includes(`${n}.gz`)).sort();
+  if (fs.existsSync(path.join(DATA_DIR, `${signal}.jsonl`))) backups.push(`${signal}.jsonl`);
+  return backups.map((n) => path.join(DATA_DIR, n));
+}
+
+function readText(file) {
+  try {
+    const data = fs.readFileSync(file);
+    return file.endsWith('.gz') ? zlib.gunzipSync(data).toString('utf8') : data.toString('utf8');
+  } catch (e) {
+    if (e.code === 'ENOENT') return ''; // gzipped (or pruned) since it was listed
+    throw e;
+  }
 }
 
 function countRecords(file, signal) {
   let records = 0;
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+  for (const line of readText(file).split('\n')) {
     if (!line.trim()) continue;
     let req;
     try {
@@ -320,7 +332,7 @@ function countRecords(file, signal) {
 function sampleTraceIds(max = 3) {
   const ids = [];
   for (const f of signalFiles('traces')) {
-    for (const line of fs.readFileSync(f, 'utf8').split('\n')) {
+    for (const line of readText(f).split('\n')) {
       if (!line.trim()) continue;
       try {
         const req = JSON.parse(line);
@@ -382,6 +394,7 @@ async function main() {
       JAEGER_QUERY_GRPC_PORT: String(j.queryGrpc),
       JAEGER_HEALTH_PORT: String(j.health),
       JAEGER_METRICS_PORT: String(j.metrics),
+      JAEGER_DATA_DIR: path.join(RUN_DIR, 'jaeger'),
     }),
     path.join(RUN_DIR, 'jaeger.out'),
   );
@@ -390,17 +403,18 @@ async function main() {
   await waitHttp(`${queryUrl}/api/services`, 'jaeger query', jaeger);
 
   // collector
-  const col = { grpc: await port(), http: await port(4318), health: await port(), metrics: await port() };
+  const col = { grpc: await port(), http: await port(4318), health: await port(), ready: await port(), metrics: await port() };
   step('starting ccr-otelcol (files rotate at 1 MiB for the demo)…');
   const collector = startProc(
     'ccr-otelcol',
     bins.collector,
-    ['--config', path.join(ROOT, 'collector', 'config.yaml')],
+    ['--config', path.join(ROOT, 'collector', 'config.yaml'), '--feature-gates=+extension.healthcheck.useComponentStatus'],
     cleanEnv({
       CCR_OTEL_HOST: HOST,
       CCR_OTEL_GRPC_PORT: String(col.grpc),
       CCR_OTEL_HTTP_PORT: String(col.http),
       CCR_OTEL_HEALTH_PORT: String(col.health),
+      CCR_OTEL_READY_PORT: String(col.ready),
       CCR_OTEL_METRICS_PORT: String(col.metrics),
       CCR_OTEL_DATA_DIR: DATA_DIR,
       CCR_OTEL_STORAGE_DIR: path.join(RUN_DIR, 'storage'),
@@ -411,7 +425,8 @@ async function main() {
     path.join(RUN_DIR, 'ccr-otelcol.out'),
   );
   const otlp = `http://${HOST}:${col.http}`;
-  await waitHttp(`http://${HOST}:${col.health}/`, 'ccr-otelcol', collector);
+  await waitHttp(`http://${HOST}:${col.health}/health`, 'ccr-otelcol', collector);
+  await waitHttp(`http://${HOST}:${col.ready}/ready`, 'ccr-otelcol readiness', collector);
 
   // fake upstream (in this process) and the instrumented gateway
   const { startFakeUpstream } = require(path.join(ROOT, 'test', 'fixtures', 'fake-upstream.js'));
@@ -511,7 +526,8 @@ async function main() {
   } catch {
     /* keep the last */
   }
-  // the collector batches (1 s) and flushes its files (1 s): wait until the files hold what was exported
+  // the collector answers after the write; wait until the files hold what was exported (a rotated
+  // backup may be between its plain and .gz name for a moment)
   const inFiles = (signal) => signalFiles(signal).reduce((a, f) => a + countRecords(f, signal), 0);
   const filesDeadline = Date.now() + 15000;
   await sleep(1500);
@@ -523,7 +539,7 @@ async function main() {
   // report
   say();
   say(bold('Where to look'));
-  say(`  ${bold('Files')} ${dim(`(rotated at 1 MiB; backups named <signal>-<timestamp>-size.jsonl)`)} in ${path.relative(process.cwd(), DATA_DIR) || DATA_DIR}/`);
+  say(`  ${bold('Files')} ${dim(`(rotated at 1 MiB; backups gzipped as <signal>-<timestamp>.jsonl.gz)`)} in ${path.relative(process.cwd(), DATA_DIR) || DATA_DIR}/`);
   const totals = {};
   for (const [signal, unit] of [
     ['logs', 'log records'],

@@ -1,5 +1,5 @@
 /**
- * The collector process itself: health_check answers 200, its own metrics are served on their port,
+ * The collector process itself: /health and /ready answer 200, its own metrics are served on their port,
  * metrics reach the metrics file, and after a restart on the same data directory the file exporter
  * appends: nothing written before the restart is lost.
  */
@@ -43,10 +43,11 @@ beforeAll(async () => {
   col = await startCollector();
 });
 
-test('health_check answers 200 while running and the collector serves its own metrics', async () => {
+test('liveness and readiness answer 200 while running and the collector serves its own metrics', async () => {
   const health = await fetch(col!.healthUrl);
   expect(health.status).toBe(200);
-  expect(await health.json()).toMatchObject({ status: 'Server available' });
+  expect(await health.json()).toMatchObject({ healthy: true, status: 'StatusOK' });
+  expect((await fetch(col!.readyUrl)).status).toBe(200);
   const metrics = await (await fetch(col!.metricsUrl)).text();
   expect(metrics).toMatch(/otelcol_process_uptime/);
   expect(metrics).toMatch(/otelcol_exporter_queue_capacity\{[^}]*exporter="otlp_grpc\/jaeger"/);

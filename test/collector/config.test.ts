@@ -1,15 +1,15 @@
 /**
- * Every shipped config is accepted by the real binaries (`validate`), a broken one is refused with the
- * collector's own error, and the deploy/ manifests carry exactly the configs that are validated here.
+ * Every shipped config is accepted by the real binaries (`validate`), and a broken one is refused with
+ * the collector's own error. (The deploy/ manifests are checked by their own tests.)
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import YAML from 'yaml';
-import { binaries, COLLECTOR_CONFIG, COLLECTOR_DIR, JAEGER_CONFIG } from '../helpers/collector';
+import { binaries, COLLECTOR_CONFIG, COLLECTOR_DIR, COLLECTOR_FEATURE_GATES, JAEGER_CONFIG } from '../helpers/collector';
 
-const K8S = path.join(COLLECTOR_DIR, 'deploy', 'kubernetes');
+const JAEGER_ES_CONFIG = path.join(COLLECTOR_DIR, 'jaeger-elasticsearch.yaml');
 let tmp: string;
 
 beforeAll(() => {
@@ -17,8 +17,8 @@ beforeAll(() => {
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-function validate(bin: string, config: string, env: Record<string, string> = {}) {
-  const r = spawnSync(bin, ['validate', `--config=${config}`], {
+function validate(bin: string, config: string, env: Record<string, string> = {}, flags = bin === binaries().collector ? [COLLECTOR_FEATURE_GATES] : []) {
+  const r = spawnSync(bin, ['validate', `--config=${config}`, ...flags], {
     env: { PATH: process.env.PATH ?? '', HOME: os.homedir(), ...env },
     encoding: 'utf8',
     timeout: 60000,
@@ -36,27 +36,37 @@ describe('shipped configs validate with the real binaries', () => {
     expectValid(binaries().collector, COLLECTOR_CONFIG);
   });
 
-  test('collector/config.yaml with the production profile, zstd and a non-loopback host', () => {
+  test('collector/config.yaml with the production profile, no compression, hourly rotation, fsync and a non-loopback host', () => {
     expectValid(binaries().collector, COLLECTOR_CONFIG, {
       CCR_OTEL_HOST: '0.0.0.0',
       CCR_OTEL_DATA_DIR: path.join(tmp, 'files'),
       CCR_OTEL_STORAGE_DIR: path.join(tmp, 'storage'),
       LOG_ROTATION_SIZE: '50',
+      LOG_ROTATION_INTERVAL: '1h',
       LOG_MAX_FILES: '10',
       LOG_MAX_DAYS: '7',
-      LOG_COMPRESSION: 'zstd',
+      LOG_COMPRESSION: 'none',
+      LOG_FSYNC: 'true',
+      CCR_OTEL_JAEGER_QUEUE_BYTES: String(256 * 1024 * 1024),
       JAEGER_OTLP_ENDPOINT: 'jaeger:4317',
     });
   });
 
-  test('collector/jaeger.yaml', () => {
-    expectValid(binaries().jaeger, JAEGER_CONFIG);
+  test('collector/jaeger.yaml (Badger) and collector/jaeger-elasticsearch.yaml', () => {
+    expectValid(binaries().jaeger, JAEGER_CONFIG, { JAEGER_DATA_DIR: path.join(tmp, 'badger') });
+    expectValid(binaries().jaeger, JAEGER_ES_CONFIG, { JAEGER_ES_URL: 'http://elasticsearch:9200' });
+  });
+
+  test('without the feature gate the health_check settings are refused, and the error says which flag', () => {
+    const r = validate(binaries().collector, COLLECTOR_CONFIG, {}, []);
+    expect(r.status).not.toBe(0);
+    expect(r.output).toContain('extension.healthcheck.useComponentStatus');
   });
 
   test('a deliberately broken config fails, with the collector error shown', () => {
     const broken = path.join(tmp, 'broken.yaml');
     const cfg = YAML.parse(fs.readFileSync(COLLECTOR_CONFIG, 'utf8'));
-    cfg.service.pipelines.logs.processors = ['memory_limiter', 'batch', 'no_such_processor'];
+    cfg.service.pipelines.logs.processors = ['memory_limiter', 'no_such_processor'];
     fs.writeFileSync(broken, YAML.stringify(cfg));
     const r = validate(binaries().collector, broken);
     expect(r.status).not.toBe(0);
@@ -65,26 +75,34 @@ describe('shipped configs validate with the real binaries', () => {
     console.log(`expected failure of ccr-otelcol validate on a broken config:\n${r.output.trim()}`);
   });
 
-  test('a non-integer rotation size is refused', () => {
-    const r = validate(binaries().collector, COLLECTOR_CONFIG, { LOG_ROTATION_SIZE: '50M' });
+  test.each([
+    ['a non-integer rotation size', { LOG_ROTATION_SIZE: '50M' }, /max_megabytes/],
+    ['a rotation size of 0', { LOG_ROTATION_SIZE: '0' }, /max_megabytes must be at least 1/],
+    ['zstd (the contrib exporter\'s per-message compression)', { LOG_COMPRESSION: 'zstd' }, /compression must be "gzip" or "none", got "zstd"/],
+    ['a rotation interval that does not divide a day', { LOG_ROTATION_INTERVAL: '7h' }, /rotation_interval/],
+  ])('%s is refused with a clear error', (_what, env, message) => {
+    const r = validate(binaries().collector, COLLECTOR_CONFIG, env as Record<string, string>);
     expect(r.status).not.toBe(0);
-    expect(r.output).toMatch(/max_megabytes/);
+    expect(r.output).toMatch(message);
   });
 });
 
 describe('config shape', () => {
   const cfg = YAML.parse(fs.readFileSync(COLLECTOR_CONFIG, 'utf8'));
 
-  test('memory_limiter runs first, then batch, in every pipeline', () => {
+  test('memory_limiter is the only processor: no batch processor answers before the write', () => {
     for (const [name, p] of Object.entries<any>(cfg.service.pipelines)) {
-      expect([name, p.processors]).toEqual([name, ['memory_limiter', 'batch']]);
+      expect([name, p.processors]).toEqual([name, ['memory_limiter']]);
     }
   });
 
-  test('traces go to the file and to Jaeger through a file_storage-backed queue', () => {
-    expect(cfg.service.pipelines.traces.exporters).toEqual(['file/traces', 'otlp_grpc/jaeger']);
-    expect(cfg.exporters['otlp_grpc/jaeger'].sending_queue).toMatchObject({ enabled: true, storage: 'file_storage' });
-    expect(cfg.service.extensions).toEqual(expect.arrayContaining(['health_check', 'file_storage']));
+  test('traces go to the rotating file and to Jaeger through a file_storage queue sized in bytes', () => {
+    expect(cfg.service.pipelines.traces.exporters).toEqual(['rotating_file/traces', 'otlp_grpc/jaeger']);
+    expect(cfg.exporters['otlp_grpc/jaeger'].sending_queue).toMatchObject({ enabled: true, storage: 'file_storage', sizer: 'bytes' });
+    expect(cfg.service.extensions).toEqual(['health_check/live', 'health_check/ready', 'file_storage']);
+    expect(cfg.extensions['health_check/live'].http.status.path).toBe('/health');
+    expect(cfg.extensions['health_check/ready'].http.status.path).toBe('/ready');
+    expect(cfg.extensions['health_check/ready'].component_health).toMatchObject({ include_recoverable_errors: true, include_permanent_errors: true });
   });
 
   test('listeners default to loopback and every file exporter rotates from the LOG_* variables', () => {
@@ -92,21 +110,23 @@ describe('config shape', () => {
     expect(cfg.receivers.otlp.protocols.grpc.endpoint).toBe('${env:CCR_OTEL_HOST:-127.0.0.1}:${env:CCR_OTEL_GRPC_PORT:-4317}');
     expect(cfg.receivers.otlp.protocols.http.endpoint).toBe('${env:CCR_OTEL_HOST:-127.0.0.1}:${env:CCR_OTEL_HTTP_PORT:-4318}');
     for (const s of ['logs', 'traces', 'metrics']) {
-      const e = cfg.exporters[`file/${s}`];
-      expect(e.rotation).toEqual({
+      expect(cfg.service.pipelines[s].exporters[0]).toBe(`rotating_file/${s}`);
+      expect(cfg.exporters[`rotating_file/${s}`]).toEqual({
+        path: `\${env:CCR_OTEL_DATA_DIR:-./ccr-otel-data}/${s}.jsonl`,
         max_megabytes: '${env:LOG_ROTATION_SIZE:-10}',
-        max_backups: '${env:LOG_MAX_FILES:-10}',
+        rotation_interval: '${env:LOG_ROTATION_INTERVAL:-24h}',
+        compression: '${env:LOG_COMPRESSION:-gzip}',
+        max_files: '${env:LOG_MAX_FILES:-10}',
         max_days: '${env:LOG_MAX_DAYS:-7}',
+        fsync: '${env:LOG_FSYNC:-false}',
       });
-      expect(e.path).toBe(`\${env:CCR_OTEL_DATA_DIR:-./ccr-otel-data}/${s}.jsonl`);
-      expect(e.format).toBe('json');
     }
     // no secrets, no hard-coded credentials
     expect(raw).not.toMatch(/password|api[_-]?key|token:|authorization/i);
   });
 
-  test('Jaeger listens on loopback ports that do not collide with the collector defaults', () => {
-    const j = YAML.parse(fs.readFileSync(JAEGER_CONFIG, 'utf8'));
+  test.each([JAEGER_CONFIG, JAEGER_ES_CONFIG])('%s listens on loopback ports that do not collide with the collector defaults', (file) => {
+    const j = YAML.parse(fs.readFileSync(file, 'utf8'));
     const endpoints = [
       j.receivers.otlp.protocols.grpc.endpoint,
       j.receivers.otlp.protocols.http.endpoint,
@@ -118,65 +138,23 @@ describe('config shape', () => {
       expect(e.startsWith('${env:JAEGER_HOST:-127.0.0.1}:')).toBe(true);
       return Number(/:-(\d+)\}$/.exec(e)![1]);
     });
-    for (const p of ports) expect([4317, 4318, 13133, 8888]).not.toContain(p);
+    for (const p of ports) expect([4317, 4318, 13133, 13135, 8888]).not.toContain(p);
     expect(new Set(ports).size).toBe(ports.length);
-    expect(j.extensions.jaeger_storage.backends.memstore.memory).toBeDefined();
-  });
-});
-
-describe('deploy/', () => {
-  function configMapData(file: string, key: string): string {
-    const docs = YAML.parseAllDocuments(fs.readFileSync(path.join(K8S, file), 'utf8')).map((d) => d.toJS());
-    const cm = docs.find((d) => d?.kind === 'ConfigMap');
-    expect(cm).toBeDefined();
-    return cm.data[key];
-  }
-
-  test('the Kubernetes ConfigMap holds exactly collector/config.yaml, and the real binary validates it', () => {
-    const embedded = configMapData('collector-configmap.yaml', 'config.yaml');
-    expect(embedded).toBe(fs.readFileSync(COLLECTOR_CONFIG, 'utf8')); // regenerate with gen-configmaps.sh
-    const f = path.join(tmp, 'from-configmap.yaml');
-    fs.writeFileSync(f, embedded);
-    // with the environment the StatefulSet sets
-    const docs = YAML.parseAllDocuments(fs.readFileSync(path.join(K8S, 'collector.yaml'), 'utf8')).map((d) => d.toJS());
-    const sts = docs.find((d) => d.kind === 'StatefulSet');
-    const env: Record<string, string> = {};
-    for (const e of sts.spec.template.spec.containers[0].env) env[e.name] = e.value ?? '10.1.2.3';
-    expect(env.LOG_ROTATION_SIZE).toBe('50');
-    expectValid(binaries().collector, f, { ...env, CCR_OTEL_DATA_DIR: path.join(tmp, 'k8s-files'), CCR_OTEL_STORAGE_DIR: path.join(tmp, 'k8s-storage') });
+    expect(j.service.pipelines.traces.processors).toBeUndefined(); // answered after the store has it
   });
 
-  test('the Jaeger ConfigMap holds exactly collector/jaeger.yaml', () => {
-    expect(configMapData('jaeger-configmap.yaml', 'config.yaml')).toBe(fs.readFileSync(JAEGER_CONFIG, 'utf8'));
-  });
-
-  test('the collector StatefulSet has the guide resources, health probes and volumes', () => {
-    const docs = YAML.parseAllDocuments(fs.readFileSync(path.join(K8S, 'collector.yaml'), 'utf8')).map((d) => d.toJS());
-    const sts = docs.find((d) => d.kind === 'StatefulSet');
-    const c = sts.spec.template.spec.containers[0];
-    expect(c.image).toBe('otel/opentelemetry-collector-contrib:0.161.0');
-    expect(c.resources).toEqual({ requests: { memory: '256Mi', cpu: '250m' }, limits: { memory: '512Mi', cpu: '500m' } });
-    expect(c.readinessProbe.httpGet.port).toBe('health');
-    expect(c.livenessProbe.httpGet.port).toBe('health');
-    expect(c.ports.find((p: any) => p.name === 'health').containerPort).toBe(13133);
-    expect(sts.spec.volumeClaimTemplates[0].metadata.name).toBe('data');
-    expect(c.volumeMounts.map((m: any) => m.mountPath)).toEqual(expect.arrayContaining(['/data', '/etc/otelcol-contrib']));
-    expect(docs.filter((d) => d.kind === 'Service').length).toBeGreaterThanOrEqual(1);
-  });
-
-  test('the example app loads the preload through NODE_OPTIONS with the LOG_* variables', () => {
-    const docs = YAML.parseAllDocuments(fs.readFileSync(path.join(K8S, 'example-app.yaml'), 'utf8')).map((d) => d.toJS());
-    const env = Object.fromEntries(docs[0].spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value]));
-    expect(env.NODE_OPTIONS).toContain('--require @ccr/otel-setup');
-    for (const k of ['LOG_LEVEL', 'LOG_ROTATION_SIZE', 'LOG_MAX_FILES']) expect(env[k]).toBeDefined();
-  });
-
-  test('docker-compose uses the official images and mounts the same config files', () => {
-    const dc = YAML.parse(fs.readFileSync(path.join(COLLECTOR_DIR, 'deploy', 'docker-compose.yaml'), 'utf8'));
-    expect(dc.services.collector.image).toBe('otel/opentelemetry-collector-contrib:0.161.0');
-    expect(dc.services.jaeger.image).toMatch(/^jaegertracing\/jaeger:2\./);
-    expect(dc.services.collector.volumes).toContain('../config.yaml:/etc/otelcol-contrib/config.yaml:ro');
-    expect(dc.services.jaeger.volumes).toContain('../jaeger.yaml:/etc/jaeger/config.yaml:ro');
-    expect(dc.volumes).toHaveProperty('ccr-otel-data');
+  test('Jaeger keeps traces on disk in Badger with a TTL, and the Elasticsearch variant in its indices', () => {
+    const j = YAML.parse(fs.readFileSync(JAEGER_CONFIG, 'utf8'));
+    const store = j.extensions.jaeger_storage.backends[j.extensions.jaeger_query.storage.traces];
+    expect(j.exporters.jaeger_storage_exporter.trace_storage).toBe(j.extensions.jaeger_query.storage.traces);
+    expect(store.badger).toEqual({
+      ephemeral: false,
+      directories: { keys: '${env:JAEGER_DATA_DIR:-./ccr-otel-data/jaeger}/keys', values: '${env:JAEGER_DATA_DIR:-./ccr-otel-data/jaeger}/values' },
+      ttl: { spans: '${env:JAEGER_TTL:-72h}' },
+    });
+    const es = YAML.parse(fs.readFileSync(JAEGER_ES_CONFIG, 'utf8'));
+    const esStore = es.extensions.jaeger_storage.backends[es.extensions.jaeger_query.storage.traces];
+    expect(es.exporters.jaeger_storage_exporter.trace_storage).toBe(es.extensions.jaeger_query.storage.traces);
+    expect(esStore.elasticsearch.server_urls).toEqual(['${env:JAEGER_ES_URL:-http://127.0.0.1:9200}']);
   });
 });

@@ -1,14 +1,14 @@
 /**
  * Rotation with the real collector: 1 MiB files, records sent over OTLP/HTTP until the size was passed
- * at least three times; every record is then present exactly once across current + rotated files; more
- * data makes the collector prune backups beyond LOG_MAX_FILES.
+ * at least three times; every record is then present exactly once across current + rotated (gzipped)
+ * files; more data makes the collector prune backups beyond LOG_MAX_FILES.
  */
 import * as fs from 'node:fs';
-import { readJsonLines, signalFiles, startCollector, postOtlpJson, type RunningCollector } from '../helpers/collector';
+import { readJsonLines, readSignalFile, signalFiles, startCollector, postOtlpJson, type RunningCollector } from '../helpers/collector';
 import { attrValue, logRecordsOf, logsRequest } from '../helpers/otlp-json';
 
 const MAX_FILES = 5;
-const BATCH = 1000; // >= send_batch_size: the collector writes each request as one line at once
+const BATCH = 1000; // one request, one line (about 350 KB)
 const PAD = 'x'.repeat(300);
 let col: RunningCollector | undefined;
 
@@ -63,12 +63,18 @@ test('logs rotate at 1 MiB, nothing is lost or duplicated, and old backups are p
   const sentPhase1 = nextSeq;
   await waitFor('all phase-1 records on disk', () => seqsOnDisk().size >= sentPhase1 || undefined);
   await sleep(1500); // a late duplicate would show up now
-  const files1 = signalFiles(col.dataDir, 'logs');
+  // backups are gzipped in the background
+  const files1 = await waitFor('every backup gzipped', () => {
+    const f = signalFiles(col!.dataDir, 'logs');
+    return f.rotated.every((b) => b.endsWith('.jsonl.gz')) && f;
+  });
   expect(files1.rotated.length).toBeGreaterThanOrEqual(3);
   expect(files1.rotated.length).toBeLessThanOrEqual(MAX_FILES);
   for (const f of files1.rotated) {
-    expect(fs.statSync(f).size).toBeLessThanOrEqual(1024 * 1024);
-    expect(fs.statSync(f).size).toBeGreaterThan(256 * 1024);
+    const bytes = Buffer.byteLength(readSignalFile(f)!);
+    expect(bytes).toBeLessThanOrEqual(1024 * 1024);
+    expect(bytes).toBeGreaterThan(256 * 1024);
+    expect(fs.statSync(f).size).toBeLessThan(bytes / 4); // the padding compresses well
   }
   const counts = seqsOnDisk();
   expect(counts.size).toBe(sentPhase1);
@@ -78,12 +84,12 @@ test('logs rotate at 1 MiB, nothing is lost or duplicated, and old backups are p
   const oldestBackup = files1.rotated[0];
 
   // Phase 2: keep going until well past MAX_FILES rotations; the oldest backups must be deleted.
-  const rotatedNames = new Set(files1.rotated);
+  const rotatedNames = new Set(files1.rotated.map((f) => f.replace(/\.gz$/, ''))); // one name per backup, plain or gzipped
   const t1 = Date.now();
   while (rotatedNames.size < MAX_FILES + 3) {
     if (Date.now() - t1 > 90000) throw new Error('not enough rotations in phase 2 within 90 s');
     await sendBatch();
-    for (const f of signalFiles(col.dataDir, 'logs').rotated) rotatedNames.add(f);
+    for (const f of signalFiles(col.dataDir, 'logs').rotated) rotatedNames.add(f.replace(/\.gz$/, ''));
     if (nextSeq % 4000 === 0) await sleep(500);
   }
   const sentTotal = nextSeq;

@@ -1,8 +1,9 @@
 /**
  * Traces through the real collector into the real Jaeger v2: sent with the OpenTelemetry SDK (OTLP/HTTP
  * protobuf, serialized by the SDK), found through Jaeger's query API with their span events, and present in the traces file.
- * Then Jaeger goes down: traces sent meanwhile wait in the file_storage queue (across a collector restart)
- * and all arrive once Jaeger is back.
+ * Jaeger keeps them on disk (Badger): killed and restarted, it still has them. Then Jaeger goes down:
+ * traces sent meanwhile wait in the file_storage queue (across a collector restart) and all arrive
+ * once Jaeger is back.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -117,6 +118,22 @@ test('a trace with span events reaches Jaeger (events included) and the traces f
   expect(fileRoot.events.map((e: any) => e.name)).toEqual(['phase.received', 'phase.completed']);
 });
 
+test('Jaeger keeps its traces across a SIGKILL and a restart (Badger store)', async () => {
+  const service = `ccr-persist-${Date.now()}`;
+  const { provider, tracer } = tracerFor(service);
+  const ids: string[] = [];
+  for (let i = 0; i < 10; i++) ids.push(requestTrace(tracer, `persisted request ${i}`, i));
+  await provider.forceFlush();
+  await findTracesInJaeger(jaeger!.queryUrl, service, { timeoutMs: 30000, until: (ts) => ids.every((id) => ts.some((t) => normTraceId(t.traceID) === id)) });
+
+  await jaeger!.kill();
+  await jaeger!.start();
+  const traces = await findTracesInJaeger(jaeger!.queryUrl, service, { timeoutMs: 15000, until: (ts) => ts.length >= ids.length });
+  const got = new Set(traces.map((t) => normTraceId(t.traceID)));
+  expect(ids.filter((id) => !got.has(id))).toEqual([]);
+  for (const t of traces) expect(t.spans).toHaveLength(2);
+});
+
 test('traces sent while Jaeger is down arrive after it is back (file_storage queue, survives a collector restart)', async () => {
   const service = `ccr-outage-${Date.now()}`;
   await jaeger!.stop();
@@ -145,7 +162,7 @@ test('traces sent while Jaeger is down arrive after it is back (file_storage que
   expect((await fetch(col!.healthUrl)).status).toBe(200);
   await sleep(1000);
 
-  await jaeger!.start(); // same ports, empty in-memory storage
+  await jaeger!.start(); // same ports, same Badger store
   const traces = await findTracesInJaeger(jaeger!.queryUrl, service, {
     timeoutMs: 60000,
     until: (ts) => ids.every((id) => ts.some((t) => normTraceId(t.traceID) === id)),

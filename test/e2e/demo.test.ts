@@ -26,7 +26,7 @@ test('node demo/run.mjs --once drives traffic, reports files, Jaeger URLs and co
   expect(out).toMatch(/stopped jaeger \(pid \d+\), ccr-otelcol \(pid \d+\), gateway \(pid \d+\)/);
   // every record the processors say they exported is in the files
   const exported = Number(summary!.match(/exported: ([\d,]+) log records/)![1].replace(/,/g, ''));
-  const inFiles = [...out.matchAll(/^\s+logs[-\w.:]*\.jsonl\s+[\d.]+ MiB\s+([\d,]+) log records/gm)].reduce((a, m) => a + Number(m[1].replace(/,/g, '')), 0);
+  const inFiles = [...out.matchAll(/^\s+logs[-\w.:]*\.jsonl(?:\.gz)?\s+[\d.]+ MiB\s+([\d,]+) log records/gm)].reduce((a, m) => a + Number(m[1].replace(/,/g, '')), 0);
   expect(exported).toBeGreaterThan(6000);
   expect(inFiles).toBe(exported);
   for (const pid of [...out.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]))) {

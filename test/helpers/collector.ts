@@ -10,17 +10,21 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { freePorts } from './ports';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const COLLECTOR_DIR = path.join(REPO_ROOT, 'collector');
 export const COLLECTOR_CONFIG = path.join(COLLECTOR_DIR, 'config.yaml');
 export const JAEGER_CONFIG = path.join(COLLECTOR_DIR, 'jaeger.yaml');
+/** ccr-otelcol runs with this flag: its health_check extensions answer from component status (/health, /ready). */
+export const COLLECTOR_FEATURE_GATES = '--feature-gates=+extension.healthcheck.useComponentStatus';
 
 export interface RunningCollector {
   otlpHttpEndpoint: string; // e.g. http://127.0.0.1:43180 (no /v1/...)
   otlpGrpcEndpoint: string; // host:port
-  healthUrl: string;
+  healthUrl: string; // liveness: http://127.0.0.1:PORT/health
+  readyUrl: string; // readiness: http://127.0.0.1:PORT/ready (500 while a file cannot be written)
   metricsUrl: string;
   dataDir: string;
   logsFile: string;
@@ -30,6 +34,8 @@ export interface RunningCollector {
   /** stdout+stderr of the collector process (appended across restarts). */
   outputFile: string;
   stop(): Promise<void>;
+  /** SIGKILL, as a crash would: nothing is flushed. restart() then starts it again. */
+  kill(): Promise<void>;
   restart(): Promise<void>;
 }
 
@@ -41,20 +47,43 @@ export interface RunningJaeger {
   pid: number;
   outputFile: string;
   stop(): Promise<void>;
-  /** (Re)start on the same ports; storage is in memory, so a restarted Jaeger starts empty. */
+  /** SIGKILL, as a crash would. start() then starts it again. */
+  kill(): Promise<void>;
+  /** (Re)start on the same ports and the same Badger directory: a restarted Jaeger keeps its traces. */
   start(): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------
 // binaries
 
-const KEY_SALT = 'ccr-otel-bin-v1\n';
+const KEY_SALT = 'ccr-otel-bin-v2\n';
 
-/** Same key as collector/build.sh: sha256(salt + builder-config.yaml + jaeger/go.mod + jaeger/go.sum), 16 hex. */
+/** Sources of our own components that go into the binary: go.mod, go.sum and non-test .go files, paths relative to collector/. */
+function componentSources(): string[] {
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    for (const e of fs.readdirSync(path.join(COLLECTOR_DIR, rel), { withFileTypes: true })) {
+      const p = `${rel}/${e.name}`;
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && (e.name === 'go.mod' || e.name === 'go.sum' || (e.name.endsWith('.go') && !e.name.endsWith('_test.go')))) out.push(p);
+    }
+  };
+  if (fs.existsSync(path.join(COLLECTOR_DIR, 'components'))) walk('components');
+  return out.sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : Buffer.from(a) > Buffer.from(b) ? 1 : 0));
+}
+
+/**
+ * Same key as collector/build.sh: sha256(salt + builder-config.yaml + jaeger/go.mod + jaeger/go.sum
+ * + "<path>\n" + content of each component source), first 16 hex chars.
+ */
 export function manifestHash(): string {
   const h = createHash('sha256');
   h.update(KEY_SALT);
   for (const f of ['builder-config.yaml', 'jaeger/go.mod', 'jaeger/go.sum']) {
+    h.update(fs.readFileSync(path.join(COLLECTOR_DIR, f)));
+  }
+  for (const f of componentSources()) {
+    h.update(`${f}\n`);
     h.update(fs.readFileSync(path.join(COLLECTOR_DIR, f)));
   }
   return h.digest('hex').slice(0, 16);
@@ -162,6 +191,13 @@ async function stopChild(child: ChildProcess | undefined, graceMs = 15000): Prom
   }
 }
 
+async function killChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const done = exited(child);
+  child.kill('SIGKILL');
+  await done;
+}
+
 function spawnLogged(bin: string, args: string[], env: NodeJS.ProcessEnv, outputFile: string): ChildProcess {
   fs.mkdirSync(path.dirname(outputFile), { recursive: true });
   fs.appendFileSync(outputFile, `\n=== ${new Date().toISOString()} ${bin} ${args.join(' ')}\n`);
@@ -233,13 +269,14 @@ export async function startCollector(
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ccr-otelcol-'));
   fs.mkdirSync(dataDir, { recursive: true });
   const host = '127.0.0.1';
-  const [grpcPort, httpPort, healthPort, metricsPort, noJaegerPort] = await freePorts(5);
+  const [grpcPort, httpPort, healthPort, readyPort, metricsPort, noJaegerPort] = await freePorts(6);
   const env: NodeJS.ProcessEnv = {
     ...baseEnv(),
     CCR_OTEL_HOST: host,
     CCR_OTEL_GRPC_PORT: String(grpcPort),
     CCR_OTEL_HTTP_PORT: String(httpPort),
     CCR_OTEL_HEALTH_PORT: String(healthPort),
+    CCR_OTEL_READY_PORT: String(readyPort),
     CCR_OTEL_METRICS_PORT: String(metricsPort),
     CCR_OTEL_DATA_DIR: dataDir,
     CCR_OTEL_STORAGE_DIR: path.join(dataDir, 'storage'),
@@ -250,13 +287,14 @@ export async function startCollector(
   };
   const configPath = opts.configPath ?? COLLECTOR_CONFIG;
   const outputFile = path.join(dataDir, 'ccr-otelcol.out');
-  const healthUrl = `http://${host}:${healthPort}/`;
+  const healthUrl = `http://${host}:${healthPort}/health`;
+  const readyUrl = `http://${host}:${readyPort}/ready`;
   const metricsUrl = `http://${host}:${metricsPort}/metrics`;
 
   let child: ChildProcess | undefined;
   const launch = async () => {
-    child = spawnLogged(bin, ['--config', configPath], env, outputFile);
-    await waitHealthy(child, [healthUrl], outputFile, 'ccr-otelcol');
+    child = spawnLogged(bin, ['--config', configPath, COLLECTOR_FEATURE_GATES], env, outputFile);
+    await waitHealthy(child, [healthUrl, readyUrl], outputFile, 'ccr-otelcol');
   };
   await launch();
 
@@ -264,6 +302,7 @@ export async function startCollector(
     otlpHttpEndpoint: `http://${host}:${httpPort}`,
     otlpGrpcEndpoint: `${host}:${grpcPort}`,
     healthUrl,
+    readyUrl,
     metricsUrl,
     dataDir,
     logsFile: path.join(dataDir, 'logs.jsonl'),
@@ -274,6 +313,7 @@ export async function startCollector(
     },
     outputFile,
     stop: () => stopChild(child),
+    kill: () => killChild(child),
     restart: async () => {
       await stopChild(child);
       await launch();
@@ -299,6 +339,7 @@ export async function startJaeger(opts: { env?: Record<string, string>; configPa
     JAEGER_QUERY_GRPC_PORT: String(queryGrpcPort),
     JAEGER_HEALTH_PORT: String(healthPort),
     JAEGER_METRICS_PORT: String(metricsPort),
+    JAEGER_DATA_DIR: path.join(workDir, 'badger'),
     ...(opts.env ?? {}),
   };
   const configPath = opts.configPath ?? JAEGER_CONFIG;
@@ -317,6 +358,7 @@ export async function startJaeger(opts: { env?: Record<string, string>; configPa
     },
     outputFile,
     stop: () => stopChild(child),
+    kill: () => killChild(child),
     start: async () => {
       await stopChild(child);
       child = spawnLogged(bin, ['--config', configPath], env, outputFile);
@@ -330,17 +372,16 @@ export async function startJaeger(opts: { env?: Record<string, string>; configPa
 // ---------------------------------------------------------------------------------------------
 // files and queries
 
-/** Parse the complete OTLP-JSON lines (one export request per line) of the given files, in order; missing files are skipped. */
+/**
+ * Parse the complete OTLP-JSON lines (one export request per line) of the given files, in order;
+ * `.gz` files are decompressed. A plain backup that was compressed (and removed) since it was listed
+ * is read from its `.gz`; other missing files are skipped.
+ */
 export function readJsonLines(files: string[]): any[] {
   const out: any[] = [];
   for (const f of files) {
-    let text: string;
-    try {
-      text = fs.readFileSync(f, 'utf8');
-    } catch (e: any) {
-      if (e.code === 'ENOENT') continue;
-      throw e;
-    }
+    const text = readSignalFile(f);
+    if (text === undefined) continue;
     // The collector writes one request per line, newline last: a tail without its newline is a
     // line being written right now (the tests poll while it writes), and is read on the next poll.
     const lines = text.split('\n');
@@ -357,19 +398,42 @@ export function readJsonLines(files: string[]): any[] {
   return out;
 }
 
+/** The text of one current or rotated file (`.gz` decompressed); undefined when it is gone. */
+export function readSignalFile(f: string): string | undefined {
+  const candidates = isBackup(f) && !f.endsWith('.gz') ? [f, `${f}.gz`] : [f];
+  for (const candidate of candidates) {
+    try {
+      const data = fs.readFileSync(candidate);
+      return candidate.endsWith('.gz') ? zlib.gunzipSync(data).toString('utf8') : data.toString('utf8');
+    } catch (e: any) {
+      if (e.code !== 'ENOENT') throw e;
+    }
+  }
+  return undefined;
+}
+
+/** `<signal>-<timestamp>.jsonl[.gz]`: a rotated backup (the current file is `<signal>.jsonl`). */
+const BACKUP_NAME = /^(logs|traces|metrics)-(.+)\.jsonl(\.gz)?$/;
+function isBackup(f: string): boolean {
+  return BACKUP_NAME.test(path.basename(f));
+}
+
 /**
- * The current file of one signal plus its rotated backups, oldest first, current last.
- * Backups are named `<stem>-<timestamp>-<reason><ext>` next to the current file (`logs.jsonl`).
+ * The current file of one signal plus its rotated backups, oldest first, current last. Backups are
+ * `<signal>-<timestamp>.jsonl.gz` (or `.jsonl` before they are compressed, or with LOG_COMPRESSION=none);
+ * a backup present both ways for a moment (compressed, plain not yet removed) is listed once, as `.gz`.
  */
 export function signalFiles(dataDir: string, signal: 'logs' | 'traces' | 'metrics'): { current: string; rotated: string[]; all: string[] } {
   const current = path.join(dataDir, `${signal}.jsonl`);
-  const rotated = fs.existsSync(dataDir)
-    ? fs
-        .readdirSync(dataDir)
-        .filter((n) => n.startsWith(`${signal}-`) && n.endsWith('.jsonl'))
-        .sort()
-        .map((n) => path.join(dataDir, n))
-    : [];
+  const byStamp = new Map<string, string>();
+  if (fs.existsSync(dataDir)) {
+    for (const n of fs.readdirSync(dataDir)) {
+      const m = BACKUP_NAME.exec(n);
+      if (!m || m[1] !== signal) continue;
+      if (!byStamp.has(m[2]) || m[3]) byStamp.set(m[2], n);
+    }
+  }
+  const rotated = [...byStamp.keys()].sort().map((stamp) => path.join(dataDir, byStamp.get(stamp)!));
   return { current, rotated, all: [...rotated, current] };
 }
 
