@@ -78,9 +78,12 @@ func TestComposeFileLoadsStrictly(t *testing.T) {
 	}
 	j, _ := p.GetService("jaeger")
 	jm := mounts(j)
-	badger := j.Environment["JAEGER_BADGER_DIR"]
+	badger := j.Environment["JAEGER_DATA_DIR"]
 	if jm["/etc/jaeger/config.yaml"] != filepath.Join(collectorDir, "jaeger.yaml") || badger == nil || jm[*badger] != "jaeger-data" {
-		t.Errorf("jaeger mounts %v, JAEGER_BADGER_DIR %v: the Badger store must be on the jaeger-data volume", jm, badger)
+		t.Errorf("jaeger mounts %v, JAEGER_DATA_DIR %v: the Badger store must be on the jaeger-data volume", jm, badger)
+	}
+	if len(col.Command) < 2 || col.Command[1] != componentStatusGate {
+		t.Errorf("collector command %v lacks %s (readiness from component status)", col.Command, componentStatusGate)
 	}
 	// The production rotation profile, as documented.
 	if v := col.Environment["LOG_ROTATION_SIZE"]; v == nil || *v != "50" {

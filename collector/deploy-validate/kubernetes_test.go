@@ -272,27 +272,30 @@ func checkCollectorContainer(t *testing.T, objs []object, o object, c corev1.Con
 	} else if r := float64(gml) / float64(limit); r < 0.8 || r > 0.9 {
 		t.Errorf("%s: GOMEMLIMIT %s is %.0f%% of the memory limit, want 80-90%%", where, env["GOMEMLIMIT"], r*100)
 	}
-	healthPort := -1
+	// Liveness and readiness are two health_check extensions on two ports (collector/config.yaml).
+	ports := map[string]int32{}
 	for _, p := range c.Ports {
-		if p.Name == "health" {
-			healthPort = int(p.ContainerPort)
-		}
+		ports[p.Name] = p.ContainerPort
 	}
-	if healthPort != 13133 || env["CCR_OTEL_HEALTH_PORT"] != "13133" {
-		t.Errorf("%s: health port %d / CCR_OTEL_HEALTH_PORT %q, want 13133", where, healthPort, env["CCR_OTEL_HEALTH_PORT"])
+	if ports["health"] != 13133 || env["CCR_OTEL_HEALTH_PORT"] != "13133" || ports["ready"] != 13135 || env["CCR_OTEL_READY_PORT"] != "13135" {
+		t.Errorf("%s: ports %v, CCR_OTEL_HEALTH_PORT %q, CCR_OTEL_READY_PORT %q; want health 13133, ready 13135", where, ports, env["CCR_OTEL_HEALTH_PORT"], env["CCR_OTEL_READY_PORT"])
 	}
 	for _, pr := range []struct {
-		name string
-		p    *corev1.Probe
-		path string
-	}{{"startupProbe", c.StartupProbe, "/health"}, {"livenessProbe", c.LivenessProbe, "/health"}, {"readinessProbe", c.ReadinessProbe, "/ready"}} {
+		name       string
+		p          *corev1.Probe
+		path, port string
+	}{{"startupProbe", c.StartupProbe, "/health", "health"}, {"livenessProbe", c.LivenessProbe, "/health", "health"}, {"readinessProbe", c.ReadinessProbe, "/ready", "ready"}} {
 		if pr.p == nil || pr.p.HTTPGet == nil {
 			t.Errorf("%s: no HTTP %s", where, pr.name)
 			continue
 		}
-		if pr.p.HTTPGet.Path != pr.path || pr.p.HTTPGet.Port.String() != "health" {
-			t.Errorf("%s: %s GET %s on port %s, want %s on port health", where, pr.name, pr.p.HTTPGet.Path, pr.p.HTTPGet.Port.String(), pr.path)
+		if pr.p.HTTPGet.Path != pr.path || pr.p.HTTPGet.Port.String() != pr.port {
+			t.Errorf("%s: %s GET %s on port %s, want %s on port %s", where, pr.name, pr.p.HTTPGet.Path, pr.p.HTTPGet.Port.String(), pr.path, pr.port)
 		}
+	}
+	// /ready reflects component status only with this feature gate (collector/start.sh sets it too).
+	if !contains(c.Args, componentStatusGate) {
+		t.Errorf("%s: args %v lack %s", where, c.Args, componentStatusGate)
 	}
 	// The startup probe covers the compaction of the persisted queue: minutes, not seconds.
 	if sp := c.StartupProbe; sp != nil && sp.PeriodSeconds*sp.FailureThreshold < 120 {
@@ -345,6 +348,8 @@ func checkCollectorContainer(t *testing.T, objs []object, o object, c corev1.Con
 
 var hashSuffix = regexp.MustCompile(`-[a-z0-9]{10}$`)
 
+const componentStatusGate = "--feature-gates=+extension.healthcheck.useComponentStatus"
+
 // Jaeger keeps its Badger store on a PVC of its own, and only one replica uses it.
 func TestJaegerBadgerOnAVolumeClaim(t *testing.T) {
 	objs := build(t, filesys.MakeFsOnDisk(), kubernetesDir)
@@ -354,7 +359,7 @@ func TestJaegerBadgerOnAVolumeClaim(t *testing.T) {
 		t.Errorf("jaeger replicas %v, want 1 (Badger is a local store)", sts.Spec.Replicas)
 	}
 	c := j.Pod.Containers[0]
-	dir := envOf(c)["JAEGER_BADGER_DIR"]
+	dir := envOf(c)["JAEGER_DATA_DIR"]
 	found := false
 	for _, m := range c.VolumeMounts {
 		if m.MountPath == dir && isClaimTemplate(j, m.Name) {
@@ -362,7 +367,7 @@ func TestJaegerBadgerOnAVolumeClaim(t *testing.T) {
 		}
 	}
 	if dir == "" || !found {
-		t.Errorf("JAEGER_BADGER_DIR %q is not a volumeClaimTemplate mount", dir)
+		t.Errorf("JAEGER_DATA_DIR %q is not a volumeClaimTemplate mount", dir)
 	}
 	if c.StartupProbe == nil || c.LivenessProbe == nil || c.ReadinessProbe == nil {
 		t.Error("jaeger lacks a startup, liveness or readiness probe")
@@ -393,7 +398,7 @@ func TestScaleOutTier(t *testing.T) {
 	if r := gw.Obj.(*appsv1.StatefulSet).Spec.Replicas; r == nil || *r < 2 {
 		t.Errorf("gateway replicas %v, want >= 2", r)
 	}
-	if got := gw.Pod.Containers[0].Args; len(got) != 1 || got[0] != "--config=/etc/ccr-otelcol/gateway.yaml" {
+	if got := gw.Pod.Containers[0].Args; len(got) != 2 || got[0] != "--config=/etc/ccr-otelcol/gateway.yaml" {
 		t.Errorf("gateway args %v", got)
 	}
 	headless := find(t, objs, "Service", "ccr-otelcol-headless").Obj.(*corev1.Service)
@@ -418,7 +423,7 @@ func TestScaleOutTier(t *testing.T) {
 
 	agent := find(t, objs, "DaemonSet", "ccr-otel-agent")
 	args := agent.Pod.Containers[0].Args
-	if len(args) != 2 || args[0] != "--config=/etc/ccr-otelcol/agent.yaml" || args[1] != "--config=/etc/ccr-otelcol/resolver-k8s.yaml" {
+	if len(args) != 3 || args[0] != "--config=/etc/ccr-otelcol/agent.yaml" || args[1] != "--config=/etc/ccr-otelcol/resolver-k8s.yaml" {
 		t.Errorf("agent args %v", args)
 	}
 	cmName := volumeOf(agent, "config").ConfigMap.Name
