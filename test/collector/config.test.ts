@@ -1,14 +1,15 @@
 /**
  * Every shipped config is accepted by the real binaries (`validate`), a broken one is refused with the
- * collector's own error. The deploy/ manifests are checked by deploy.test.ts.
+ * collector's own error, and the deploy/ manifests carry exactly the configs that are validated here.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import YAML from 'yaml';
-import { binaries, COLLECTOR_CONFIG, JAEGER_CONFIG } from '../helpers/collector';
+import { binaries, COLLECTOR_CONFIG, COLLECTOR_DIR, JAEGER_CONFIG } from '../helpers/collector';
 
+const K8S = path.join(COLLECTOR_DIR, 'deploy', 'kubernetes');
 let tmp: string;
 
 beforeAll(() => {
@@ -120,5 +121,62 @@ describe('config shape', () => {
     for (const p of ports) expect([4317, 4318, 13133, 8888]).not.toContain(p);
     expect(new Set(ports).size).toBe(ports.length);
     expect(j.extensions.jaeger_storage.backends.memstore.memory).toBeDefined();
+  });
+});
+
+describe('deploy/', () => {
+  function configMapData(file: string, key: string): string {
+    const docs = YAML.parseAllDocuments(fs.readFileSync(path.join(K8S, file), 'utf8')).map((d) => d.toJS());
+    const cm = docs.find((d) => d?.kind === 'ConfigMap');
+    expect(cm).toBeDefined();
+    return cm.data[key];
+  }
+
+  test('the Kubernetes ConfigMap holds exactly collector/config.yaml, and the real binary validates it', () => {
+    const embedded = configMapData('collector-configmap.yaml', 'config.yaml');
+    expect(embedded).toBe(fs.readFileSync(COLLECTOR_CONFIG, 'utf8')); // regenerate with gen-configmaps.sh
+    const f = path.join(tmp, 'from-configmap.yaml');
+    fs.writeFileSync(f, embedded);
+    // with the environment the StatefulSet sets
+    const docs = YAML.parseAllDocuments(fs.readFileSync(path.join(K8S, 'collector.yaml'), 'utf8')).map((d) => d.toJS());
+    const sts = docs.find((d) => d.kind === 'StatefulSet');
+    const env: Record<string, string> = {};
+    for (const e of sts.spec.template.spec.containers[0].env) env[e.name] = e.value ?? '10.1.2.3';
+    expect(env.LOG_ROTATION_SIZE).toBe('50');
+    expectValid(binaries().collector, f, { ...env, CCR_OTEL_DATA_DIR: path.join(tmp, 'k8s-files'), CCR_OTEL_STORAGE_DIR: path.join(tmp, 'k8s-storage') });
+  });
+
+  test('the Jaeger ConfigMap holds exactly collector/jaeger.yaml', () => {
+    expect(configMapData('jaeger-configmap.yaml', 'config.yaml')).toBe(fs.readFileSync(JAEGER_CONFIG, 'utf8'));
+  });
+
+  test('the collector StatefulSet has the guide resources, health probes and volumes', () => {
+    const docs = YAML.parseAllDocuments(fs.readFileSync(path.join(K8S, 'collector.yaml'), 'utf8')).map((d) => d.toJS());
+    const sts = docs.find((d) => d.kind === 'StatefulSet');
+    const c = sts.spec.template.spec.containers[0];
+    expect(c.image).toBe('otel/opentelemetry-collector-contrib:0.161.0');
+    expect(c.resources).toEqual({ requests: { memory: '256Mi', cpu: '250m' }, limits: { memory: '512Mi', cpu: '500m' } });
+    expect(c.readinessProbe.httpGet.port).toBe('health');
+    expect(c.livenessProbe.httpGet.port).toBe('health');
+    expect(c.ports.find((p: any) => p.name === 'health').containerPort).toBe(13133);
+    expect(sts.spec.volumeClaimTemplates[0].metadata.name).toBe('data');
+    expect(c.volumeMounts.map((m: any) => m.mountPath)).toEqual(expect.arrayContaining(['/data', '/etc/otelcol-contrib']));
+    expect(docs.filter((d) => d.kind === 'Service').length).toBeGreaterThanOrEqual(1);
+  });
+
+  test('the example app loads the preload through NODE_OPTIONS with the LOG_* variables', () => {
+    const docs = YAML.parseAllDocuments(fs.readFileSync(path.join(K8S, 'example-app.yaml'), 'utf8')).map((d) => d.toJS());
+    const env = Object.fromEntries(docs[0].spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value]));
+    expect(env.NODE_OPTIONS).toContain('--require @ccr/otel-setup');
+    for (const k of ['LOG_LEVEL', 'LOG_ROTATION_SIZE', 'LOG_MAX_FILES']) expect(env[k]).toBeDefined();
+  });
+
+  test('docker-compose uses the official images and mounts the same config files', () => {
+    const dc = YAML.parse(fs.readFileSync(path.join(COLLECTOR_DIR, 'deploy', 'docker-compose.yaml'), 'utf8'));
+    expect(dc.services.collector.image).toBe('otel/opentelemetry-collector-contrib:0.161.0');
+    expect(dc.services.jaeger.image).toMatch(/^jaegertracing\/jaeger:2\./);
+    expect(dc.services.collector.volumes).toContain('../config.yaml:/etc/otelcol-contrib/config.yaml:ro');
+    expect(dc.services.jaeger.volumes).toContain('../jaeger.yaml:/etc/jaeger/config.yaml:ro');
+    expect(dc.volumes).toHaveProperty('ccr-otel-data');
   });
 });
