@@ -33,18 +33,41 @@ test('go test ./... in collector/deploy-validate (strict manifests, kustomize, P
   expect(r.stdout).toMatch(/^ok\s+\S+deploy-validate/m);
 }, 600000);
 
-/** Env of the first container of the workload `name` in a manifest file; values from the downward API become a pod IP. */
-function manifestEnv(file: string, kind: string, name: string): Record<string, string> {
+/** First container of the workload `name` in a manifest file. */
+function manifestContainer(file: string, kind: string, name: string): any {
   const docs = YAML.parseAllDocuments(fs.readFileSync(path.join(K8S, file), 'utf8')).map((d) => d.toJS());
   const w = docs.find((d) => d?.kind === kind && d.metadata.name === name);
   if (!w) throw new Error(`no ${kind} ${name} in ${file}`);
+  return w.spec.template.spec.containers[0];
+}
+
+/** A container's env; values from the downward API become a pod IP. */
+function envOf(container: any): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const e of w.spec.template.spec.containers[0].env) env[e.name] = e.value ?? '10.1.2.3';
+  for (const e of container.env) env[e.name] = e.value ?? '10.1.2.3';
   return env;
 }
 
-function validate(bin: string, configs: string[], env: Record<string, string>) {
-  const r = spawnSync(bin, ['validate', ...configs.map((c) => `--config=${c}`)], {
+/** Where the files a manifest mounts at /etc/ccr-otelcol come from in the repository. */
+const CONFIG_SOURCES: Record<string, string> = {
+  'config.yaml': COLLECTOR_CONFIG,
+  'gateway.yaml': path.join(COLLECTOR_DIR, 'gateway.yaml'),
+  'agent.yaml': path.join(COLLECTOR_DIR, 'agent.yaml'),
+  'resolver-k8s.yaml': path.join(K8S, 'overlays', 'scale-out', 'config', 'resolver-k8s.yaml'),
+};
+
+/** A manifest's collector arguments (--config files, feature gates) with the config paths made local. */
+function localArgs(args: string[]): string[] {
+  return args.map((a) => {
+    const m = /^--config=\/etc\/ccr-otelcol\/(.+)$/.exec(a);
+    if (!m) return a;
+    if (!CONFIG_SOURCES[m[1]]) throw new Error(`unknown config file in manifest args: ${a}`);
+    return `--config=${CONFIG_SOURCES[m[1]]}`;
+  });
+}
+
+function validate(bin: string, args: string[], env: Record<string, string>) {
+  const r = spawnSync(bin, ['validate', ...args], {
     env: { PATH: process.env.PATH ?? '', HOME: os.homedir(), ...env },
     encoding: 'utf8',
     timeout: 60000,
@@ -52,9 +75,9 @@ function validate(bin: string, configs: string[], env: Record<string, string>) {
   return { status: r.status, output: `${r.stdout}\n${r.stderr}` };
 }
 
-function expectValid(bin: string, configs: string[], env: Record<string, string>) {
-  const r = validate(bin, configs, env);
-  if (r.status !== 0) throw new Error(`${path.basename(bin)} validate ${configs.join(' ')} failed (exit ${r.status}):\n${r.output}`);
+function expectValid(bin: string, args: string[], env: Record<string, string>) {
+  const r = validate(bin, args, env);
+  if (r.status !== 0) throw new Error(`${path.basename(bin)} validate ${args.join(' ')} failed (exit ${r.status}):\n${r.output}`);
 }
 
 /** Writable paths of a manifest moved under the test's temp dir. */
@@ -64,38 +87,47 @@ function local(env: Record<string, string>, dirs: string[]): Record<string, stri
   return out;
 }
 
-describe('the real binaries accept the configs with the environment the manifests set', () => {
+describe('the real binaries accept the configs with the arguments and environment the manifests set', () => {
   const collectorDirs = ['CCR_OTEL_DATA_DIR', 'CCR_OTEL_STORAGE_DIR'];
 
-  test('single tier: collector/config.yaml with the StatefulSet env (production rotation profile)', () => {
-    const env = manifestEnv('base/collector.yaml', 'StatefulSet', 'ccr-otelcol');
-    expect(env.LOG_ROTATION_SIZE).toBe('50');
-    expectValid(binaries().collector, [COLLECTOR_CONFIG], local(env, collectorDirs));
+  test('single tier: the StatefulSet (collector/config.yaml, production rotation profile)', () => {
+    const c = manifestContainer('base/collector.yaml', 'StatefulSet', 'ccr-otelcol');
+    expect(envOf(c).LOG_ROTATION_SIZE).toBe('50');
+    expect(localArgs(c.args)).toContain(`--config=${COLLECTOR_CONFIG}`);
+    expectValid(binaries().collector, localArgs(c.args), local(envOf(c), collectorDirs));
   });
 
-  test('gateways: collector/gateway.yaml with the same StatefulSet env', () => {
-    const env = manifestEnv('base/collector.yaml', 'StatefulSet', 'ccr-otelcol');
-    expectValid(binaries().collector, [path.join(COLLECTOR_DIR, 'gateway.yaml')], local(env, collectorDirs));
+  test('gateways: the StatefulSet patched by the scale-out overlay (collector/gateway.yaml)', () => {
+    const c = manifestContainer('base/collector.yaml', 'StatefulSet', 'ccr-otelcol');
+    const patch = YAML.parse(fs.readFileSync(path.join(K8S, 'overlays', 'scale-out', 'gateway-patch.yaml'), 'utf8'));
+    const args = localArgs(patch.spec.template.spec.containers[0].args);
+    expect(args).toContain(`--config=${CONFIG_SOURCES['gateway.yaml']}`);
+    expectValid(binaries().collector, args, local(envOf(c), collectorDirs));
   });
 
-  test('agents: collector/agent.yaml merged with the k8s resolver, with the DaemonSet env', () => {
-    const env = manifestEnv('overlays/scale-out/agent.yaml', 'DaemonSet', 'ccr-otel-agent');
-    const resolver = path.join(K8S, 'overlays', 'scale-out', 'config', 'resolver-k8s.yaml');
-    expectValid(binaries().collector, [path.join(COLLECTOR_DIR, 'agent.yaml'), resolver], local(env, collectorDirs));
+  test('agents: the DaemonSet (collector/agent.yaml merged with the k8s resolver)', () => {
+    const c = manifestContainer('overlays/scale-out/agent.yaml', 'DaemonSet', 'ccr-otel-agent');
+    expect(localArgs(c.args)).toContain(`--config=${CONFIG_SOURCES['resolver-k8s.yaml']}`);
+    expectValid(binaries().collector, localArgs(c.args), local(envOf(c), collectorDirs));
+    // Without the resolver file, the agent has no gateway to send to and says so.
+    const alone = validate(binaries().collector, localArgs(c.args).filter((a) => !a.includes('resolver-k8s')), local(envOf(c), collectorDirs));
+    expect(alone.status).not.toBe(0);
+    expect(alone.output).toMatch(/no endpoints specified for the static resolver/);
   });
 
-  test('Jaeger: collector/jaeger.yaml with the StatefulSet env (Badger on the volume)', () => {
-    const env = manifestEnv('base/jaeger.yaml', 'StatefulSet', 'jaeger');
-    expectValid(binaries().jaeger, [JAEGER_CONFIG], local(env, ['JAEGER_BADGER_DIR']));
+  test('Jaeger: the StatefulSet (collector/jaeger.yaml, Badger on the volume)', () => {
+    const c = manifestContainer('base/jaeger.yaml', 'StatefulSet', 'jaeger');
+    expect(c.args).toEqual(['--config=/etc/jaeger/config.yaml']);
+    expectValid(binaries().jaeger, [`--config=${JAEGER_CONFIG}`], local(envOf(c), ['JAEGER_DATA_DIR']));
   });
 
-  test('compose: collector/config.yaml with the compose environment', () => {
+  test('compose: the collector service (collector/config.yaml)', () => {
     const dc = YAML.parse(fs.readFileSync(path.join(DEPLOY, 'docker-compose.yaml'), 'utf8'));
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries<string>(dc.services.collector.environment)) {
       env[k] = String(v).replace(/^\$\{[A-Z_]+:-(.*)\}$/, '$1'); // what compose substitutes by default
     }
     expect(env.LOG_ROTATION_SIZE).toBe('50');
-    expectValid(binaries().collector, [COLLECTOR_CONFIG], local(env, collectorDirs));
+    expectValid(binaries().collector, localArgs(dc.services.collector.command), local(env, collectorDirs));
   });
 });
