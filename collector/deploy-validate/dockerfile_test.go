@@ -35,6 +35,24 @@ func TestDockerfile(t *testing.T) {
 	if !strings.Contains(text, "CGO_ENABLED=0") {
 		t.Error("the binary must be static for distroless/static (CGO_ENABLED=0)")
 	}
+	// Every local component of the manifest (`path: ./…`) is in the build context and not ignored.
+	manifest, err := os.ReadFile(filepath.Join(collectorDir, "builder-config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ignore, _ := os.ReadFile(filepath.Join(collectorDir, ".dockerignore"))
+	for _, m := range regexp.MustCompile(`(?m)^\s*path:\s*\./(\S+)`).FindAllSubmatch(manifest, -1) {
+		dir := string(m[1])
+		if st, err := os.Stat(filepath.Join(collectorDir, dir)); err != nil || !st.IsDir() {
+			t.Errorf("builder-config.yaml path ./%s is not a directory of collector/", dir)
+		}
+		for _, line := range strings.Split(string(ignore), "\n") {
+			p := strings.TrimSpace(line)
+			if p != "" && !strings.HasPrefix(p, "#") && (p == dir || strings.HasPrefix(dir, p+"/")) {
+				t.Errorf(".dockerignore excludes %s, which the image build needs", dir)
+			}
+		}
+	}
 	// The manifests run the image as the same user.
 	for _, f := range []string{"base/collector.yaml", "overlays/scale-out/agent.yaml"} {
 		m, _ := os.ReadFile(filepath.Join(kubernetesDir, f))

@@ -110,6 +110,10 @@ func TestKustomizationsBuildRestrictedPods(t *testing.T) {
 			if pods == 0 {
 				t.Fatal("no workloads rendered")
 			}
+			ns := find(t, objs, "Namespace", "ccr-otel").Obj.(*corev1.Namespace)
+			if ns.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
+				t.Errorf("namespace ccr-otel does not enforce the restricted level: %v", ns.Labels)
+			}
 		})
 	}
 }
