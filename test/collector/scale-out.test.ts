@@ -149,7 +149,7 @@ test('one agent, two gateways: a gateway SIGKILLed mid-stream and restarted lose
   console.log(
     `scale-out: ${spans} distinct spans of ${want}; traces per gateway ${perGateway.join(' / ')}; ` +
       `${sentWhileDown.size} traces sent while gateway 1 was down, ${downToGw1} of them delivered to it after its restart; ` +
-      `${duplicates} duplicate span copies (at-least-once: a batch the killed gateway had taken but not acknowledged)`,
+      `${duplicates} duplicate span copies (at-least-once: a request that failed for one gateway is retried whole, so the other gateway gets its part again)`,
   );
   expect({ split: split.length, missing: missing.slice(0, 5) }).toEqual({ split: 0, missing: [] });
   expect(spans).toBe(want);
