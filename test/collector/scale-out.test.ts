@@ -1,8 +1,9 @@
 /**
  * The scale-out tier with the real binaries: one agent (collector/agent.yaml, the load_balancing exporter
  * with the static resolver from CCR_OTEL_GATEWAY_ENDPOINTS) in front of two gateways
- * (collector/gateway.yaml). 2,000 traces of 10 spans go to the agent over OTLP/HTTP; one gateway is
- * SIGKILLed mid-stream and restarted. Every span arrives, and every trace is whole in one gateway's files.
+ * (collector/gateway.yaml, files rotated at 1 MiB). 2,000 traces of 10 spans go to the agent over OTLP/HTTP;
+ * one gateway is SIGKILLed mid-stream and restarted. Every span arrives, and every trace is whole in one
+ * gateway's files (current file and rotated backups).
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -86,9 +87,11 @@ test('an agent without CCR_OTEL_GATEWAY_ENDPOINTS does not start, and says why',
 });
 
 test('one agent, two gateways: a gateway SIGKILLed mid-stream and restarted loses nothing and splits no trace', async () => {
+  // 1 MiB files: each gateway's ~3 MiB of traces spread over the current file and rotated .gz backups.
+  const gatewayEnv = { LOG_ROTATION_SIZE: '1' };
   const gateways = [
-    await start({ configPath: GATEWAY_CONFIG, dataDir: path.join(tmp, 'gw0') }),
-    await start({ configPath: GATEWAY_CONFIG, dataDir: path.join(tmp, 'gw1') }),
+    await start({ configPath: GATEWAY_CONFIG, dataDir: path.join(tmp, 'gw0'), env: gatewayEnv }),
+    await start({ configPath: GATEWAY_CONFIG, dataDir: path.join(tmp, 'gw1'), env: gatewayEnv }),
   ];
   const agent = await start({
     configPath: AGENT_CONFIG,
@@ -146,9 +149,10 @@ test('one agent, two gateways: a gateway SIGKILLed mid-stream and restarted lose
     }
   }
   const downToGw1 = [...sentWhileDown].filter((id) => found[1].has(id)).length;
+  const backups = gateways.map((g) => signalFiles(g.dataDir, 'traces').rotated.length);
   console.log(
     `scale-out: ${spans} distinct spans of ${want}; traces per gateway ${perGateway.join(' / ')}; ` +
-      `${sentWhileDown.size} traces sent while gateway 1 was down, ${downToGw1} of them delivered to it after its restart; ` +
+      `rotated backups per gateway ${backups.join(' / ')}; ${sentWhileDown.size} traces sent while gateway 1 was down, ${downToGw1} of them delivered to it after its restart; ` +
       `${duplicates} duplicate span copies (at-least-once: a request that failed for one gateway is retried whole, so the other gateway gets its part again)`,
   );
   expect({ split: split.length, missing: missing.slice(0, 5) }).toEqual({ split: 0, missing: [] });
@@ -158,4 +162,5 @@ test('one agent, two gateways: a gateway SIGKILLed mid-stream and restarted lose
   expect(perGateway[0]).toBeGreaterThan(TRACES / 4);
   expect(perGateway[1]).toBeGreaterThan(TRACES / 4);
   expect(downToGw1).toBeGreaterThan(0);
+  for (const n of backups) expect(n).toBeGreaterThan(0); // the traces were read back across rotated files
 }, 240000);
