@@ -103,12 +103,17 @@ test('one agent, two gateways: a gateway SIGKILLed mid-stream and restarted lose
   const sentWhileDown = new Set<string>();
   let restarted: Promise<void> | undefined;
   let down = false;
+  let agentReadyWhileDown = 0;
   for (let r = 0; r * TRACES_PER_REQUEST < TRACES; r++) {
     if (r === KILL_AT_REQUEST) {
       process.kill(gateways[1].pid, 'SIGKILL');
       down = true;
     }
-    if (r === RESTART_AT_REQUEST) restarted = gateways[1].restart().then(() => void (down = false));
+    if (r === RESTART_AT_REQUEST) {
+      // A dead gateway is the queue's business: the agent stays ready (its Service keeps it).
+      agentReadyWhileDown = (await fetch(agent.readyUrl)).status;
+      restarted = gateways[1].restart().then(() => void (down = false));
+    }
     const batch = traceIds.slice(r * TRACES_PER_REQUEST, (r + 1) * TRACES_PER_REQUEST);
     if (down) for (const id of batch) sentWhileDown.add(id);
     // Acknowledged by the agent once in its persisted queue, whether or not the gateway is up.
@@ -157,6 +162,7 @@ test('one agent, two gateways: a gateway SIGKILLed mid-stream and restarted lose
   );
   expect({ split: split.length, missing: missing.slice(0, 5) }).toEqual({ split: 0, missing: [] });
   expect(spans).toBe(want);
+  expect(agentReadyWhileDown).toBe(200);
   // Both gateways took part, and the dead one got its share of what was sent while it was down
   // (the static ring does not move: its traces waited in the agent's queue).
   expect(perGateway[0]).toBeGreaterThan(TRACES / 4);
