@@ -170,3 +170,30 @@ test('one agent, two gateways: a gateway SIGKILLed mid-stream and restarted lose
   expect(downToGw1).toBeGreaterThan(0);
   for (const n of backups) expect(n).toBeGreaterThan(0); // the traces were read back across rotated files
 }, 240000);
+
+test("the agent's queue is on disk: what it acknowledged while no gateway was up survives its SIGKILL", async () => {
+  const gateway = await start({ configPath: GATEWAY_CONFIG, dataDir: path.join(tmp, 'gw-late') });
+  await gateway.stop(); // its ports stay reserved for the restart below; nobody listens meanwhile
+  const agent = await start({
+    configPath: AGENT_CONFIG,
+    dataDir: path.join(tmp, 'agent-killed'),
+    env: { CCR_OTEL_GATEWAY_ENDPOINTS: gateway.otlpGrpcEndpoint },
+  });
+  const traceIds = Array.from({ length: 200 }, () => randomBytes(16).toString('hex'));
+  for (let r = 0; r * TRACES_PER_REQUEST < traceIds.length; r++) {
+    await postOtlpJson(agent.otlpHttpEndpoint, 'traces', tracesRequest(traceIds.slice(r * TRACES_PER_REQUEST, (r + 1) * TRACES_PER_REQUEST)));
+  }
+  process.kill(agent.pid, 'SIGKILL');
+  await gateway.restart();
+  await agent.restart(); // same storage directory: the queue is read back and sent
+
+  const want = traceIds.length * SPANS_PER_TRACE;
+  let distinct = 0;
+  for (const deadline = Date.now() + 60000; Date.now() < deadline; await sleep(500)) {
+    const found = spansIn(gateway.dataDir);
+    distinct = traceIds.reduce((n, id) => n + (found.get(id)?.size ?? 0), 0);
+    if (distinct >= want) break;
+  }
+  expect(distinct).toBe(want);
+});
+
