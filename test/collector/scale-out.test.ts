@@ -72,7 +72,8 @@ function spansIn(dataDir: string): Map<string, Map<string, number>> {
   return out;
 }
 
-test('gateway.yaml carries exactly the processors, files and Jaeger exporter of config.yaml', () => {
+// gateway.yaml is generated from config.yaml by collector/deploy/kubernetes/sync-configs.sh; run it when this fails.
+test('gateway.yaml carries exactly the health checks, processors, files and Jaeger exporter of config.yaml', () => {
   const gw = YAML.parse(fs.readFileSync(GATEWAY_CONFIG, 'utf8'));
   const cfg = YAML.parse(fs.readFileSync(COLLECTOR_CONFIG, 'utf8'));
   for (const section of ['extensions', 'processors', 'exporters'] as const) expect([section, gw[section]]).toEqual([section, cfg[section]]);
