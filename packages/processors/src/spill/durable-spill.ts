@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { diag } from '@opentelemetry/api';
 import {
@@ -222,6 +222,23 @@ export function serviceDirName(serviceName: string): string {
 }
 
 let instances = 0;
+
+/**
+ * mkdir -p that gives up: Node's recursive mkdirSync never returns for a path under /proc
+ * (mkdir there fails with ENOENT even after the parent exists, and it retries forever).
+ */
+function makeDirs(path: string): void {
+  try {
+    fs.mkdirSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' && fs.statSync(path).isDirectory()) return;
+    const parent = dirname(path);
+    if (code !== 'ENOENT' || parent === path) throw e;
+    makeDirs(parent);
+    fs.mkdirSync(path);
+  }
+}
 
 /**
  * A bounded on-disk queue of encoded batches that survives the process.
@@ -475,7 +492,7 @@ export class DurableSpill {
     this.ownName = `${lock.pid}-${lock.start}-${instances++}`;
     const path = join(this.serviceDir, this.ownName);
     try {
-      fs.mkdirSync(this.serviceDir, { recursive: true });
+      makeDirs(this.serviceDir);
       // The directory gets its final name only once its lock is whole.
       const tmp = join(this.serviceDir, `.${this.ownName}.tmp`);
       fs.mkdirSync(tmp);
@@ -655,7 +672,7 @@ export class DurableSpill {
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
         // Our directory was removed under us: make it again, lock included.
-        fs.mkdirSync(own.path, { recursive: true });
+        makeDirs(own.path);
         fs.writeFileSync(join(own.path, LOCK_FILE), encodeLock(ownLock()));
         fd = fs.openSync(path, 'wx+');
       }
