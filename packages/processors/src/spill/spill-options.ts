@@ -140,7 +140,8 @@ export function resolveSpillOptions(input: ResolveSpillInput = {}): SpillConfig 
   if (envDir) dir = OFF.has(envDir.toLowerCase()) ? undefined : envDir;
   if (dir === undefined) return undefined;
 
-  const out: SpillConfig = { dir, ...SPILL_DEFAULTS };
+  const { maxBytes, maxAgeMillis, flushIntervalMillis, segmentBytes } = SPILL_DEFAULTS;
+  const out: SpillConfig = { dir, maxBytes, maxAgeMillis, flushIntervalMillis, segmentBytes };
   for (const key of Object.keys(RANGE) as NumericKey[]) {
     const v = file[key];
     if (v === undefined) continue;
