@@ -38,6 +38,7 @@ export interface SpillBatch {
 /** A batch as the replay hands it back. */
 export interface SpilledBatch {
   signal: SpillSignal;
+  /** Valid until the promise returned by send settles (the buffer is reused for the next batch). */
   bytes: Uint8Array;
   records: number;
   priority: number;
@@ -275,6 +276,8 @@ export class DurableSpill {
   private timer: NodeJS.Timeout | undefined;
   private availableAfter = 0;
   private replaying = false;
+  /** Reused for every read: a fresh 100 KB buffer per batch costs the event loop GC pauses. */
+  private readBuffer = Buffer.alloc(0);
   /** Async fs operations in flight, and who waits for there to be none. */
   private io = 0;
   private idleWaiters: Array<() => void> = [];
@@ -839,7 +842,9 @@ export class DurableSpill {
   private async payloadOf(e: Entry): Promise<Uint8Array | undefined> {
     if (e.state !== EntryState.Written) return e.bytes;
     const seg = e.segment!;
-    const buf = Buffer.allocUnsafe(HEADER_BYTES + e.payloadLength);
+    const size = HEADER_BYTES + e.payloadLength;
+    if (this.readBuffer.length < size) this.readBuffer = Buffer.allocUnsafe(Math.max(size, 2 * this.readBuffer.length));
+    const buf = this.readBuffer.subarray(0, size);
     seg.ops++;
     this.io++;
     try {
