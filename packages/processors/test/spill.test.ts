@@ -1,8 +1,9 @@
-import { closeSync, openSync, readSync, statSync, truncateSync, writeFileSync, writeSync, rmSync, existsSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, statSync, truncateSync, writeFileSync, writeSync, rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DurableSpill, type SpillDropReason, type SpillSignal } from '../src/spill';
 import { InvalidOptionError } from '../src/options';
 import {
+  deadPid,
   drain,
   expectBalanced,
   idOf,
@@ -153,6 +154,16 @@ describe('DurableSpill restart and corruption', () => {
     await a.close();
     markHoldersDead(dir, 'svc');
   }
+
+  it('removes a half-made directory left by a dead process', async () => {
+    const dir = tempDir();
+    const half = join(dir, 'svc', `.${deadPid()}-123-0.tmp`);
+    mkdirSync(half, { recursive: true });
+    writeFileSync(join(half, 'lock'), '{');
+    const spill = newSpill(dir);
+    await spill.open();
+    expect(existsSync(half)).toBe(false);
+  });
 
   it('a successor does not replay what was already sent', async () => {
     const dir = tempDir();
@@ -373,5 +384,22 @@ describe('DurableSpill disk errors', () => {
     expect(segmentFiles(dir).length).toBe(1);
     expect((await drain(spill)).ids).toEqual([1]);
     expect(spill.stats().diskErrors).toBe(0);
+  });
+
+  it('own directory removed while a segment is open: the next tick notices, the next batch makes it again, nothing is lost', async () => {
+    const dir = tempDir();
+    const spill = newSpill(dir, { flushIntervalMillis: 10 });
+    await spill.open();
+    spill.append({ signal: 'logs', bytes: payload(1, 100), records: 1 });
+    spill.flushSync();
+    const [own] = processDirs(dir, 'svc');
+    rmSync(join(dir, 'svc', own), { recursive: true });
+    await new Promise((r) => setTimeout(r, 60));
+    spill.append({ signal: 'logs', bytes: payload(2, 100), records: 1 });
+    spill.flushSync();
+    expect(existsSync(join(dir, 'svc', own, 'lock'))).toBe(true);
+    expect(segmentFiles(dir).length).toBe(1);
+    // Batch 1 is read back through the open file, batch 2 from the new segment.
+    expect((await drain(spill)).ids).toEqual([1, 2]);
   });
 });

@@ -16,7 +16,7 @@ import {
   scanSegment,
   type SpillSignal,
 } from './entry-format';
-import { LOCK_FILE, encodeLock, lockHolderDead, ownLock, parseLock } from './process-lock';
+import { LOCK_FILE, encodeLock, lockHolderDead, ownLock, parseLock, pidGone } from './process-lock';
 import {
   SPILL_DROP_REASONS,
   resolveDurableSpillOptions,
@@ -478,6 +478,10 @@ export class DurableSpill {
     if (!wasOpen) return;
     await this.opened;
     this.flush();
+    if (this.active) {
+      this.active.sealed = true;
+      this.maybeRetire(this.active);
+    }
     await this.idle();
     const dirs = [...(this.own ? [this.own] : []), ...this.adopted];
     for (const dir of dirs) {
@@ -513,6 +517,9 @@ export class DurableSpill {
     const names = await fs.promises.readdir(this.serviceDir);
     const taken: SpillDir[] = [];
     for (const name of names) {
+      // A directory still being made (or left half-made by a process that died then).
+      const making = /^\.(\d+)-.*\.tmp$/.exec(name);
+      if (making && pidGone(Number(making[1]))) await fs.promises.rm(join(this.serviceDir, name), { recursive: true, force: true });
       if (name.startsWith('.') || name === this.ownName) continue;
       const from = join(this.serviceDir, name);
       const lock = parseLock(await fs.promises.readFile(join(from, LOCK_FILE), 'utf8').catch(() => ''));
@@ -872,6 +879,28 @@ export class DurableSpill {
   private tick(): void {
     this.expire(Date.now());
     this.flush();
+    this.checkActiveLinked();
+  }
+
+  /**
+   * A segment whose file was deleted (its directory removed) still takes writes and reads
+   * through its fd, but keeps nothing for a successor: start a new one, which makes the
+   * directory again.
+   */
+  private checkActiveLinked(): void {
+    const seg = this.active;
+    if (!seg || seg.fd < 0) return;
+    seg.ops++;
+    this.io++;
+    fs.fstat(seg.fd, (err, st) => {
+      seg.ops--;
+      if (!err && st.nlink === 0 && this.active === seg) {
+        seg.sealed = true;
+        this.active = undefined;
+      }
+      this.maybeRetire(seg);
+      this.ioDone();
+    });
   }
 
   private diskFailure(err: unknown): void {

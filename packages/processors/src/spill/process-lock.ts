@@ -31,6 +31,16 @@ export function procStartTime(pid: number | 'self'): string | undefined {
   }
 }
 
+/** Whether no process has `pid` (EPERM means one does, under another user). */
+export function pidGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
 let own: ProcessLock | undefined;
 
 /** This process's lock. */
@@ -70,12 +80,7 @@ export function parseLock(text: string): ProcessLock | undefined {
  */
 export function lockHolderDead(lock: ProcessLock): boolean {
   if (lock.host !== hostname()) return false;
-  try {
-    process.kill(lock.pid, 0);
-  } catch (e) {
-    // EPERM: the process exists under another user.
-    return (e as NodeJS.ErrnoException).code === 'ESRCH';
-  }
+  if (pidGone(lock.pid)) return true;
   if (lock.startSource !== 'proc') return false;
   const start = procStartTime(lock.pid);
   return start !== undefined && start !== lock.start;
