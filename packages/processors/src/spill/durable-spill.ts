@@ -308,7 +308,8 @@ export class DurableSpill {
     this.createOwnDir();
     this.timer = setInterval(() => this.tick(), this.options.flushIntervalMillis);
     this.timer.unref();
-    this.opened = this.own ? this.adoptDeadDirs().catch((e) => this.diskFailure(e)) : Promise.resolve();
+    // A directory that cannot be adopted stays where it is; it does not stop our own appends.
+    this.opened = this.own ? this.adoptDeadDirs().catch((e) => this.adoptionFailure(e)) : Promise.resolve();
     return this.opened;
   }
 
@@ -535,7 +536,16 @@ export class DurableSpill {
       taken.push(dir);
     }
     const found: Entry[] = [];
-    for (const dir of taken) await this.loadDir(dir, found);
+    for (const dir of taken) {
+      const before = found.length;
+      try {
+        await this.loadDir(dir, found);
+      } catch (e) {
+        // What it held stays on disk, inside our directory, for the process after us.
+        this.adoptionFailure(e);
+        found.length = before;
+      }
+    }
     // Oldest first; the sort is stable, so one directory's entries keep their order.
     found.sort((a, b) => a.createdAt - b.createdAt);
     for (const e of found) {
@@ -878,6 +888,8 @@ export class DurableSpill {
 
   private tick(): void {
     this.expire(Date.now());
+    // Let the priority queues drop the entries the replay removed.
+    for (const q of this.byPriority.values()) q.scan(() => false);
     this.flush();
     this.checkActiveLinked();
   }
@@ -901,6 +913,11 @@ export class DurableSpill {
       this.maybeRetire(seg);
       this.ioDone();
     });
+  }
+
+  private adoptionFailure(err: unknown): void {
+    this.counts.diskErrors++;
+    diag.warn(`spill: could not adopt a directory under ${this.serviceDir}: ${(err as NodeJS.ErrnoException)?.code ?? String(err)}`);
   }
 
   private diskFailure(err: unknown): void {
