@@ -185,6 +185,28 @@ describe('DurableSpill restart and corruption', () => {
     await until(() => segmentFiles(dir).length === 0);
   });
 
+  it('a successor of a successor gets both generations, oldest first (adopted directories nest)', async () => {
+    const dir = tempDir();
+    const first = newSpill(dir);
+    await first.open();
+    for (let i = 0; i < 3; i++) first.append({ signal: 'logs', bytes: payload(i), records: 1 });
+    first.flushSync();
+    await first.close();
+    markHoldersDead(dir, 'svc');
+    const second = newSpill(dir);
+    await second.open();
+    expect(second.stats().adopted.batches).toBe(3);
+    for (let i = 3; i < 5; i++) second.append({ signal: 'logs', bytes: payload(i), records: 1 });
+    await second.close(); // dies before replaying anything
+    markHoldersDead(dir, 'svc');
+    const third = newSpill(dir);
+    await third.open();
+    expect(third.stats().adopted.batches).toBe(5);
+    expect((await drain(third)).ids).toEqual([0, 1, 2, 3, 4]);
+    await third.close();
+    expect(processDirs(dir, 'svc')).toEqual([]);
+  });
+
   it('skips and counts a torn tail (file cut inside the last payload)', async () => {
     const dir = tempDir();
     await leftBehind(dir, 5);
