@@ -1,5 +1,5 @@
 // Durable spill cost: write and replay throughput, and the event-loop delay while replaying.
-//   node bench/spill.mjs [--runs 3] [--batches 1000] [--dir /some/disk]
+//   node bench/spill.mjs [--runs 3] [--batches 2000] [--dir /some/disk]
 // Batches of 512 records of ~200 bytes (102,400-byte payloads, what the engine hands over).
 // Each run: a child process appends every batch and waits until all are written (write
 // throughput, and the main-thread time append() takes), then exits leaving its directory;
@@ -107,7 +107,7 @@ async function replayOnce(dir, withLive) {
 }
 
 const runs = Number(value('--runs', '3'));
-const batches = Number(value('--batches', '1000'));
+const batches = Number(value('--batches', '2000'));
 const root = value('--dir', tmpdir());
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const results = { write: [], replay: [], replayLive: [] };
