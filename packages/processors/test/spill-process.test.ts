@@ -112,6 +112,39 @@ describe('DurableSpill across processes', () => {
     await b.close();
   });
 
+  it('a write cut short by the file size limit (EFBIG): whole entries kept, the rest counted as disk_error, no torn tail left', async () => {
+    const dir = tempDir();
+    const script = `
+      const { DurableSpill } = require(${JSON.stringify(DIST_SPILL)});
+      const spill = new DurableSpill({ dir: ${JSON.stringify(dir)}, serviceName: 'app' });
+      spill.open().then(async () => {
+        for (let i = 0; i < 10; i++) { const b = Buffer.alloc(10000, i); b.writeUInt32LE(i, 0); spill.append({ signal: 'logs', bytes: b, records: 100 }); }
+        spill.flush();
+        while (spill.stats().written.batches + spill.stats().dropped.disk_error.batches < 10) await new Promise((r) => setTimeout(r, 5));
+        const refused = !spill.append({ signal: 'logs', bytes: Buffer.alloc(8), records: 1 });
+        console.log(JSON.stringify({ ...spill.stats(), refused }));
+        process.exit(0);
+      });
+    `;
+    // ulimit -f counts 1024-byte blocks: 64 KiB holds six 10,032-byte entries.
+    const r = spawnSync('bash', ['-c', 'ulimit -f 64; exec "$0" -e "$1"', process.execPath, script], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).toBe(0);
+    const s = JSON.parse(r.stdout.trim());
+    expect(s.written.batches).toBe(6);
+    expect(s.dropped.disk_error).toMatchObject({ batches: 4, records: 400 });
+    expect(s.diskErrors).toBe(1);
+    expect(s.available).toBe(false);
+    expect(s.refused).toBe(true);
+    const { statSync } = await import('node:fs');
+    const [seg] = segmentFiles(dir);
+    expect(statSync(seg).size).toBe(6 * 10032);
+    const successor = new DurableSpill({ dir, serviceName: 'app' });
+    await successor.open();
+    expect((await drain(successor)).ids).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(successor.stats().dropped.corrupt.batches).toBe(0);
+    await successor.close();
+  });
+
   it('a process with a spill open and batches buffered exits by itself (the flush timer is unref\'d); flushSync at exit keeps them', async () => {
     const dir = tempDir();
     const script = `

@@ -269,7 +269,9 @@ export class DurableSpill {
   private readonly order = new EntryQueue();
   /** Per priority class, oldest first: shedding takes the first of the lowest class. */
   private readonly byPriority = new Map<number, EntryQueue>();
-  private readonly inflight = new Set<WriteJob>();
+  /** Writes assigned a place in a segment and not yet settled, in order. */
+  private queued: WriteJob[] = [];
+  private writing = false;
 
   private phase: 'new' | 'open' | 'closed' = 'new';
   private opened: Promise<void> = Promise.resolve();
@@ -366,38 +368,44 @@ export class DurableSpill {
    * place, what asynchronous writes still hold: the process may exit before they run).
    */
   flushSync(): void {
-    for (const job of [...this.inflight]) {
+    this.queued.push(...this.assignBuffered());
+    for (const job of [...this.queued]) {
       if (job.done) continue;
+      let written = 0;
+      let err: Error | null = null;
       try {
-        fs.writevSync(job.segment.fd, job.buffers, job.position);
-        this.completeWrite(job, null);
+        written = fs.writevSync(job.segment.fd, job.buffers, job.position);
       } catch (e) {
-        this.completeWrite(job, e as Error);
+        err = e as Error;
       }
-    }
-    for (const job of this.assignBuffered()) {
-      try {
-        fs.writevSync(job.segment.fd, job.buffers, job.position);
-        this.completeWrite(job, null);
-      } catch (e) {
-        this.completeWrite(job, e as Error);
-      }
+      this.completeWrite(job, err, written);
     }
   }
 
   /** Starts asynchronous writes of every buffered batch (the timer calls this). */
   flush(): void {
-    for (const job of this.assignBuffered()) {
-      const seg = job.segment;
-      seg.ops++;
-      this.io++;
-      fs.writev(seg.fd, job.buffers, job.position, (err) => {
-        seg.ops--;
-        this.completeWrite(job, err);
-        this.maybeRetire(seg);
-        this.ioDone();
-      });
-    }
+    this.queued.push(...this.assignBuffered());
+    if (!this.writing) this.writeNext();
+  }
+
+  /**
+   * One asynchronous write at a time: after a failed one, nothing has been written past it,
+   * so the segment can be cut back to its last whole entry.
+   */
+  private writeNext(): void {
+    const job = this.queued.find((j) => !j.done);
+    this.writing = job !== undefined;
+    if (!job) return;
+    const seg = job.segment;
+    seg.ops++;
+    this.io++;
+    fs.writev(seg.fd, job.buffers, job.position, (err, written) => {
+      seg.ops--;
+      this.completeWrite(job, err, written);
+      this.maybeRetire(seg);
+      this.writeNext();
+      this.ioDone();
+    });
   }
 
   /**
@@ -661,7 +669,6 @@ export class DurableSpill {
       if (!job || job.segment !== seg || job.entries.length >= ENTRIES_PER_WRITE) {
         job = { segment: seg, position: seg.size, entries: [], buffers: [], done: false };
         jobs.push(job);
-        this.inflight.add(job);
       }
       e.state = EntryState.Writing;
       e.segment = seg;
@@ -706,32 +713,55 @@ export class DurableSpill {
     return seg;
   }
 
-  private completeWrite(job: WriteJob, err: Error | null): void {
+  /** Settles a write: `written` bytes of it reached the file (a short write fails the rest). */
+  private completeWrite(job: WriteJob, err: Error | null, written: number): void {
     if (job.done) return;
-    job.done = true;
-    this.inflight.delete(job);
-    const seg = job.segment;
-    if (err) {
-      this.diskFailure(err);
+    let whole = 0;
+    let ok = 0;
+    for (const e of job.entries) {
+      const size = HEADER_BYTES + e.payloadLength;
+      if (err || whole + size > written) break;
+      whole += size;
+      ok++;
+    }
+    const failed = err ?? (ok < job.entries.length ? Object.assign(new Error('short write'), { code: 'ESHORTWRITE' }) : null);
+    if (failed) {
+      this.diskFailure(failed);
+      const seg = job.segment;
       seg.sealed = true;
       if (this.active === seg) this.active = undefined;
+      // Leave no torn entry for a successor to count a second time.
+      try {
+        fs.ftruncateSync(seg.fd, job.position + whole);
+      } catch {
+        // The reader skips a torn entry anyway.
+      }
+      // Writes queued behind it would land past the cut: they fail with it.
+      for (const later of this.queued) if (later !== job && !later.done) this.settle(later, 0);
     }
-    for (const e of job.entries) {
+    this.settle(job, ok);
+    this.queued = this.queued.filter((j) => !j.done);
+    this.maybeRetire(job.segment);
+  }
+
+  /** Marks the first `ok` entries of `job` written and counts the rest as disk errors. */
+  private settle(job: WriteJob, ok: number): void {
+    job.done = true;
+    job.entries.forEach((e, i) => {
       e.header = undefined;
       e.bytes = undefined;
       if (e.state === EntryState.Writing) {
-        if (err) {
-          this.drop(e, 'disk_error');
-        } else {
+        if (i < ok) {
           e.state = EntryState.Written;
           add(this.counts.written, e);
+        } else {
+          this.drop(e, 'disk_error');
         }
-      } else if (!err && e.finalState !== STATE_PENDING) {
+      } else if (i < ok && e.finalState !== STATE_PENDING) {
         // Sent or dropped while its write was in flight.
         this.writeState(e, e.finalState);
       }
-    }
-    this.maybeRetire(seg);
+    });
   }
 
   // ---- removal, shedding, expiry ----
