@@ -97,6 +97,27 @@ describe('DurableSpill round trip', () => {
     expectBalanced(spill.stats());
   });
 
+  it('writes on its own every flushIntervalMillis', async () => {
+    const spill = newSpill(tempDir(), { flushIntervalMillis: 20 });
+    await spill.open();
+    spill.append({ signal: 'logs', bytes: payload(1), records: 1 });
+    expect(spill.stats().written.batches).toBe(0);
+    await until(() => spill.stats().written.batches === 1, 2000);
+  });
+
+  it('keeps no index of batches it no longer holds (a long run replaying everything does not grow)', async () => {
+    const spill = newSpill(tempDir(), { flushIntervalMillis: 10 });
+    await spill.open();
+    for (let round = 0; round < 10; round++) {
+      for (let i = 0; i < 1000; i++) spill.append({ signal: 'logs', bytes: payload(i, 16), records: 1, priority: i % 3 });
+      await drain(spill);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    const internals = spill as unknown as { byPriority: Map<number, { items: unknown[] }>; order: { items: unknown[] } };
+    for (const q of internals.byPriority.values()) expect(q.items.length).toBeLessThan(1100); // 3,333 each without it
+    expect(internals.order.items.length).toBeLessThan(1100);
+  });
+
   it('runs one replay at a time', async () => {
     const spill = newSpill(tempDir());
     await spill.open();
