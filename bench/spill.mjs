@@ -6,10 +6,13 @@
 // this process then opens a spill of the same service, which adopts that directory (open
 // time), and replays it with a send that answers 'ok' at once (replay throughput), twice
 // over: alone, and with live traffic on the event loop (100k records/s of synthetic work:
-// 100 records' worth every ms). monitorEventLoopDelay runs through every replay.
+// 100 records' worth every ms). monitorEventLoopDelay runs through every replay, and through
+// the floor: the same reads and CRC-32s in a bare loop, no spill.
 // Prints a markdown table of medians and writes bench/results/spill-latest.json.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, read, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { crc32 } from 'node:zlib';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -106,11 +109,35 @@ async function replayOnce(dir, withLive) {
   };
 }
 
+// The floor any replay has to pay: the same reads (one per batch, into one buffer) and CRC-32s,
+// with no spill around them.
+const readAsync = promisify(read);
+async function floorOnce(dir, batches, withLive) {
+  const file = join(dir, 'floor.bin');
+  const entry = PAYLOAD + 32;
+  writeFileSync(file, randomBytes(batches * entry));
+  const fd = openSync(file, 'r');
+  const buf = Buffer.allocUnsafe(entry);
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  const stop = withLive ? liveLoad() : undefined;
+  h.enable();
+  const t0 = performance.now();
+  for (let i = 0; i < batches; i++) {
+    await readAsync(fd, buf, 0, entry, i * entry);
+    crc32(buf.subarray(32));
+  }
+  const ms = performance.now() - t0;
+  h.disable();
+  stop?.();
+  closeSync(fd);
+  return { ms, records: batches * RECORDS_PER_BATCH, bytes: batches * entry, p99: h.percentile(99) / 1e6, max: h.max / 1e6 };
+}
+
 const runs = Number(value('--runs', '3'));
 const batches = Number(value('--batches', '2000'));
 const root = value('--dir', tmpdir());
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const results = { write: [], replay: [], replayLive: [] };
+const results = { write: [], replay: [], replayLive: [], floor: [], floorLive: [] };
 
 for (let run = 0; run < runs; run++) {
   for (const mode of ['replay', 'replayLive']) {
@@ -121,6 +148,7 @@ for (let run = 0; run < runs; run++) {
       const write = JSON.parse(w.stdout.trim().split('\n').pop());
       if (mode === 'replay') results.write.push(write);
       results[mode].push(await replayOnce(dir, mode === 'replayLive'));
+      results[mode === 'replay' ? 'floor' : 'floorLive'].push(await floorOnce(dir, batches, mode === 'replayLive'));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -160,6 +188,16 @@ const summary = {
     baselineEldP99Ms: median(results.replayLive.map((x) => x.baseP99)),
     baselineEldMaxMs: median(results.replayLive.map((x) => x.baseMax)),
   },
+  floor: {
+    recordsPerSec: rate(results.floor, 'records'),
+    eldP99Ms: median(results.floor.map((x) => x.p99)),
+    eldMaxMs: median(results.floor.map((x) => x.max)),
+  },
+  floorWithLive: {
+    recordsPerSec: rate(results.floorLive, 'records'),
+    eldP99Ms: median(results.floorLive.map((x) => x.p99)),
+    eldMaxMs: median(results.floorLive.map((x) => x.max)),
+  },
   raw: results,
 };
 
@@ -171,5 +209,8 @@ console.log(`| successor open (adopt + index) | | | ${f1(summary.replay.openMs)}
 const eld = (x) => `event-loop delay p99 ${f2(x.eldP99Ms)} ms, max ${f2(x.eldMaxMs)} ms (same span without replay: p99 ${f2(x.baselineEldP99Ms)}, max ${f2(x.baselineEldMaxMs)})`;
 console.log(`| replay, send answers at once | ${f0(summary.replay.recordsPerSec)} | ${f1(summary.replay.mibPerSec)} | ${eld(summary.replay)} |`);
 console.log(`| replay with 100k records/s of live work | ${f0(summary.replayWithLive.recordsPerSec)} | ${f1(summary.replayWithLive.mibPerSec)} | ${eld(summary.replayWithLive)} |`);
+const eldFloor = (x) => `event-loop delay p99 ${f2(x.eldP99Ms)} ms, max ${f2(x.eldMaxMs)} ms`;
+console.log(`| floor: the same reads and CRC-32s, no spill | ${f0(summary.floor.recordsPerSec)} | | ${eldFloor(summary.floor)} |`);
+console.log(`| floor with the live work | ${f0(summary.floorWithLive.recordsPerSec)} | | ${eldFloor(summary.floorWithLive)} |`);
 mkdirSync(join(here, 'results'), { recursive: true });
 writeFileSync(join(here, 'results', 'spill-latest.json'), JSON.stringify(summary, null, 2) + '\n');

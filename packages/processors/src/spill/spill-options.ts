@@ -33,7 +33,8 @@ export interface DurableSpillOptions {
   segmentBytes?: number;
   /**
    * Called for every batch the spill lets go without sending: by then the spill had accepted
-   * it, so this is where its records get counted.
+   * it, so this is where its records get counted. (A corrupt region whose header is unreadable
+   * has no known signal or records: it shows only in stats().dropped.corrupt.batches.)
    */
   onDrop?: (reason: SpillDropReason, signal: SpillSignal, records: number) => void;
 }
