@@ -165,6 +165,76 @@ describe('DurableSpill round trip', () => {
   });
 });
 
+describe('DurableSpill under concurrent use', () => {
+  it('appends while a replay runs: every batch delivered once, in order, whatever state it was in when its turn came', async () => {
+    const spill = newSpill(tempDir(), { flushIntervalMillis: 3, segmentBytes: 8192 });
+    await spill.open();
+    let next = 0;
+    const appendSome = (n: number) => {
+      for (let i = 0; i < n; i++, next++) spill.append({ signal: 'logs', bytes: payload(next, 500), records: 1 });
+    };
+    appendSome(20);
+    const sent: number[] = [];
+    const replay = (async () => {
+      for (;;) {
+        const r = await spill.replay(async (b) => {
+          sent.push(idOf(b.bytes));
+          await new Promise((res) => setTimeout(res, 1));
+          return 'ok';
+        });
+        if (r.stopped === 'empty' && next >= 400) return;
+        await new Promise((res) => setTimeout(res, 2));
+      }
+    })();
+    while (next < 400) {
+      appendSome(7);
+      if (next % 3 === 0) spill.flush();
+      await new Promise((res) => setImmediate(res));
+    }
+    await replay;
+    expect(sent).toEqual(Array.from({ length: next }, (_, i) => i));
+    expectBalanced(spill.stats());
+    expect(spill.stats().pending.batches).toBe(0);
+  });
+
+  it('does not shed a batch while it is being sent', async () => {
+    const entry = HEADER + 1000;
+    const spill = newSpill(tempDir(), { maxBytes: 2 * entry });
+    await spill.open();
+    spill.append({ signal: 'logs', bytes: payload(1, 1000), records: 1, priority: 0 });
+    spill.append({ signal: 'logs', bytes: payload(2, 1000), records: 1, priority: 0 });
+    let release!: () => void;
+    const replay = spill.replay(async (b) => {
+      if (idOf(b.bytes) === 1) await new Promise<void>((r) => (release = r));
+      return 'ok';
+    }, { maxBatches: 1 });
+    await until(() => release !== undefined);
+    spill.append({ signal: 'logs', bytes: payload(3, 1000), records: 1, priority: 0 }); // sheds 2, not 1 (being sent)
+    release();
+    expect((await replay).sentBatches).toBe(1);
+    expect((await drain(spill)).ids).toEqual([3]);
+    expect(spill.stats().dropped.spill_full.batches).toBe(1);
+    expectBalanced(spill.stats());
+  });
+
+  it('flushSync() while asynchronous writes are in flight writes them again in place: a successor finds each batch once', async () => {
+    const dir = tempDir();
+    const a = newSpill(dir, { segmentBytes: 16 * 1024 });
+    await a.open();
+    for (let i = 0; i < 50; i++) a.append({ signal: 'logs', bytes: payload(i, 1000), records: 1 });
+    a.flush();
+    for (let i = 50; i < 60; i++) a.append({ signal: 'logs', bytes: payload(i, 1000), records: 1 });
+    a.flushSync();
+    expect(a.stats().written.batches).toBe(60);
+    await a.close();
+    markHoldersDead(dir, 'svc');
+    const b = newSpill(dir);
+    await b.open();
+    expect((await drain(b)).ids).toEqual(Array.from({ length: 60 }, (_, i) => i));
+    expect(b.stats().dropped.corrupt.batches).toBe(0);
+  });
+});
+
 describe('DurableSpill restart and corruption', () => {
   /** A spill over `dir` that wrote `n` batches (ids 0..n-1) and was left behind by a dead process. */
   async function leftBehind(dir: string, n: number, size = 200, opts = {}): Promise<void> {
