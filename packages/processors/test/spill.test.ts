@@ -416,12 +416,12 @@ describe('DurableSpill bounds', () => {
 
   it('drops batches older than maxAgeMillis as expired', async () => {
     const dir = tempDir();
-    const spill = newSpill(dir, { maxAgeMillis: 100 });
+    const spill = newSpill(dir, { maxAgeMillis: 400 });
     await spill.open();
     spill.append({ signal: 'logs', bytes: payload(1), records: 3 });
     spill.append({ signal: 'logs', bytes: payload(2), records: 4 });
     spill.flushSync();
-    await new Promise((r) => setTimeout(r, 150));
+    await new Promise((r) => setTimeout(r, 450));
     spill.append({ signal: 'logs', bytes: payload(3), records: 5 });
     expect((await drain(spill)).ids).toEqual([3]);
     expect(spill.stats().dropped.expired).toMatchObject({ batches: 2, records: 7 });
