@@ -103,10 +103,15 @@ export function markHoldersDead(root: string, service: string): void {
  * A child process that runs `body` with `spill` (a DurableSpill over `root`, already opened)
  * and prints lines; resolves with the child once it printed `ready`.
  */
-export function startChild(root: string, service: string, body: string): Promise<{ child: ChildProcess; lines: string[] }> {
+export function startChild(
+  root: string,
+  service: string,
+  body: string,
+  options: Record<string, number> = {},
+): Promise<{ child: ChildProcess; lines: string[] }> {
   const script = `
     const { DurableSpill } = require(${JSON.stringify(DIST_SPILL)});
-    const spill = new DurableSpill({ dir: ${JSON.stringify(root)}, serviceName: ${JSON.stringify(service)} });
+    const spill = new DurableSpill({ dir: ${JSON.stringify(root)}, serviceName: ${JSON.stringify(service)}, ...${JSON.stringify(options)} });
     spill.open().then(async () => { ${body} });
   `;
   const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
