@@ -298,6 +298,21 @@ describe('DurableSpill restart and corruption', () => {
     expect(processDirs(dir, 'svc')).toEqual([]);
   });
 
+  it('a dead process\'s segment whose batches were all sent (but not yet deleted) is removed without taking the next ones with it', async () => {
+    const dir = tempDir();
+    await leftBehind(dir, 6, 1000, { segmentBytes: 4096 }); // three 1,032-byte entries per segment
+    const segs = segmentFiles(dir);
+    expect(segs.length).toBe(2);
+    // The first segment's batches were sent, and the process died before deleting it.
+    const fd = openSync(segs[0], 'r+');
+    for (let i = 0; i < 3; i++) writeSync(fd, Buffer.from('A'), 0, 1, i * (HEADER + 1000) + 6);
+    closeSync(fd);
+    const b = newSpill(dir);
+    await b.open();
+    expect((await drain(b)).ids).toEqual([3, 4, 5]);
+    await until(() => segmentFiles(dir).length === 0);
+  });
+
   it('skips and counts a torn tail (file cut inside the last payload)', async () => {
     const dir = tempDir();
     await leftBehind(dir, 5);

@@ -416,7 +416,7 @@ export class DurableSpill {
       fs.mkdirSync(tmp);
       fs.writeFileSync(join(tmp, LOCK_FILE), encodeLock(lock));
       fs.renameSync(tmp, path);
-      this.own = { path, own: true, parent: undefined, segments: new Set(), children: new Set() };
+      this.own = { path, own: true, parent: undefined, segments: new Set(), children: new Set(), loading: false };
     } catch (e) {
       this.diskFailure(e);
     }
@@ -441,7 +441,7 @@ export class DurableSpill {
       } catch {
         continue; // another process adopted it first
       }
-      const dir: SpillDir = { path: to, own: false, parent: own, segments: new Set(), children: new Set() };
+      const dir: SpillDir = { path: to, own: false, parent: own, segments: new Set(), children: new Set(), loading: false };
       own.children.add(dir);
       taken.push(dir);
     }
@@ -470,7 +470,6 @@ export class DurableSpill {
       byPriority.set(e.priority, list);
     }
     for (const [p, list] of byPriority) this.queueOf(p).prepend(list);
-    for (const dir of taken) this.maybeRemoveDir(dir);
     // The adopted batches count against maxBytes too.
     while (this.counts.pending.bytes > this.options.maxBytes) {
       const victim = this.lowestPriorityOldest();
@@ -481,12 +480,22 @@ export class DurableSpill {
 
   /** Indexes the segments of an adopted directory (and of the directories it had adopted). */
   private async loadDir(dir: SpillDir, out: Entry[]): Promise<void> {
+    dir.loading = true;
+    try {
+      await this.indexDir(dir, out);
+    } finally {
+      dir.loading = false;
+    }
+    this.maybeRemoveDir(dir);
+  }
+
+  private async indexDir(dir: SpillDir, out: Entry[]): Promise<void> {
     this.adopted.add(dir);
     const names = (await fs.promises.readdir(dir.path)).sort();
     // Directories it had adopted are older than its own segments.
     for (const name of names) {
       if (!name.startsWith(ADOPTED_PREFIX)) continue;
-      const child: SpillDir = { path: join(dir.path, name), own: false, parent: dir, segments: new Set(), children: new Set() };
+      const child: SpillDir = { path: join(dir.path, name), own: false, parent: dir, segments: new Set(), children: new Set(), loading: false };
       dir.children.add(child);
       await this.loadDir(child, out);
     }
@@ -531,7 +540,7 @@ export class DurableSpill {
 
   /** Removes an adopted directory once it holds no segment and no directory. */
   private maybeRemoveDir(dir: SpillDir): void {
-    if (dir.own || dir.segments.size > 0 || dir.children.size > 0) return;
+    if (dir.own || dir.loading || dir.segments.size > 0 || dir.children.size > 0) return;
     const parent = dir.parent;
     parent?.children.delete(dir);
     this.adopted.delete(dir);

@@ -23,6 +23,8 @@ export interface SpillDir {
   parent: SpillDir | undefined;
   segments: Set<Segment>;
   children: Set<SpillDir>;
+  /** Being indexed: not removed meanwhile, even when it holds no segment yet. */
+  loading: boolean;
 }
 
 export interface Segment {
