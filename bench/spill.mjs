@@ -1,0 +1,216 @@
+// Durable spill cost: write and replay throughput, and the event-loop delay while replaying.
+//   node bench/spill.mjs [--runs 3] [--batches 2000] [--dir /some/disk]
+// Batches of 512 records of ~200 bytes (102,400-byte payloads, what the engine hands over).
+// Each run: a child process appends every batch and waits until all are written (write
+// throughput, and the main-thread time append() takes), then exits leaving its directory;
+// this process then opens a spill of the same service, which adopts that directory (open
+// time), and replays it with a send that answers 'ok' at once (replay throughput), twice
+// over: alone, and with live traffic on the event loop (100k records/s of synthetic work:
+// 100 records' worth every ms). monitorEventLoopDelay runs through every replay, and through
+// the floor: the same reads and CRC-32s in a bare loop, no spill.
+// Prints a markdown table of medians and writes bench/results/spill-latest.json.
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, read, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { crc32 } from 'node:zlib';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const spillModule = join(here, '..', 'packages', 'processors', 'dist', 'spill', 'index.js');
+const { DurableSpill } = createRequire(import.meta.url)(spillModule);
+
+const args = process.argv.slice(2);
+const value = (name, def) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : def;
+};
+const RECORDS_PER_BATCH = 512;
+const RECORD_BYTES = 200;
+const PAYLOAD = RECORDS_PER_BATCH * RECORD_BYTES;
+const MiB = 1024 * 1024;
+
+// ---- child: the writer ----
+if (args[0] === '--write') {
+  const [, dir, batches] = args;
+  const n = Number(batches);
+  const spill = new DurableSpill({ dir, serviceName: 'bench', maxBytes: 2 * n * (PAYLOAD + 64) });
+  await spill.open();
+  // Distinct payloads, as the engine's would be; made before the clock starts.
+  const payloads = Array.from({ length: 16 }, () => randomBytes(PAYLOAD));
+  const t0 = performance.now();
+  let appendMs = 0;
+  for (let i = 0; i < n; i++) {
+    const a = performance.now();
+    spill.append({ signal: 'logs', bytes: payloads[i % payloads.length], records: RECORDS_PER_BATCH, priority: i % 5 });
+    appendMs += performance.now() - a;
+    // Batches arrive over time: let the flush run between bursts of 64.
+    if (i % 64 === 63) {
+      spill.flush();
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+  spill.flush();
+  while (spill.stats().written.batches < n) await new Promise((r) => setTimeout(r, 1));
+  const ms = performance.now() - t0;
+  const s = spill.stats();
+  // Leave the directory for the successor (as a killed process would); close() keeps it since it holds batches.
+  await spill.close();
+  process.stdout.write(JSON.stringify({ ms, appendMs, bytes: s.written.bytes, records: s.written.records }) + '\n');
+  process.exit(0);
+}
+
+// ---- parent ----
+function liveLoad() {
+  // ~100 records' worth of main-thread work per ms: format and checksum a 200-byte line each.
+  const line = Buffer.alloc(RECORD_BYTES, 'x');
+  let sink = 0;
+  const t = setInterval(() => {
+    for (let i = 0; i < 100; i++) {
+      line.writeUInt32LE(i, 0);
+      sink ^= line.toString('latin1', 0, 64).length;
+    }
+  }, 1);
+  return () => {
+    clearInterval(t);
+    return sink;
+  };
+}
+
+async function replayOnce(dir, withLive) {
+  const spill = new DurableSpill({ dir, serviceName: 'bench', maxBytes: 1024 * MiB });
+  const o0 = performance.now();
+  await spill.open();
+  const openMs = performance.now() - o0;
+  const adopted = spill.stats().adopted;
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  const stop = withLive ? liveLoad() : undefined;
+  h.enable();
+  const t0 = performance.now();
+  const r = await spill.replay(async () => 'ok');
+  const ms = performance.now() - t0;
+  h.disable();
+  // The same span of time with the same live work and no replay: this machine's floor, side by side.
+  const base = monitorEventLoopDelay({ resolution: 1 });
+  base.enable();
+  await new Promise((res) => setTimeout(res, Math.max(ms, 200)));
+  base.disable();
+  stop?.();
+  const s = spill.stats();
+  await spill.close();
+  if (r.stopped !== 'empty' || s.replayed.batches !== adopted.batches) throw new Error(`replay incomplete: ${JSON.stringify({ r, s })}`);
+  return {
+    openMs, ms, bytes: s.replayed.bytes, records: s.replayed.records,
+    p99: h.percentile(99) / 1e6, max: h.max / 1e6, baseP99: base.percentile(99) / 1e6, baseMax: base.max / 1e6,
+  };
+}
+
+// The floor any replay has to pay: the same reads (one per batch, into one buffer) and CRC-32s,
+// with no spill around them.
+const readAsync = promisify(read);
+async function floorOnce(dir, batches, withLive) {
+  const file = join(dir, 'floor.bin');
+  const entry = PAYLOAD + 32;
+  writeFileSync(file, randomBytes(batches * entry));
+  const fd = openSync(file, 'r');
+  const buf = Buffer.allocUnsafe(entry);
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  const stop = withLive ? liveLoad() : undefined;
+  h.enable();
+  const t0 = performance.now();
+  for (let i = 0; i < batches; i++) {
+    await readAsync(fd, buf, 0, entry, i * entry);
+    crc32(buf.subarray(32));
+  }
+  const ms = performance.now() - t0;
+  h.disable();
+  stop?.();
+  closeSync(fd);
+  return { ms, records: batches * RECORDS_PER_BATCH, bytes: batches * entry, p99: h.percentile(99) / 1e6, max: h.max / 1e6 };
+}
+
+const runs = Number(value('--runs', '3'));
+const batches = Number(value('--batches', '2000'));
+const root = value('--dir', tmpdir());
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const results = { write: [], replay: [], replayLive: [], floor: [], floorLive: [] };
+
+for (let run = 0; run < runs; run++) {
+  for (const mode of ['replay', 'replayLive']) {
+    const dir = mkdtempSync(join(root, 'spill-bench-'));
+    try {
+      const w = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--write', dir, String(batches)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+      if (w.status !== 0) throw new Error(`writer exited with ${w.status}`);
+      const write = JSON.parse(w.stdout.trim().split('\n').pop());
+      if (mode === 'replay') results.write.push(write);
+      results[mode].push(await replayOnce(dir, mode === 'replayLive'));
+      results[mode === 'replay' ? 'floor' : 'floorLive'].push(await floorOnce(dir, batches, mode === 'replayLive'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  process.stderr.write(`run ${run + 1}/${runs} done\n`);
+}
+
+const rate = (xs, key) => median(xs.map((x) => x[key] / (x.ms / 1000)));
+const f0 = (n) => Math.round(n).toLocaleString('en-US');
+const f1 = (n) => n.toFixed(1);
+const f2 = (n) => n.toFixed(2);
+const summary = {
+  batches,
+  payloadBytes: PAYLOAD,
+  runs,
+  node: process.version,
+  dir: root,
+  write: {
+    recordsPerSec: rate(results.write, 'records'),
+    mibPerSec: rate(results.write, 'bytes') / MiB,
+    appendMicrosPerBatch: median(results.write.map((x) => (x.appendMs * 1000) / batches)),
+  },
+  replay: {
+    openMs: median(results.replay.map((x) => x.openMs)),
+    recordsPerSec: rate(results.replay, 'records'),
+    mibPerSec: rate(results.replay, 'bytes') / MiB,
+    eldP99Ms: median(results.replay.map((x) => x.p99)),
+    eldMaxMs: median(results.replay.map((x) => x.max)),
+    baselineEldP99Ms: median(results.replay.map((x) => x.baseP99)),
+    baselineEldMaxMs: median(results.replay.map((x) => x.baseMax)),
+  },
+  replayWithLive: {
+    recordsPerSec: rate(results.replayLive, 'records'),
+    mibPerSec: rate(results.replayLive, 'bytes') / MiB,
+    eldP99Ms: median(results.replayLive.map((x) => x.p99)),
+    eldMaxMs: median(results.replayLive.map((x) => x.max)),
+    baselineEldP99Ms: median(results.replayLive.map((x) => x.baseP99)),
+    baselineEldMaxMs: median(results.replayLive.map((x) => x.baseMax)),
+  },
+  floor: {
+    recordsPerSec: rate(results.floor, 'records'),
+    eldP99Ms: median(results.floor.map((x) => x.p99)),
+    eldMaxMs: median(results.floor.map((x) => x.max)),
+  },
+  floorWithLive: {
+    recordsPerSec: rate(results.floorLive, 'records'),
+    eldP99Ms: median(results.floorLive.map((x) => x.p99)),
+    eldMaxMs: median(results.floorLive.map((x) => x.max)),
+  },
+  raw: results,
+};
+
+console.log(`Durable spill, ${batches} batches of ${RECORDS_PER_BATCH} records (${f0(PAYLOAD)} B), ${runs} runs, median; Node ${process.version}, dir ${root}\n`);
+console.log('| step | records/s | MiB/s | other |');
+console.log('|---|---:|---:|---|');
+console.log(`| write (append + async write until on disk) | ${f0(summary.write.recordsPerSec)} | ${f1(summary.write.mibPerSec)} | append() ${f1(summary.write.appendMicrosPerBatch)} µs per batch on the main thread |`);
+console.log(`| successor open (adopt + index) | | | ${f1(summary.replay.openMs)} ms |`);
+const eld = (x) => `event-loop delay p99 ${f2(x.eldP99Ms)} ms, max ${f2(x.eldMaxMs)} ms (same span without replay: p99 ${f2(x.baselineEldP99Ms)}, max ${f2(x.baselineEldMaxMs)})`;
+console.log(`| replay, send answers at once | ${f0(summary.replay.recordsPerSec)} | ${f1(summary.replay.mibPerSec)} | ${eld(summary.replay)} |`);
+console.log(`| replay with 100k records/s of live work | ${f0(summary.replayWithLive.recordsPerSec)} | ${f1(summary.replayWithLive.mibPerSec)} | ${eld(summary.replayWithLive)} |`);
+const eldFloor = (x) => `event-loop delay p99 ${f2(x.eldP99Ms)} ms, max ${f2(x.eldMaxMs)} ms`;
+console.log(`| floor: the same reads and CRC-32s, no spill | ${f0(summary.floor.recordsPerSec)} | | ${eldFloor(summary.floor)} |`);
+console.log(`| floor with the live work | ${f0(summary.floorWithLive.recordsPerSec)} | | ${eldFloor(summary.floorWithLive)} |`);
+mkdirSync(join(here, 'results'), { recursive: true });
+writeFileSync(join(here, 'results', 'spill-latest.json'), JSON.stringify(summary, null, 2) + '\n');

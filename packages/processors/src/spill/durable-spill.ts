@@ -1,0 +1,884 @@
+import * as fs from 'node:fs';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { diag } from '@opentelemetry/api';
+import {
+  HEADER_BYTES,
+  MAX_PAYLOAD_BYTES,
+  SIGNALS,
+  STATE_ACKED,
+  STATE_DROPPED,
+  STATE_OFFSET,
+  STATE_PENDING,
+  decodeHeader,
+  encodeHeader,
+  payloadIntact,
+  scanSegment,
+  type SpillSignal,
+} from './entry-format';
+import { LOCK_FILE, encodeLock, lockHolderDead, ownLock, parseLock, pidGone } from './process-lock';
+import { EntryQueue, EntryState, type Entry, type Segment, type SpillDir, type WriteJob } from './spill-index';
+import {
+  SPILL_DROP_REASONS,
+  resolveDurableSpillOptions,
+  type DurableSpillOptions,
+  type ResolvedDurableSpillOptions,
+  type SpillDropReason,
+} from './spill-options';
+
+/** A batch handed to the spill: opaque encoded bytes and what shedding needs to know. */
+export interface SpillBatch {
+  signal: SpillSignal;
+  /** The encoded request. Kept by reference until written: the caller must not change it. */
+  bytes: Uint8Array;
+  records: number;
+  /** Priority class, 0-255 (the batch's highest record class): the lowest is shed first. Default 0. */
+  priority?: number;
+}
+
+/** A batch as the replay hands it back. */
+export interface SpilledBatch {
+  signal: SpillSignal;
+  /** Valid until the promise returned by send settles (the buffer is reused for the next batch). */
+  bytes: Uint8Array;
+  records: number;
+  priority: number;
+  /** When it was appended, ms since the epoch. */
+  createdAt: number;
+}
+
+/**
+ * What a replay's send answers: 'ok' (delivered: removed from the spill), 'retry' (not now:
+ * kept, the replay stops) or 'drop' (refused for good: removed and counted as `rejected`).
+ */
+export type SendOutcome = 'ok' | 'retry' | 'drop';
+
+export interface ReplayResult {
+  /** Batches and records delivered ('ok'). */
+  sentBatches: number;
+  sentRecords: number;
+  /** Why the replay stopped. */
+  stopped: 'empty' | 'retry' | 'limit' | 'busy' | 'closed';
+}
+
+export interface SpillCounter {
+  batches: number;
+  records: number;
+  bytes: number;
+}
+
+export interface SpillStats {
+  /** False while the spill cannot write (not open, closed, or backing off after a disk error). */
+  available: boolean;
+  /** Accepted by append() (a batch shed at once counts here and in dropped.spill_full). */
+  appended: SpillCounter;
+  /** Written to disk. */
+  written: SpillCounter;
+  /** Found pending in the directories of dead processes. */
+  adopted: SpillCounter;
+  /** Delivered by a replay. */
+  replayed: SpillCounter;
+  /** Held now, in memory or on disk. */
+  pending: SpillCounter;
+  /** Let go without being sent, per reason (corrupt regions whose header was unreadable count as a batch of 0 records). */
+  dropped: Record<SpillDropReason, SpillCounter>;
+  /** Failed disk operations (each also makes the spill unavailable for a while). */
+  diskErrors: number;
+}
+
+/** How long appends are refused after a disk error before writing is tried again. */
+const DISK_RETRY_MILLIS = 10_000;
+/** Entries per write call (each is two buffers; IOV_MAX is 1024 on Linux). */
+const ENTRIES_PER_WRITE = 256;
+const SEGMENT_NAME = /^segment-(\d{12})\.spill$/;
+const ADOPTED_PREFIX = 'adopted-';
+
+const STATE_BYTE: Record<number, Uint8Array> = {
+  [STATE_ACKED]: Uint8Array.of(STATE_ACKED),
+  [STATE_DROPPED]: Uint8Array.of(STATE_DROPPED),
+};
+
+const openAsync = promisify(fs.open);
+const readAsync = promisify(fs.read);
+const notSending = (e: Entry) => !e.sending;
+
+function counter(): SpillCounter {
+  return { batches: 0, records: 0, bytes: 0 };
+}
+
+function add(c: SpillCounter, e: { records: number; payloadLength: number }): void {
+  c.batches++;
+  c.records += e.records;
+  c.bytes += HEADER_BYTES + e.payloadLength;
+}
+
+function sub(c: SpillCounter, e: { records: number; payloadLength: number }): void {
+  c.batches--;
+  c.records -= e.records;
+  c.bytes -= HEADER_BYTES + e.payloadLength;
+}
+
+/** A directory name made of a service name. */
+export function serviceDirName(serviceName: string): string {
+  const s = serviceName.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 100);
+  return s === '.' || s === '..' ? '_' : s;
+}
+
+let instances = 0;
+
+/**
+ * mkdir -p that gives up: Node's recursive mkdirSync never returns for a path under /proc
+ * (mkdir there fails with ENOENT even after the parent exists, and it retries forever).
+ */
+function makeDirs(path: string): void {
+  try {
+    fs.mkdirSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' && fs.statSync(path).isDirectory()) return;
+    const parent = dirname(path);
+    if (code !== 'ENOENT' || parent === path) throw e;
+    makeDirs(parent);
+    fs.mkdirSync(path);
+  }
+}
+
+/**
+ * A bounded on-disk queue of encoded batches that survives the process.
+ *
+ * Lifecycle: `open()` takes a directory of its own (`<dir>/<service>/<pid>-<start>-<n>/`
+ * with a lock naming this process), then adopts the directories of dead processes of the
+ * same service. `append()` buffers a batch in memory; a timer (unref'd) writes the buffer
+ * with asynchronous fs calls every flushIntervalMillis. `flushSync()` writes it at once,
+ * for exit paths. `replay(send)` hands batches back oldest first and removes each only once
+ * `send` says it was delivered. `close()` writes what is buffered and releases the files;
+ * a directory that still holds batches is left for the next process of the service.
+ *
+ * Nothing here throws into the host: a failed disk operation is counted, the batches it
+ * concerned are counted as `disk_error`, and appends are refused (`append()` returns false,
+ * `stats().available` is false) for a while, so the caller counts those records itself.
+ */
+export class DurableSpill {
+  readonly options: ResolvedDurableSpillOptions;
+  private readonly serviceDir: string;
+  private ownName = '';
+  private own: SpillDir | undefined;
+  private readonly adopted = new Set<SpillDir>();
+  private active: Segment | undefined;
+  private segmentSeq = 0;
+
+  private buffered: Entry[] = [];
+  private readonly order = new EntryQueue();
+  /** Per priority class, oldest first: shedding takes the first of the lowest class. */
+  private readonly byPriority = new Map<number, EntryQueue>();
+  /** Writes assigned a place in a segment and not yet settled, in order. */
+  private queued: WriteJob[] = [];
+  private writing = false;
+
+  private phase: 'new' | 'open' | 'closed' = 'new';
+  private opened: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private availableAfter = 0;
+  private replaying = false;
+  /** Reused for every read: a fresh 100 KB buffer per batch costs the event loop GC pauses. */
+  private readBuffer = Buffer.alloc(0);
+  /** Async fs operations in flight, and who waits for there to be none. */
+  private io = 0;
+  private idleWaiters: Array<() => void> = [];
+
+  private readonly counts = {
+    appended: counter(),
+    written: counter(),
+    adopted: counter(),
+    replayed: counter(),
+    pending: counter(),
+    dropped: Object.fromEntries(SPILL_DROP_REASONS.map((r) => [r, counter()])) as Record<SpillDropReason, SpillCounter>,
+    diskErrors: 0,
+  };
+
+  constructor(options: DurableSpillOptions) {
+    this.options = resolveDurableSpillOptions(options);
+    this.serviceDir = join(this.options.dir, serviceDirName(this.options.serviceName));
+  }
+
+  /**
+   * Takes this process's directory (synchronously: appends are accepted as soon as this
+   * returns), starts the flush timer, then adopts and indexes the directories of dead
+   * processes; the promise resolves once that is done. Never rejects.
+   */
+  open(): Promise<void> {
+    if (this.phase !== 'new') return this.opened;
+    this.phase = 'open';
+    this.createOwnDir();
+    this.timer = setInterval(() => this.tick(), this.options.flushIntervalMillis);
+    this.timer.unref();
+    // A directory that cannot be adopted stays where it is; it does not stop our own appends.
+    this.opened = this.own ? this.adoptDeadDirs().catch((e) => this.adoptionFailure(e)) : Promise.resolve();
+    return this.opened;
+  }
+
+  /**
+   * Takes `batch` for later delivery. Returns false when the spill cannot take it (not open,
+   * closed, or unavailable after a disk error): the caller then counts its records. Once it
+   * returns true the spill accounts for the batch: it is replayed or counted through onDrop
+   * (it may be shed at once, as `spill_full`, when everything held has a higher priority).
+   */
+  append(batch: SpillBatch): boolean {
+    const priority = batch.priority ?? 0;
+    if (!SIGNALS.includes(batch.signal)) throw new TypeError(`signal must be one of ${SIGNALS.join(', ')}, got ${JSON.stringify(batch.signal)}`);
+    if (!(batch.bytes instanceof Uint8Array)) throw new TypeError('bytes must be a Uint8Array');
+    if (!Number.isInteger(batch.records) || batch.records < 0 || batch.records > 0xffff_ffff) throw new TypeError(`records must be a uint32, got ${batch.records}`);
+    if (!Number.isInteger(priority) || priority < 0 || priority > 255) throw new TypeError(`priority must be an integer in [0, 255], got ${priority}`);
+    if (batch.bytes.byteLength > MAX_PAYLOAD_BYTES) throw new TypeError(`bytes must be at most ${MAX_PAYLOAD_BYTES} long`);
+    if (!this.acceptsWrites()) return false;
+
+    const createdAt = Date.now();
+    const entry: Entry = {
+      state: EntryState.Buffered,
+      signal: batch.signal,
+      records: batch.records,
+      priority,
+      createdAt,
+      payloadLength: batch.bytes.byteLength,
+      header: undefined,
+      bytes: batch.bytes,
+      segment: undefined,
+      offset: 0,
+      sending: false,
+      finalState: STATE_PENDING,
+    };
+    add(this.counts.appended, entry);
+    if (!this.makeRoom(HEADER_BYTES + entry.payloadLength, priority)) {
+      this.count('spill_full', entry);
+      return true;
+    }
+    entry.header = encodeHeader(batch.signal, priority, batch.records, createdAt, batch.bytes);
+    this.track(entry);
+    this.buffered.push(entry);
+    return true;
+  }
+
+  /** append() then flushSync(): for exit paths, where no asynchronous write would complete. */
+  appendSync(batch: SpillBatch): boolean {
+    const accepted = this.append(batch);
+    this.flushSync();
+    return accepted;
+  }
+
+  /**
+   * Writes every buffered batch now, with synchronous calls (and writes again, at the same
+   * place, what asynchronous writes still hold: the process may exit before they run).
+   */
+  flushSync(): void {
+    this.queued.push(...this.assignBuffered());
+    for (const job of [...this.queued]) {
+      if (job.done) continue;
+      let written = 0;
+      let err: Error | null = null;
+      try {
+        written = fs.writevSync(job.segment.fd, job.buffers, job.position);
+      } catch (e) {
+        err = e as Error;
+      }
+      this.completeWrite(job, err, written);
+    }
+  }
+
+  /** Starts asynchronous writes of every buffered batch (the timer calls this). */
+  flush(): void {
+    this.queued.push(...this.assignBuffered());
+    if (!this.writing) this.writeNext();
+  }
+
+  /**
+   * One asynchronous write at a time: after a failed one, nothing has been written past it,
+   * so the segment can be cut back to its last whole entry.
+   */
+  private writeNext(): void {
+    const job = this.queued.find((j) => !j.done);
+    this.writing = job !== undefined;
+    if (!job) return;
+    const seg = job.segment;
+    seg.ops++;
+    this.io++;
+    fs.writev(seg.fd, job.buffers, job.position, (err, written) => {
+      seg.ops--;
+      this.completeWrite(job, err, written);
+      this.maybeRetire(seg);
+      this.writeNext();
+      this.ioDone();
+    });
+  }
+
+  /**
+   * Hands pending batches to `send`, oldest first (adopted ones before ours), one at a time,
+   * and removes each once delivered. Stops when nothing is left, when `send` answers 'retry'
+   * (or throws), or after `maxBatches`: the caller drives the replay in slices while live
+   * traffic flows. One replay runs at a time (another call returns 'busy' at once).
+   */
+  async replay(send: (batch: SpilledBatch) => Promise<SendOutcome>, opts: { maxBatches?: number } = {}): Promise<ReplayResult> {
+    const result: ReplayResult = { sentBatches: 0, sentRecords: 0, stopped: 'empty' };
+    if (this.replaying) return { ...result, stopped: 'busy' };
+    if (this.phase !== 'open') return { ...result, stopped: 'closed' };
+    this.replaying = true;
+    const max = opts.maxBatches ?? Infinity;
+    try {
+      await this.opened;
+      for (;;) {
+        if (this.phase !== 'open') return { ...result, stopped: 'closed' };
+        if (result.sentBatches >= max) return { ...result, stopped: 'limit' };
+        this.expire(Date.now());
+        const entry = this.order.first(notSending);
+        if (!entry) return result;
+        entry.sending = true;
+        let outcome: SendOutcome;
+        try {
+          const bytes = await this.payloadOf(entry);
+          if (bytes === undefined) continue;
+          try {
+            outcome = await send({ signal: entry.signal, bytes, records: entry.records, priority: entry.priority, createdAt: entry.createdAt });
+          } catch {
+            outcome = 'retry';
+          }
+        } finally {
+          entry.sending = false;
+        }
+        if (entry.state === EntryState.Gone) continue;
+        if (outcome === 'ok') {
+          add(this.counts.replayed, entry);
+          result.sentBatches++;
+          result.sentRecords += entry.records;
+          this.remove(entry, STATE_ACKED);
+        } else if (outcome === 'drop') {
+          this.drop(entry, 'rejected');
+        } else {
+          return { ...result, stopped: 'retry' };
+        }
+      }
+    } finally {
+      this.replaying = false;
+    }
+  }
+
+  /** Counts so far, as a copy. */
+  stats(): SpillStats {
+    const c = this.counts;
+    const copy = (x: SpillCounter) => ({ ...x });
+    return {
+      available: this.phase === 'open' && this.own !== undefined && Date.now() >= this.availableAfter,
+      appended: copy(c.appended),
+      written: copy(c.written),
+      adopted: copy(c.adopted),
+      replayed: copy(c.replayed),
+      pending: copy(c.pending),
+      dropped: Object.fromEntries(SPILL_DROP_REASONS.map((r) => [r, copy(c.dropped[r])])) as Record<SpillDropReason, SpillCounter>,
+      diskErrors: c.diskErrors,
+    };
+  }
+
+  /**
+   * Writes what is buffered, waits for the disk operations in flight, closes the files.
+   * Our directory is removed when it holds nothing; otherwise it stays (with its lock) for
+   * the next process of the service to adopt. Never rejects.
+   */
+  async close(): Promise<void> {
+    if (this.phase === 'closed') return;
+    const wasOpen = this.phase === 'open';
+    this.phase = 'closed';
+    if (this.timer) clearInterval(this.timer);
+    if (!wasOpen) return;
+    await this.opened;
+    this.flush();
+    if (this.active) {
+      this.active.sealed = true;
+      this.maybeRetire(this.active);
+    }
+    await this.idle();
+    const dirs = [...(this.own ? [this.own] : []), ...this.adopted];
+    for (const dir of dirs) {
+      for (const seg of dir.segments) this.closeFd(seg);
+    }
+    if (this.own && this.counts.pending.batches === 0) {
+      await fs.promises.rm(this.own.path, { recursive: true, force: true }).catch(() => {});
+    }
+  }
+
+  // ---- own directory and adoption ----
+
+  private createOwnDir(): void {
+    const lock = ownLock();
+    this.ownName = `${lock.pid}-${lock.start}-${instances++}`;
+    const path = join(this.serviceDir, this.ownName);
+    try {
+      makeDirs(this.serviceDir);
+      // The directory gets its final name only once its lock is whole.
+      const tmp = join(this.serviceDir, `.${this.ownName}.tmp`);
+      fs.mkdirSync(tmp);
+      fs.writeFileSync(join(tmp, LOCK_FILE), encodeLock(lock));
+      fs.renameSync(tmp, path);
+      this.own = { path, own: true, parent: undefined, segments: new Set(), children: new Set(), loading: false };
+    } catch (e) {
+      this.diskFailure(e);
+    }
+  }
+
+  /** Moves the directories of dead processes into ours (a rename: one adopter wins), then indexes them. */
+  private async adoptDeadDirs(): Promise<void> {
+    const own = this.own!;
+    const names = await fs.promises.readdir(this.serviceDir);
+    const taken: SpillDir[] = [];
+    for (const name of names) {
+      // A directory still being made (or left half-made by a process that died then).
+      const making = /^\.(\d+)-.*\.tmp$/.exec(name);
+      if (making && pidGone(Number(making[1]))) await fs.promises.rm(join(this.serviceDir, name), { recursive: true, force: true });
+      if (name.startsWith('.') || name === this.ownName) continue;
+      const from = join(this.serviceDir, name);
+      const lock = parseLock(await fs.promises.readFile(join(from, LOCK_FILE), 'utf8').catch(() => ''));
+      if (!lock || !lockHolderDead(lock)) continue;
+      const to = join(own.path, ADOPTED_PREFIX + name);
+      try {
+        await fs.promises.rename(from, to);
+      } catch {
+        continue; // another process adopted it first
+      }
+      const dir: SpillDir = { path: to, own: false, parent: own, segments: new Set(), children: new Set(), loading: false };
+      own.children.add(dir);
+      taken.push(dir);
+    }
+    const found: Entry[] = [];
+    for (const dir of taken) {
+      const before = found.length;
+      try {
+        await this.loadDir(dir, found);
+      } catch (e) {
+        // What it held stays on disk, inside our directory, for the process after us.
+        this.adoptionFailure(e);
+        found.length = before;
+      }
+    }
+    // Oldest first; the sort is stable, so one directory's entries keep their order.
+    found.sort((a, b) => a.createdAt - b.createdAt);
+    for (const e of found) {
+      add(this.counts.adopted, e);
+      add(this.counts.pending, e);
+    }
+    this.order.prepend(found);
+    const byPriority = new Map<number, Entry[]>();
+    for (const e of found) {
+      const list = byPriority.get(e.priority) ?? [];
+      list.push(e);
+      byPriority.set(e.priority, list);
+    }
+    for (const [p, list] of byPriority) this.queueOf(p).prepend(list);
+    // The adopted batches count against maxBytes too.
+    while (this.counts.pending.bytes > this.options.maxBytes) {
+      const victim = this.lowestPriorityOldest();
+      if (!victim) break;
+      this.drop(victim, 'spill_full');
+    }
+  }
+
+  /** Indexes the segments of an adopted directory (and of the directories it had adopted). */
+  private async loadDir(dir: SpillDir, out: Entry[]): Promise<void> {
+    dir.loading = true;
+    try {
+      await this.indexDir(dir, out);
+    } finally {
+      dir.loading = false;
+    }
+    this.maybeRemoveDir(dir);
+  }
+
+  private async indexDir(dir: SpillDir, out: Entry[]): Promise<void> {
+    this.adopted.add(dir);
+    const names = (await fs.promises.readdir(dir.path)).sort();
+    // Directories it had adopted are older than its own segments.
+    for (const name of names) {
+      if (!name.startsWith(ADOPTED_PREFIX)) continue;
+      const child: SpillDir = { path: join(dir.path, name), own: false, parent: dir, segments: new Set(), children: new Set(), loading: false };
+      dir.children.add(child);
+      await this.loadDir(child, out);
+    }
+    for (const name of names) {
+      if (!SEGMENT_NAME.test(name)) continue;
+      const path = join(dir.path, name);
+      const contents = await fs.promises.readFile(path);
+      const scan = scanSegment(contents);
+      for (const header of scan.corrupt) {
+        // Counted as adopted and dropped, so that adopted = replayed + pending + dropped holds.
+        const torn = header
+          ? { signal: header.signal, records: header.records, payloadLength: header.payloadLength }
+          : { signal: 'logs' as const, records: 0, payloadLength: 0 };
+        add(this.counts.adopted, torn);
+        if (header) this.count('corrupt', torn);
+        else add(this.counts.dropped.corrupt, torn);
+      }
+      const seg: Segment = { dir, path, fd: -1, size: contents.length, live: 0, ops: 0, sealed: true, retired: false };
+      dir.segments.add(seg);
+      for (const { offset, header } of scan.entries) {
+        if (header.state === STATE_ACKED || header.state === STATE_DROPPED) continue;
+        seg.live++;
+        out.push({
+          state: EntryState.Written,
+          signal: header.signal,
+          records: header.records,
+          priority: header.priority,
+          createdAt: header.createdAt,
+          payloadLength: header.payloadLength,
+          header: undefined,
+          bytes: undefined,
+          segment: seg,
+          offset,
+          sending: false,
+          finalState: STATE_PENDING,
+        });
+      }
+      if (seg.live > 0) seg.fd = await openAsync(path, 'r+');
+      else this.maybeRetire(seg);
+    }
+  }
+
+  /** Removes an adopted directory once it holds no segment and no directory. */
+  private maybeRemoveDir(dir: SpillDir): void {
+    if (dir.own || dir.loading || dir.segments.size > 0 || dir.children.size > 0) return;
+    const parent = dir.parent;
+    parent?.children.delete(dir);
+    this.adopted.delete(dir);
+    this.io++;
+    fs.rm(dir.path, { recursive: true, force: true }, () => {
+      this.ioDone();
+      if (parent) this.maybeRemoveDir(parent);
+    });
+  }
+
+  // ---- writing ----
+
+  private acceptsWrites(): boolean {
+    if (this.phase !== 'open') return false;
+    if (Date.now() < this.availableAfter) return false;
+    if (!this.own) this.createOwnDir();
+    return this.own !== undefined;
+  }
+
+  /** Places buffered entries in segments (rolling as needed) and returns the writes to make. */
+  private assignBuffered(): WriteJob[] {
+    const entries = this.buffered;
+    this.buffered = [];
+    const jobs: WriteJob[] = [];
+    let job: WriteJob | undefined;
+    for (const e of entries) {
+      if (e.state !== EntryState.Buffered) continue;
+      const size = HEADER_BYTES + e.payloadLength;
+      let seg = this.active;
+      if (!seg || seg.sealed || (seg.size > 0 && seg.size + size > this.options.segmentBytes)) {
+        seg = this.roll();
+        if (!seg) {
+          this.drop(e, 'disk_error');
+          continue;
+        }
+      }
+      if (!job || job.segment !== seg || job.entries.length >= ENTRIES_PER_WRITE) {
+        job = { segment: seg, position: seg.size, entries: [], buffers: [], done: false };
+        jobs.push(job);
+      }
+      e.state = EntryState.Writing;
+      e.segment = seg;
+      e.offset = seg.size;
+      seg.size += size;
+      seg.live++;
+      job.entries.push(e);
+      job.buffers.push(e.header!, e.bytes!);
+    }
+    return jobs;
+  }
+
+  /** Seals the active segment and opens the next one; undefined after a disk error. */
+  private roll(): Segment | undefined {
+    const previous = this.active;
+    this.active = undefined;
+    if (previous) {
+      previous.sealed = true;
+      this.maybeRetire(previous);
+    }
+    const own = this.own;
+    if (!own || Date.now() < this.availableAfter) return undefined;
+    const path = join(own.path, `segment-${String(++this.segmentSeq).padStart(12, '0')}.spill`);
+    let fd: number;
+    try {
+      try {
+        fd = fs.openSync(path, 'wx+');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        // Our directory was removed under us: make it again, lock included.
+        makeDirs(own.path);
+        fs.writeFileSync(join(own.path, LOCK_FILE), encodeLock(ownLock()));
+        fd = fs.openSync(path, 'wx+');
+      }
+    } catch (e) {
+      this.diskFailure(e);
+      return undefined;
+    }
+    const seg: Segment = { dir: own, path, fd, size: 0, live: 0, ops: 0, sealed: false, retired: false };
+    own.segments.add(seg);
+    this.active = seg;
+    return seg;
+  }
+
+  /** Settles a write: `written` bytes of it reached the file (a short write fails the rest). */
+  private completeWrite(job: WriteJob, err: Error | null, written: number): void {
+    if (job.done) return;
+    let whole = 0;
+    let ok = 0;
+    for (const e of job.entries) {
+      const size = HEADER_BYTES + e.payloadLength;
+      if (err || whole + size > written) break;
+      whole += size;
+      ok++;
+    }
+    const failed = err ?? (ok < job.entries.length ? Object.assign(new Error('short write'), { code: 'ESHORTWRITE' }) : null);
+    if (failed) {
+      this.diskFailure(failed);
+      const seg = job.segment;
+      seg.sealed = true;
+      if (this.active === seg) this.active = undefined;
+      // Leave no torn entry for a successor to count a second time.
+      try {
+        fs.ftruncateSync(seg.fd, job.position + whole);
+      } catch {
+        // The reader skips a torn entry anyway.
+      }
+      // Writes queued behind it would land past the cut: they fail with it.
+      for (const later of this.queued) if (later !== job && !later.done) this.settle(later, 0);
+    }
+    this.settle(job, ok);
+    this.queued = this.queued.filter((j) => !j.done);
+    this.maybeRetire(job.segment);
+  }
+
+  /** Marks the first `ok` entries of `job` written and counts the rest as disk errors. */
+  private settle(job: WriteJob, ok: number): void {
+    job.done = true;
+    job.entries.forEach((e, i) => {
+      e.header = undefined;
+      e.bytes = undefined;
+      if (e.state === EntryState.Writing) {
+        if (i < ok) {
+          e.state = EntryState.Written;
+          add(this.counts.written, e);
+        } else {
+          this.drop(e, 'disk_error');
+        }
+      } else if (i < ok && e.finalState !== STATE_PENDING) {
+        // Sent or dropped while its write was in flight.
+        this.writeState(e, e.finalState);
+      }
+    });
+  }
+
+  // ---- removal, shedding, expiry ----
+
+  private track(e: Entry): void {
+    add(this.counts.pending, e);
+    this.order.push(e);
+    this.queueOf(e.priority).push(e);
+  }
+
+  private queueOf(priority: number): EntryQueue {
+    let q = this.byPriority.get(priority);
+    if (!q) {
+      q = new EntryQueue();
+      this.byPriority.set(priority, q);
+    }
+    return q;
+  }
+
+  /** Sheds lowest-priority, oldest entries until `size` more bytes fit; false when the new batch is the one to go. */
+  private makeRoom(size: number, priority: number): boolean {
+    if (size > this.options.maxBytes) return false;
+    while (this.counts.pending.bytes + size > this.options.maxBytes) {
+      const victim = this.lowestPriorityOldest();
+      if (!victim || victim.priority > priority) return false;
+      this.drop(victim, 'spill_full');
+    }
+    return true;
+  }
+
+  private lowestPriorityOldest(): Entry | undefined {
+    const classes = [...this.byPriority.keys()].sort((a, b) => a - b);
+    for (const p of classes) {
+      const e = this.byPriority.get(p)!.first(notSending);
+      if (e) return e;
+    }
+    return undefined;
+  }
+
+  private expire(now: number): void {
+    const cutoff = now - this.options.maxAgeMillis;
+    const old: Entry[] = [];
+    this.order.scan((e) => {
+      if (e.createdAt >= cutoff) return false;
+      if (!e.sending) old.push(e);
+      return true;
+    });
+    for (const e of old) this.drop(e, 'expired');
+  }
+
+  private drop(e: Entry, reason: SpillDropReason): void {
+    this.remove(e, STATE_DROPPED);
+    this.count(reason, e);
+  }
+
+  private count(reason: SpillDropReason, e: { signal: SpillSignal; records: number; payloadLength: number }): void {
+    add(this.counts.dropped[reason], e);
+    try {
+      this.options.onDrop?.(reason, e.signal, e.records);
+    } catch (err) {
+      diag.warn(`spill: onDrop threw: ${String(err)}`);
+    }
+  }
+
+  /** Takes `e` out of the spill and records why on disk (`state`: acknowledged or dropped). */
+  private remove(e: Entry, state: number): void {
+    const was = e.state;
+    if (was === EntryState.Gone) return;
+    e.state = EntryState.Gone;
+    sub(this.counts.pending, e);
+    if (was === EntryState.Buffered) {
+      e.header = undefined;
+      e.bytes = undefined;
+      return;
+    }
+    const seg = e.segment!;
+    seg.live--;
+    if (was === EntryState.Writing) {
+      e.finalState = state;
+      return;
+    }
+    // A segment with nothing left is deleted: no need to mark its entries.
+    if (seg.live === 0 && seg.sealed) this.maybeRetire(seg);
+    else this.writeState(e, state);
+  }
+
+  private writeState(e: Entry, state: number): void {
+    const seg = e.segment!;
+    if (seg.fd < 0 || seg.retired) return;
+    seg.ops++;
+    this.io++;
+    fs.write(seg.fd, STATE_BYTE[state], 0, 1, e.offset + STATE_OFFSET, (err) => {
+      seg.ops--;
+      // A lost mark means the batch may be sent again by a later process: a duplicate, not a loss.
+      if (err) this.counts.diskErrors++;
+      this.maybeRetire(seg);
+      this.ioDone();
+    });
+  }
+
+  /** Deletes a sealed segment with no live entry once no operation on it is in flight. */
+  private maybeRetire(seg: Segment): void {
+    if (seg.retired || seg.live > 0 || seg.ops > 0 || !seg.sealed) return;
+    seg.retired = true;
+    seg.dir.segments.delete(seg);
+    this.closeFd(seg);
+    this.io++;
+    fs.unlink(seg.path, () => {
+      this.ioDone();
+      this.maybeRemoveDir(seg.dir);
+    });
+  }
+
+  private closeFd(seg: Segment): void {
+    if (seg.fd < 0) return;
+    const fd = seg.fd;
+    seg.fd = -1;
+    this.io++;
+    fs.close(fd, () => this.ioDone());
+  }
+
+  // ---- reading ----
+
+  /** The payload of `e`: from memory while unwritten, else read back and checked. */
+  private async payloadOf(e: Entry): Promise<Uint8Array | undefined> {
+    if (e.state !== EntryState.Written) return e.bytes;
+    const seg = e.segment!;
+    const size = HEADER_BYTES + e.payloadLength;
+    if (this.readBuffer.length < size) this.readBuffer = Buffer.allocUnsafe(Math.max(size, 2 * this.readBuffer.length));
+    const buf = this.readBuffer.subarray(0, size);
+    seg.ops++;
+    this.io++;
+    try {
+      const { bytesRead } = await readAsync(seg.fd, buf, 0, buf.length, e.offset);
+      const header = bytesRead === buf.length ? decodeHeader(buf, 0) : undefined;
+      const payload = buf.subarray(HEADER_BYTES);
+      if (!header || header.payloadLength !== e.payloadLength || !payloadIntact(header, payload)) {
+        this.drop(e, 'corrupt');
+        return undefined;
+      }
+      return payload;
+    } catch (err) {
+      this.diskFailure(err);
+      this.drop(e, 'disk_error');
+      return undefined;
+    } finally {
+      seg.ops--;
+      this.maybeRetire(seg);
+      this.ioDone();
+    }
+  }
+
+  // ---- housekeeping ----
+
+  private tick(): void {
+    this.expire(Date.now());
+    // Let the priority queues drop the entries the replay removed.
+    for (const q of this.byPriority.values()) q.scan(() => false);
+    this.flush();
+    this.checkActiveLinked();
+  }
+
+  /**
+   * A segment whose file was deleted (its directory removed) still takes writes and reads
+   * through its fd, but keeps nothing for a successor: start a new one, which makes the
+   * directory again.
+   */
+  private checkActiveLinked(): void {
+    const seg = this.active;
+    if (!seg || seg.fd < 0) return;
+    seg.ops++;
+    this.io++;
+    fs.fstat(seg.fd, (err, st) => {
+      seg.ops--;
+      if (!err && st.nlink === 0 && this.active === seg) {
+        seg.sealed = true;
+        this.active = undefined;
+      }
+      this.maybeRetire(seg);
+      this.ioDone();
+    });
+  }
+
+  private adoptionFailure(err: unknown): void {
+    this.counts.diskErrors++;
+    diag.warn(`spill: could not adopt a directory under ${this.serviceDir}: ${(err as NodeJS.ErrnoException)?.code ?? String(err)}`);
+  }
+
+  private diskFailure(err: unknown): void {
+    this.counts.diskErrors++;
+    const wasAvailable = Date.now() >= this.availableAfter;
+    this.availableAfter = Date.now() + DISK_RETRY_MILLIS;
+    if (wasAvailable) {
+      const code = (err as NodeJS.ErrnoException)?.code ?? String(err);
+      diag.warn(`spill: disk error (${code}) under ${this.serviceDir}; batches are not spilled for ${DISK_RETRY_MILLIS} ms`);
+    }
+  }
+
+  private ioDone(): void {
+    if (--this.io > 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private idle(): Promise<void> {
+    return this.io === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+}
