@@ -1,4 +1,4 @@
-import type { MeterProvider } from '@opentelemetry/api';
+import { diag, type MeterProvider } from '@opentelemetry/api';
 
 /**
  * Options shared by {@link BatchingLogRecordProcessor} and {@link BatchingSpanProcessor}.
@@ -73,22 +73,35 @@ export class InvalidOptionError extends Error {
   }
 }
 
-function check(name: string, value: unknown, min: number): number {
+/** Node's timers fire after 1 ms for any delay above this (a 32-bit signed overflow). */
+export const MAX_TIMER_MILLIS = 2_147_483_647;
+
+function check(name: string, value: unknown, key: keyof ResolvedBatchingOptions): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || !Number.isInteger(value)) {
     throw new InvalidOptionError(`${name} must be an integer, got ${JSON.stringify(value)}`);
   }
+  const min = MINIMUM[key];
   if (value < min) throw new InvalidOptionError(`${name} must be >= ${min}, got ${value}`);
+  if (TIMES.has(key) && value > MAX_TIMER_MILLIS) {
+    throw new InvalidOptionError(`${name} must be <= ${MAX_TIMER_MILLIS} ms (the longest timer Node.js keeps), got ${value}`);
+  }
   return value;
 }
 
-function fromEnv(env: Record<string, string | undefined>, variable: string): number | undefined {
+/**
+ * A standard variable's value, or undefined when it is unset or unusable. As the specification asks
+ * of environment variables, a bad value is reported (one diag warning naming it and the default in
+ * force) and ignored, never thrown: an explicit option is a programming error, a variable is not.
+ */
+function fromEnv(env: Record<string, string | undefined>, variable: string, key: keyof ResolvedBatchingOptions): number | undefined {
   const raw = env[variable];
   if (raw === undefined || raw.trim() === '') return undefined;
-  const value = Number(raw.trim());
-  if (!Number.isFinite(value) || !Number.isInteger(value)) {
-    throw new InvalidOptionError(`${variable} must be an integer, got ${JSON.stringify(raw)}`);
+  try {
+    return check(variable, Number(raw.trim()), key);
+  } catch (e) {
+    diag.warn(`${(e as Error).message.replace(/got .*$/, `got ${JSON.stringify(raw)}`)}; using ${BATCHING_DEFAULTS[key]}`);
+    return undefined;
   }
-  return value;
 }
 
 const MINIMUM: Record<keyof ResolvedBatchingOptions, number> = {
@@ -103,6 +116,8 @@ const MINIMUM: Record<keyof ResolvedBatchingOptions, number> = {
   dropWarningIntervalMillis: 0,
 };
 
+const TIMES = new Set<keyof ResolvedBatchingOptions>(['scheduledDelayMillis', 'exportTimeoutMillis', 'retryBaseDelayMillis', 'dropWarningIntervalMillis']);
+
 /** The options that can change while a processor runs (see setOptions). */
 export type BatchingLimits = Partial<Omit<ResolvedBatchingOptions, 'dropWarningIntervalMillis'>>;
 
@@ -113,7 +128,7 @@ export function updateBatchingOptions(current: ResolvedBatchingOptions, patch: B
     const v = patch[key];
     if (v === undefined) continue;
     if (!(key in MINIMUM)) throw new InvalidOptionError(`unknown option ${key}`);
-    out[key] = check(key, v, MINIMUM[key]);
+    out[key] = check(key, v, key);
   }
   if (out.maxExportBatchSize > out.maxQueueSize) {
     throw new InvalidOptionError(
@@ -133,16 +148,25 @@ export function resolveBatchingOptions(
 ): ResolvedBatchingOptions {
   const env = options.env ?? process.env;
   const out = { ...BATCHING_DEFAULTS } as ResolvedBatchingOptions;
+  const fromVariables = new Set<keyof ResolvedBatchingOptions>();
   for (const key of Object.keys(BATCHING_DEFAULTS) as Array<keyof ResolvedBatchingOptions>) {
     const given = options[key];
     if (given !== undefined) {
-      out[key] = check(key, given, MINIMUM[key]);
+      out[key] = check(key, given, key);
       continue;
     }
     const variable = key === 'maxQueueBytes' ? 'CCR_OTEL_MAX_QUEUE_BYTES' : ENV_SUFFIX[key] && `${prefix}_${ENV_SUFFIX[key]}`;
     if (!variable) continue;
-    const value = fromEnv(env, variable);
-    if (value !== undefined) out[key] = check(variable, value, MINIMUM[key]);
+    const value = fromEnv(env, variable, key);
+    if (value !== undefined) {
+      out[key] = value;
+      fromVariables.add(key);
+    }
+  }
+  if (out.maxExportBatchSize > out.maxQueueSize && (fromVariables.has('maxExportBatchSize') || fromVariables.has('maxQueueSize'))) {
+    // as the SDK's processors do with the standard variables: the batch is cut to the queue
+    diag.warn(`${prefix}_MAX_EXPORT_BATCH_SIZE (${out.maxExportBatchSize}) must be <= the queue size (${out.maxQueueSize}); using ${out.maxQueueSize}`);
+    out.maxExportBatchSize = out.maxQueueSize;
   }
   if (out.maxExportBatchSize > out.maxQueueSize) {
     throw new InvalidOptionError(

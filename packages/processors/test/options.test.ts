@@ -1,3 +1,4 @@
+import { diag } from '@opentelemetry/api';
 import { BATCHING_DEFAULTS, InvalidOptionError, resolveBatchingOptions } from '../src/options';
 import { BatchingLogRecordProcessor } from '../src';
 import { ScriptedExporter } from './helpers';
@@ -45,11 +46,25 @@ describe('resolveBatchingOptions', () => {
   });
 
   it.each([
-    ['OTEL_BLRP_MAX_QUEUE_SIZE', 'lots', /OTEL_BLRP_MAX_QUEUE_SIZE must be an integer, got "lots"/],
-    ['OTEL_BLRP_SCHEDULE_DELAY', '-5', /OTEL_BLRP_SCHEDULE_DELAY must be >= 0, got -5/],
-    ['OTEL_BLRP_MAX_EXPORT_BATCH_SIZE', '100000', /maxExportBatchSize \(100000\) must be <= maxQueueSize/],
-  ])('rejects a bad %s value', (name, value, message) => {
-    expect(() => resolveBatchingOptions({ env: { [name]: value } }, 'OTEL_BLRP')).toThrow(message);
+    ['OTEL_BLRP_MAX_QUEUE_SIZE', 'lots', 'maxQueueSize', 65536, /OTEL_BLRP_MAX_QUEUE_SIZE must be an integer, got "lots"; using 65536/],
+    ['OTEL_BLRP_SCHEDULE_DELAY', '-5', 'scheduledDelayMillis', 1000, /OTEL_BLRP_SCHEDULE_DELAY must be >= 0, got "-5"; using 1000/],
+    ['OTEL_BLRP_EXPORT_TIMEOUT', '3000000000', 'exportTimeoutMillis', 30000, /OTEL_BLRP_EXPORT_TIMEOUT must be <= 2147483647 ms .*; using 30000/],
+    ['OTEL_BLRP_MAX_EXPORT_BATCH_SIZE', '100000', 'maxExportBatchSize', 65536, /OTEL_BLRP_MAX_EXPORT_BATCH_SIZE \(100000\) must be <= the queue size \(65536\); using 65536/],
+  ])('a bad %s=%s is reported and the default used, never thrown (the specification)', (name, value, key, expected, message) => {
+    const warnings: string[] = [];
+    const spy = jest.spyOn(diag, 'warn').mockImplementation((m: string) => void warnings.push(m));
+    try {
+      const o = resolveBatchingOptions({ env: { [name]: value } }, 'OTEL_BLRP');
+      expect(o[key as keyof typeof o]).toBe(expected);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(message);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('a timer option beyond what Node keeps is refused: it would fire after 1 ms', () => {
+    expect(() => resolveBatchingOptions({ exportTimeoutMillis: 3e9, env: {} }, 'OTEL_BLRP')).toThrow(/exportTimeoutMillis must be <= 2147483647 ms/);
   });
 
   it('the processors validate on construction', () => {
