@@ -7,7 +7,8 @@ import { REDACTED, redactor } from './redact';
 /**
  * Opt-in (CCR_OTEL_CAPTURE_STDOUT=true): JSON lines a (bundled) pino writes to stdout become log
  * records with the mapped severity and the trace context (the line's trace_id/span_id, else the
- * active context when the line is written); every other line passes through untouched, and so does
+ * active context when the line is the only one in a synchronous write, i.e. written by the call that
+ * logged it); every other line passes through untouched, and so does
  * a pino line below the level in force (it would not become a record).
  *
  * Both paths to fd 1 are covered: process.stdout.write and fs.write/fs.writeSync(1, …) (pino's
@@ -85,6 +86,8 @@ export class StdoutCapture {
   private inside = false;
   private readonly onExit = () => this.flushPending();
   captured = 0;
+  /** Writes whose processing failed: they went out untouched. */
+  failures = 0;
 
   constructor(opts: StdoutCaptureOptions) {
     this.logger = opts.logger;
@@ -112,9 +115,9 @@ export class StdoutCapture {
     out.write = function (this: NodeJS.WriteStream, chunk: unknown, encOrCb?: unknown, cb?: unknown): boolean {
       const enc = typeof encOrCb === 'function' ? undefined : encOrCb;
       const callback = (typeof encOrCb === 'function' ? encOrCb : cb) as ((e?: Error | null) => void) | undefined;
-      const buf = self.inside || !isUtf8(enc) ? undefined : self.asBuffer(chunk, self.stream);
-      if (buf === undefined) return origWrite.apply(this, arguments as unknown as unknown[]);
-      const { pass, records, same } = self.process(buf, self.stream);
+      const done = self.inside || !isUtf8(enc) ? undefined : self.guarded(chunk, self.stream, true);
+      if (done === undefined) return origWrite.apply(this, arguments as unknown as unknown[]);
+      const { pass, records, same } = done;
       let r = true;
       if (same) r = origWrite.apply(this, arguments as unknown as unknown[]);
       else if (pass.length) r = origWrite.call(this, pass, callback);
@@ -126,10 +129,10 @@ export class StdoutCapture {
     const origSync = (this.origFsWriteSync = fs.writeSync);
     (fs as { writeSync: unknown }).writeSync = function (fd: number, data: unknown, ...rest: unknown[]): number {
       const plain = fd === 1 && !self.inside && plainArgs(rest);
-      const buf = plain ? self.asBuffer(data, self.fd) : undefined;
-      if (buf === undefined) return (origSync as (...a: unknown[]) => number).apply(fs, [fd, data, ...rest]);
       const saved = self.fd.pending;
-      const { pass, records, same } = self.process(buf, self.fd);
+      const done = plain ? self.guarded(data, self.fd, true) : undefined;
+      if (done === undefined) return (origSync as (...a: unknown[]) => number).apply(fs, [fd, data, ...rest]);
+      const { pass, records, same } = done;
       if (same) {
         // nothing captured or held: the original call, with its own (possibly partial) result
         const n = (origSync as (...a: unknown[]) => number).apply(fs, [fd, data, ...rest]);
@@ -153,9 +156,9 @@ export class StdoutCapture {
     (fs as { write: unknown }).write = function (fd: number, data: unknown, ...rest: unknown[]): void {
       const cb = rest[rest.length - 1] as (err: Error | null, n?: number, b?: unknown) => void;
       const plain = fd === 1 && !self.inside && typeof cb === 'function' && plainArgs(rest.slice(0, -1));
-      const buf = plain ? self.asBuffer(data, self.fd) : undefined;
-      if (buf === undefined) return (origAsync as (...a: unknown[]) => void).apply(fs, [fd, data, ...rest]);
-      const { pass, records, same } = self.process(buf, self.fd);
+      const done = plain ? self.guarded(data, self.fd, false) : undefined;
+      if (done === undefined) return (origAsync as (...a: unknown[]) => void).apply(fs, [fd, data, ...rest]);
+      const { pass, records, same } = done;
       self.emitAll(records);
       if (same) return (origAsync as (...a: unknown[]) => void).apply(fs, [fd, data, ...rest]);
       const total = typeof data === 'string' ? Buffer.byteLength(data) : (data as Uint8Array).byteLength;
@@ -191,6 +194,26 @@ export class StdoutCapture {
     if (p && p.length) ch.out(p);
   }
 
+  /**
+   * process() of a chunk that may hold a JSON line; undefined tells the caller to make the original
+   * call with the original arguments: a chunk to pass straight through, or any failure (never thrown
+   * into the app's write; the held bytes then go out as they are).
+   */
+  private guarded(chunk: unknown, ch: Channel, sync: boolean): ReturnType<StdoutCapture['process']> | undefined {
+    try {
+      const buf = this.asBuffer(chunk, ch);
+      return buf === undefined ? undefined : this.process(buf, ch, sync);
+    } catch {
+      this.failures++;
+      try {
+        this.release(ch);
+      } catch {
+        ch.pending = undefined;
+      }
+      return undefined;
+    }
+  }
+
   /** The chunk as bytes when it may hold a JSON line; undefined to pass it straight through. */
   private asBuffer(chunk: unknown, ch: Channel): Buffer | undefined {
     if (typeof chunk === 'string') {
@@ -209,7 +232,7 @@ export class StdoutCapture {
    * caller after the write), the rest is returned to pass through. `same`: the output is exactly the
    * input (nothing held before or now, nothing captured), so the original call can be made.
    */
-  process(chunk: Buffer, ch: Channel): { pass: Buffer; records: Captured[]; same: boolean } {
+  process(chunk: Buffer, ch: Channel, sync: boolean): { pass: Buffer; records: Captured[]; same: boolean } {
     const held = ch.pending;
     const buf = held ? Buffer.concat([held, chunk]) : chunk;
     if (held) {
@@ -219,6 +242,10 @@ export class StdoutCapture {
     }
     const records: Captured[] = [];
     const parts: Buffer[] = [];
+    // The active context belongs to a line only when the line was written by the call that logged
+    // it: one whole line in one synchronous write. A buffered or async destination writes lines of
+    // other requests from whatever callback flushes it: such lines keep only their own trace_id.
+    const writeContext = sync && !held && buf.indexOf(NL) === buf.length - 1 ? context.active() : ROOT_CONTEXT;
     let start = 0;
     let dropped = false;
     for (;;) {
@@ -226,7 +253,7 @@ export class StdoutCapture {
       if (nl < 0) break;
       const line = buf.subarray(start, nl + 1);
       start = nl + 1;
-      const rec = this.parseLine(line);
+      const rec = this.parseLine(line, writeContext);
       if (rec) {
         records.push(rec);
         if (this.tee) parts.push(line);
@@ -250,7 +277,7 @@ export class StdoutCapture {
   }
 
   /** A pino line that would become a record (level known and enabled), or undefined. */
-  private parseLine(line: Buffer): Captured | undefined {
+  private parseLine(line: Buffer, writeContext: Context): Captured | undefined {
     if (line[0] !== BRACE || line.indexOf('"level":') < 0) return undefined;
     let obj: Record<string, unknown>;
     try {
@@ -261,7 +288,7 @@ export class StdoutCapture {
     if (typeof obj !== 'object' || obj === null || !('level' in obj)) return undefined;
     const sev = pinoSeverity(obj.level);
     if (!sev) return undefined;
-    let ctx: Context = context.active();
+    let ctx = writeContext;
     if (typeof obj.trace_id === 'string' && typeof obj.span_id === 'string') {
       const flags = typeof obj.trace_flags === 'string' ? parseInt(obj.trace_flags, 16) : 1;
       ctx = trace.setSpanContext(ROOT_CONTEXT, { traceId: obj.trace_id, spanId: obj.span_id, traceFlags: flags || 0, isRemote: true });
@@ -291,7 +318,7 @@ export class StdoutCapture {
 
   /** Test helper: processes text as one write to process.stdout; returns what would pass through. */
   processText(text: string): { pass: string; pending: string } {
-    const { pass, records } = this.process(Buffer.from(text, 'utf8'), this.stream);
+    const { pass, records } = this.process(Buffer.from(text, 'utf8'), this.stream, true);
     this.emitAll(records);
     if (this.stream.timer) clearTimeout(this.stream.timer);
     this.stream.timer = undefined;

@@ -60,6 +60,48 @@ describe('stdout capture', () => {
     expect(b.severityNumber).toBe(SeverityNumber.INFO);
   });
 
+  test('a line takes the active trace only when it is the one line of a synchronous write', () => {
+    const { trace, context, ROOT_CONTEXT } = require('@opentelemetry/api');
+    const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks');
+    const mgr = new AsyncLocalStorageContextManager().enable();
+    context.setGlobalContextManager(mgr);
+    try {
+      const { logger, records } = fakeLogger();
+      const c = new StdoutCapture({ logger });
+      const sc = { traceId: '11111111111111111111111111111111', spanId: '2222222222222222', traceFlags: 1 };
+      const line = (m: string) => JSON.stringify({ level: 30, msg: m }) + '\n';
+      context.with(trace.setSpanContext(ROOT_CONTEXT, sc), () => {
+        c.processText(line('mine')); // written by the call that logged it
+        c.processText(line('buffered a') + line('buffered b')); // a buffered destination's flush
+      });
+      expect(records.map((r) => [r.body, trace.getSpanContext(r.context)?.traceId])).toEqual([
+        ['mine', sc.traceId],
+        ['buffered a', undefined],
+        ['buffered b', undefined],
+      ]);
+    } finally {
+      context.disable();
+      mgr.disable();
+    }
+  });
+
+  test('a failure while looking at a write never reaches the app: the write goes out untouched', () => {
+    const logger = { emit: () => undefined, enabled: () => { throw new Error('enabled exploded'); } } as unknown as Logger;
+    const c = new StdoutCapture({ logger });
+    const written: string[] = [];
+    const orig = process.stdout.write;
+    (process.stdout as { write: unknown }).write = (chunk: unknown) => (written.push(String(chunk)), true);
+    try {
+      c.start();
+      expect(() => process.stdout.write('{"level":30,"msg":"x"}\n')).not.toThrow();
+      c.stop();
+    } finally {
+      (process.stdout as { write: unknown }).write = orig;
+    }
+    expect(written).toEqual(['{"level":30,"msg":"x"}\n']);
+    expect(c.failures).toBe(1);
+  });
+
   test('a pino app in a child process: captured lines exported with trace ids, other output untouched', async () => {
     const sink = await startSink();
     try {
