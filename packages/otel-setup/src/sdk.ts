@@ -15,8 +15,10 @@ import type { BatchingConfig, OtelSetupConfig } from './config/types';
 import { ConsoleEchoProcessor } from './console-echo';
 import { enableInstrumentations, selectInstrumentations } from './instrumentations';
 import { LeakWatch } from './leak-watch';
-import { RedactingLogRecordProcessor, RedactingSpanProcessor } from './redact';
+import { RedactingLogRecordProcessor, RedactingSpanProcessor, redactUrl } from './redact';
 import { HttpRequestTracking } from './request-tracking';
+import { GenAiMetrics } from './genai/metrics';
+import { Pricing } from './genai/pricing';
 import { buildResource } from './resource';
 import { ReconfigurableSampler } from './sampler';
 import { StdoutCapture } from './stdout-capture';
@@ -170,6 +172,13 @@ export class Telemetry {
         bodyPeekBytes: cfg.requestTracking.bodyPeekBytes,
         serverSpans: names.includes('http'),
         ignoreHosts: Object.values(cfg.exporter.endpoints).map(hostOf),
+        genai: {
+          metrics: new GenAiMetrics(meterProvider, { maxModels: cfg.genai.maxModels }),
+          pricing: Object.keys(cfg.genai.prices).length ? new Pricing(cfg.genai.prices) : undefined,
+          captureBytes: cfg.genai.captureContent ? cfg.genai.captureContentMaxBytes : 0,
+          // the redaction module's text redactor (URLs, and after the redaction rework every secret shape)
+          redact: redactUrl,
+        },
       });
       self.requestTracking = rt;
       rt.start();

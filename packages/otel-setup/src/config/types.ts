@@ -1,5 +1,6 @@
 /** The effective configuration of @ccr/otel-setup. Every field has a default in defaults.ts. */
 import type { LevelName } from '@ccr/otel-processors';
+import type { PriceTable } from '../genai/pricing';
 // the processors' level module alone (it needs only @opentelemetry/api): the disabled fast path stays light
 export { LEVEL_NAMES } from '@ccr/otel-processors/dist/level';
 export type { LevelName };
@@ -61,6 +62,17 @@ export interface OtelSetupConfig {
     sweepIntervalMs: number;
     /** Bytes of a JSON request body looked at for "model" / "stream" (0 disables). */
     bodyPeekBytes: number;
+  };
+  /** GenAI attributes and metrics of upstream LLM calls (request tracking must be on). */
+  genai: {
+    /** Record the head of prompts and completions (redacted) on the span (OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT). */
+    captureContent: boolean;
+    /** Bytes of each captured text. */
+    captureContentMaxBytes: number;
+    /** Distinct model names in metric attributes before the rest become `_OTHER`. */
+    maxModels: number;
+    /** USD per million tokens by provider and model: gives ccr.cost.usd and the ccr.gen_ai.cost counter. */
+    prices: PriceTable;
   };
   sampling: { sampler: SamplerName; ratio: number };
   metricExportIntervalMillis: number;
