@@ -115,9 +115,7 @@ export class HttpRequestTracking {
     this.on('http.server.request.start', (m) => this.onServerStart(m as { request: IncomingMessage; response: ServerResponse }));
     this.on('http.server.response.finish', (m) => this.onServerFinish(m as { request: IncomingMessage; response: ServerResponse }));
     this.on('undici:request:create', (m) => this.onUndiciCreate(m as { request: UndiciRequest }));
-    this.on('undici:request:bodyChunkSent', (m) => this.upstream.get((m as { request: object }).request)?.call?.requestChunk((m as { chunk: Uint8Array }).chunk));
     this.on('undici:request:headers', (m) => this.onUndiciHeaders(m as { request: object; response: { statusCode: number; headers: unknown } }));
-    this.on('undici:request:bodyChunkReceived', (m) => this.upstream.get((m as { request: object }).request)?.call?.responseChunk((m as { chunk: Uint8Array }).chunk));
     this.on('undici:request:trailers', (m) => this.onUpstreamDone((m as { request: object }).request, undefined));
     this.on('undici:request:error', (m) => this.onUpstreamDone((m as { request: object }).request, (m as { error: unknown }).error));
     this.on('http.client.request.start', (m) => this.onHttpClientStart(m as { request: ClientRequest }));
@@ -409,7 +407,8 @@ export class HttpRequestTracking {
     const host = origin.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '').replace(/^[^@]*@/, '');
     const p = String(request.path ?? '/');
     const q = p.indexOf('?');
-    this.beginUpstream(request, host, String(request.method ?? 'GET'), q < 0 ? p : p.slice(0, q));
+    const u = this.beginUpstream(request, host, String(request.method ?? 'GET'), q < 0 ? p : p.slice(0, q));
+    if (u?.call) wrapUndiciRequest(request, u.call);
   }
 
   private onUndiciHeaders({ request, response }: { request: object; response: { statusCode: number; headers: unknown } }): void {
@@ -516,6 +515,37 @@ export class HttpRequestTracking {
       if (--st.pending === 0) st.deferred?.();
     });
   }
+}
+
+/**
+ * undici's Request (the object its create channel publishes) passes every request body chunk through
+ * its own onBodySent and every response body chunk through its own onData, in every undici version
+ * since 5 (the bodyChunkSent / bodyChunkReceived channels exist only since 7.x, and CCR 3.1.1 bundles
+ * an older undici): own-property wrappers on this one request feed the call and return what the
+ * originals return. False when the published object is not such a request.
+ */
+function wrapUndiciRequest(request: object, call: GenAiCall): boolean {
+  const r = request as Record<string, unknown>;
+  const onData = r.onData;
+  const onBodySent = r.onBodySent;
+  if (typeof onData !== 'function' || typeof onBodySent !== 'function') return false;
+  r.onBodySent = function (this: unknown, chunk: unknown) {
+    try {
+      if (typeof chunk === 'string' || chunk instanceof Uint8Array) call.requestChunk(chunk);
+    } catch {
+      /* never into the host */
+    }
+    return (onBodySent as (c: unknown) => unknown).call(this, chunk);
+  };
+  r.onData = function (this: unknown, chunk: unknown) {
+    try {
+      if (chunk instanceof Uint8Array) call.responseChunk(chunk);
+    } catch {
+      /* never into the host */
+    }
+    return (onData as (c: unknown) => unknown).call(this, chunk);
+  };
+  return true;
 }
 
 /** Feeds what a ClientRequest writes (the LLM request body) to the call; the writes themselves are untouched. */
