@@ -366,7 +366,10 @@ function installCcr() {
 function canConnect(p) {
   return new Promise((resolve) => {
     const s = net.connect({ port: p, host: HOST });
-    s.once('connect', () => s.destroy() || resolve(true));
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
     s.once('error', () => resolve(false));
   });
 }

@@ -381,14 +381,14 @@ export class HttpRequestTracking {
     if (!st.upstreamHosts.includes(host) && st.upstreamHosts.length < 8) st.upstreamHosts.push(host);
     const phase = st.upstreams === 1 ? 'upstream' : `upstream.${st.upstreams}`;
     const u: UpstreamState = { state: st, phase, call: undefined, status: undefined, retryAfter: undefined, ttfbOpen: true, streamOpen: false };
-    const format = method === 'POST' ? apiFormatOf(path) : undefined;
-    if (format) u.call = new GenAiCall(format, host, path, this.genai, () => this.onFirstChunk(u));
     this.upstream.set(key, u);
     st.open.add(u);
     const attrs: Attributes = { 'server.address': host, 'http.request.method': method, 'url.path': path };
     const h = this.handle(st);
     h.startPhase(phase, attrs);
     h.startPhase(`${phase}.ttfb`);
+    const format = method === 'POST' ? apiFormatOf(path) : undefined;
+    if (format) u.call = new GenAiCall(format, host, path, this.genai, () => this.onFirstChunk(u));
     return u;
   }
 
