@@ -309,13 +309,13 @@ export class ResponseParser {
       s.errorType = String(e.code ?? e.type ?? 'error');
       return;
     }
-    if (OPENAI_OUTPUT.test(p)) {
+    if (hasStringValue(p, '"content"') || hasStringValue(p, '"reasoning_content"') || hasStringValue(p, '"reasoning"') || p.indexOf('"tool_calls"') >= 0) {
       this.chunk(() => {
         const d = JSON.parse(p).choices?.[0]?.delta ?? {};
         return d.content ?? d.reasoning_content ?? d.reasoning;
       });
     }
-    if (p.indexOf('"finish_reason":"') >= 0 || p.indexOf('"finish_reason": "') >= 0) for (const r of stringFields(p, 'finish_reason')) this.addFinish(r);
+    if (hasStringValue(p, '"finish_reason"', true)) for (const r of stringFields(p, 'finish_reason')) this.addFinish(r);
     if (p.indexOf('"usage"') >= 0 && !USAGE_NULL.test(p) && p.length <= MAX_KEPT_PAYLOAD) this.kept = p;
   }
 
@@ -463,6 +463,19 @@ export class ResponseParser {
   }
 }
 
-/** An OpenAI chunk with output: a non-empty content / reasoning string, or a tool call. */
-const OPENAI_OUTPUT = /"(?:content|reasoning_content|reasoning)"\s*:\s*"(?!")|"tool_calls"\s*:\s*\[\s*\{/;
+/**
+ * Whether `"key": "…"` holds a non-empty string (or, with `emptyOk`, any string) at its first
+ * occurrence: indexOf and a few character looks, cheaper than a regular expression per chunk.
+ */
+function hasStringValue(p: string, quotedKey: string, emptyOk = false): boolean {
+  const i = p.indexOf(quotedKey);
+  if (i < 0) return false;
+  let j = i + quotedKey.length;
+  while (j < p.length && p.charCodeAt(j) !== 58 /* : */) if (p.charCodeAt(j++) > 32) return false;
+  j++;
+  while (j < p.length && p.charCodeAt(j) <= 32) j++;
+  if (p.charCodeAt(j) !== 34 /* " */) return false;
+  return emptyOk || p.charCodeAt(j + 1) !== 34;
+}
+
 const USAGE_NULL = /"usage"\s*:\s*null/;
