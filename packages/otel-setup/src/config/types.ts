@@ -60,7 +60,7 @@ export interface OtelSetupConfig {
     maxActive: number;
     ttlMs: number;
     sweepIntervalMs: number;
-    /** Bytes of a JSON request body looked at for "model" / "stream" (0 disables). */
+    /** Bytes at the start of a JSON request body looked at for "model" (and its last 1 KiB for "stream", "max_tokens"); 0 disables. */
     bodyPeekBytes: number;
   };
   /** GenAI attributes and metrics of upstream LLM calls (request tracking must be on). */
