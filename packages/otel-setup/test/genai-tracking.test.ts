@@ -104,6 +104,9 @@ describe('GenAI attributes, phases and metrics of upstream LLM calls (fixture ga
     expect(attr(s.attributes, 'gen_ai.request.stream')).toBe(true);
     expect(attr(s.attributes, 'gen_ai.response.time_to_first_chunk')).toBeGreaterThan(0);
     expect(s.status?.code ?? 0).not.toBe(2);
+    // no text unless capture is on
+    expect(attr(s.attributes, 'ccr.gen_ai.prompt')).toBeUndefined();
+    expect(attr(s.attributes, 'ccr.gen_ai.completion')).toBeUndefined();
     expect(phases(s)).toEqual(expect.arrayContaining(['upstream.ttfb', 'upstream.first_token', 'upstream.stream', 'upstream']));
     const streamEnd = s.events.find((e: any) => e.name === 'phase.end' && attr(e.attributes, 'ccr.phase.name') === 'upstream.stream');
     expect(attr(streamEnd.attributes, 'ccr.stream.chunks')).toBe(4);
@@ -133,6 +136,19 @@ describe('GenAI attributes, phases and metrics of upstream LLM calls (fixture ga
     // 5 input at 3 USD and 4 output at 15 USD per million
     expect(attr(s.attributes, 'ccr.cost.usd')).toBeCloseTo((5 * 3 + 4 * 15) / 1e6, 12);
     expect(metrics.map((m: any) => m.name)).toContain('ccr.gen_ai.cost');
+  });
+
+  test('opt-in capture: the head of the prompt (redacted) and the completion; off by default', async () => {
+    const { servers } = await scenario(
+      { words: ['The', ' answer', ' is', ' 42'] },
+      [{ body: { model: 'm', stream: true, messages: [{ role: 'user', content: 'see https://x.test/doc?key=AIzaSyFakeKey0123456789 please' }] } }],
+      { OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'true' },
+    );
+    const s = servers[0];
+    expect(attr(s.attributes, 'ccr.gen_ai.completion')).toBe('The answer is 42');
+    const prompt = String(attr(s.attributes, 'ccr.gen_ai.prompt'));
+    expect(prompt).toContain('"messages"');
+    expect(prompt).not.toContain('AIzaSyFakeKey0123456789');
   });
 
   test('errors: a 429 with Retry-After, a timeout; success is below 400', async () => {
