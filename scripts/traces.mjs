@@ -235,7 +235,10 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     process.exit(2);
   }
   printTraces(opts).catch((e) => {
-    console.error(`traces: ${e.cause?.code === 'ECONNREFUSED' ? `no Jaeger at ${opts.jaeger} (start it with collector/start.sh or the demo, or pass --jaeger URL)` : e.message}`);
+    const unreachable = e.message === 'fetch failed' || e.name === 'TimeoutError';
+    console.error(
+      `traces: ${unreachable ? `cannot reach Jaeger's query API at ${opts.jaeger} (${e.cause?.code ?? e.cause?.errors?.[0]?.code ?? e.message}); start it with collector/start.sh or the demo, or pass --jaeger URL` : e.message}`,
+    );
     process.exit(1);
   });
 }
