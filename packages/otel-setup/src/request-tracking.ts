@@ -118,6 +118,9 @@ export class HttpRequestTracking {
     this.on('undici:request:headers', (m) => this.onUndiciHeaders(m as { request: object; response: { statusCode: number; headers: unknown } }));
     this.on('undici:request:trailers', (m) => this.onUpstreamDone((m as { request: object }).request, undefined));
     this.on('undici:request:error', (m) => this.onUpstreamDone((m as { request: object }).request, (m as { error: unknown }).error));
+    // created (Node >= 22.12) comes from the ClientRequest constructor, before any body write; start
+    // (at socket assignment, after the first writes) only for a Node without it
+    this.on('http.client.request.created', (m) => this.onHttpClientStart(m as { request: ClientRequest }));
     this.on('http.client.request.start', (m) => this.onHttpClientStart(m as { request: ClientRequest }));
     this.on('http.client.response.finish', (m) =>
       this.onHttpClientResponse(m as { request: ClientRequest; response: IncomingMessage }),
@@ -436,6 +439,7 @@ export class HttpRequestTracking {
   }
 
   private onHttpClientStart({ request }: { request: ClientRequest }): void {
+    if (this.upstream.has(request)) return;
     const host = String(request.getHeader('host') ?? request.host ?? '');
     const p = request.path ?? '/';
     const q = p.indexOf('?');

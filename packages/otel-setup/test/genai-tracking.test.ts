@@ -138,6 +138,21 @@ describe('GenAI attributes, phases and metrics of upstream LLM calls (fixture ga
     expect(metrics.map((m: any) => m.name)).toContain('ccr.gen_ai.cost');
   });
 
+  test('an upstream call through node:http (not undici): the same attributes and phases', async () => {
+    const { servers } = await scenario(
+      { words: ['a', 'b', 'c', 'd'], inputTokens: 5 },
+      [{ upstreamPath: '/v1/messages', body: { model: 'claude-x', max_tokens: 16, stream: true, messages: [] } }],
+      { CLIENT: 'http' },
+    );
+    const s = servers[0];
+    expect(attr(s.attributes, 'gen_ai.provider.name')).toBe('anthropic');
+    expect(attr(s.attributes, 'ccr.upstream.model')).toBe('claude-x');
+    expect(attr(s.attributes, 'gen_ai.request.max_tokens')).toBe(16);
+    expect(attr(s.attributes, 'gen_ai.usage.input_tokens')).toBe(5);
+    expect(attr(s.attributes, 'gen_ai.usage.output_tokens')).toBe(4);
+    expect(phases(s)).toEqual(expect.arrayContaining(['upstream.first_token', 'upstream.stream', 'upstream']));
+  });
+
   test('opt-in capture: the head of the prompt (redacted) and the completion; off by default', async () => {
     const { servers } = await scenario(
       { words: ['The', ' answer', ' is', ' 42'] },
