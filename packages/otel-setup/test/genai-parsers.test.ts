@@ -6,6 +6,7 @@ import { ResponseParser, type ResponseParserOptions, type ResponseSummary } from
 import { errorTypeOf, errorTypeOfStatus } from '../src/genai/errors';
 import { Pricing, priceTableProblem } from '../src/genai/pricing';
 import { BoundedNames } from '../src/genai/metrics';
+import { validateLayer } from '../src/config/file';
 
 // ---- fixtures: what the providers send (shapes from their API references) ----
 
@@ -308,6 +309,13 @@ describe('request fields, providers, errors, prices', () => {
     expect(priceTableProblem({ a: { m: { input: -1, output: 2 } } })).toMatch(/a\.m\.input: must be a number >= 0/);
     expect(priceTableProblem({ a: { m: { input: 1 } } })).toMatch(/needs input and output/);
     expect(priceTableProblem({ a: { m: { input: 1, output: 1, cached: 1 } } })).toMatch(/unknown price/);
+  });
+
+  test('the config file validates the genai keys with a clear message', () => {
+    expect(validateLayer({ genai: { captureContent: true, maxModels: 5, prices: { openai: { 'gpt-4o': { input: 2.5, output: 10 } } } } })).toBeUndefined();
+    expect(validateLayer({ genai: { prices: { openai: { 'gpt-4o': { input: 'cheap', output: 10 } } } } })).toMatch(/^genai\.prices: openai\.gpt-4o\.input: must be a number >= 0/);
+    expect(validateLayer({ genai: { maxModels: 0 } })).toMatch(/^genai\.maxModels: must be an integer >= 1/);
+    expect(validateLayer({ genai: { capture: true } })).toMatch(/^genai\.capture: unknown setting/);
   });
 
   test('model names in metrics are bounded', () => {
