@@ -8,7 +8,13 @@
  * prints where everything landed: the rotated files and how many records each holds, the Jaeger
  * query URLs for the traces, and the exported / dropped counts of the processors.
  *
- *   node demo/run.mjs [--once] [--requests N] [--concurrency N] [--burst N] [--keep-data] [--adaptive] [--run-dir DIR]
+ *   node demo/run.mjs [--once] [--requests N] [--concurrency N] [--burst N] [--keep-data] [--adaptive] [--run-dir DIR] [--ccr]
+ *
+ * --ccr runs the real Claude Code Router 3.1.1 (installed into the cache by test/fixtures/ccr/install.sh,
+ * instant once cached) as the gateway, under NODE_OPTIONS="--require @ccr/otel-setup", instead of the
+ * sample gateway; the log burst (an endpoint of the sample gateway) is skipped then.
+ * The demo ends with the newest request traces as a waterfall in the terminal (scripts/traces.mjs,
+ * also `npm run traces`): spans, phases, GenAI attributes, time to first chunk, tokens.
  *
  * --once (or CI=true) stops everything after the traffic; otherwise it keeps running until Ctrl-C so
  * that Jaeger can be looked at. Ctrl-C stops everything it started. Nothing listens beyond 127.0.0.1.
@@ -25,6 +31,9 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import * as os from 'node:os';
+import { fetchTraces, printTraces } from '../scripts/traces.mjs';
 
 const require = createRequire(import.meta.url);
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -39,7 +48,7 @@ const DEMO_KEY = 'sk-demo-client-key';
 // options
 
 function parseArgs(argv) {
-  const o = { once: process.env.CI === 'true' || process.env.CI === '1', requests: 400, concurrency: 8, burst: 20000, keepData: false, adaptive: false };
+  const o = { once: process.env.CI === 'true' || process.env.CI === '1', requests: 400, concurrency: 8, burst: 20000, keepData: false, adaptive: false, ccr: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = () => {
@@ -53,6 +62,7 @@ function parseArgs(argv) {
     else if (a === '--burst') o.burst = num();
     else if (a === '--keep-data') o.keepData = true;
     else if (a === '--adaptive') o.adaptive = true;
+    else if (a === '--ccr') o.ccr = true;
     else if (a === '--run-dir') {
       const d = argv[++i];
       if (!d) fail('--run-dir needs a directory');
@@ -60,7 +70,7 @@ function parseArgs(argv) {
       DATA_DIR = path.join(RUN_DIR, 'data');
     }
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node demo/run.mjs [--once] [--requests N] [--concurrency N] [--burst N] [--keep-data] [--adaptive] [--run-dir DIR]');
+      console.log('usage: node demo/run.mjs [--once] [--requests N] [--concurrency N] [--burst N] [--keep-data] [--adaptive] [--run-dir DIR] [--ccr]');
       process.exit(0);
     } else fail(`unknown option ${a} (try --help)`);
   }
@@ -177,13 +187,13 @@ async function stopProc(entry, graceMs = 10000) {
 
 // safety net: whatever way this script ends, its children do not outlive it
 process.on('exit', () => {
-  for (const { child } of started) {
-    if (child.exitCode === null && child.signalCode === null) {
-      try {
-        child.kill('SIGKILL');
-      } catch {
-        /* gone */
-      }
+  for (const { child, group } of started) {
+    try {
+      // CCR's serve forks the gateway into its own process group (started detached, led by serve)
+      if (group) process.kill(-child.pid, 'SIGKILL');
+      else if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    } catch {
+      /* gone */
     }
   }
 });
@@ -352,6 +362,104 @@ function sampleTraceIds(max = 3) {
 }
 
 // ------------------------------------------------------------------------------------------------
+// the real Claude Code Router (--ccr)
+
+const CCR_MODEL = 'fake-model';
+
+/** Installs CCR 3.1.1 into the cache (instant once cached) and returns its package directory. */
+function installCcr() {
+  step('Claude Code Router 3.1.1 (installed into the cache once, about 2 min the first time)…');
+  const out = execFileSync('bash', [path.join(ROOT, 'test', 'fixtures', 'ccr', 'install.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const dir = out.trim().split('\n').pop();
+  if (!dir || !fs.existsSync(path.join(dir, 'dist', 'main', 'cli.js'))) fail(`test/fixtures/ccr/install.sh did not install CCR:\n${out}`);
+  return dir;
+}
+
+function canConnect(p) {
+  return new Promise((resolve) => {
+    const s = net.connect({ port: p, host: HOST });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * `cli.js serve` with a fresh HOME holding a config.json: one provider (the fake upstream, OpenAI
+ * format), the demo key as APIKEY, the gateway on gwPort (CCR also reserves gwPort + 1).
+ */
+async function startCcrGateway(preload, gwPort, otlp, opts) {
+  const pkg = installCcr();
+  const home = path.join(RUN_DIR, 'ccr-home');
+  fs.mkdirSync(path.join(home, '.claude-code-router'), { recursive: true });
+  fs.writeFileSync(
+    path.join(home, '.claude-code-router', 'config.json'),
+    JSON.stringify(
+      {
+        APIKEY: DEMO_KEY,
+        HOST,
+        PORT: gwPort,
+        Providers: [{ name: 'fake', api_base_url: `${upstream.url}/v1/chat/completions`, api_key: 'sk-demo-provider-key', models: [CCR_MODEL], protocol: 'openai_chat_completions' }],
+        Router: { default: `fake,${CCR_MODEL}` },
+      },
+      null,
+      2,
+    ),
+  );
+  const mgmt = await port();
+  const node = node24();
+  step(`starting Claude Code Router: NODE_OPTIONS="--require ${path.relative(process.cwd(), preload) || '.'}" ccr serve`);
+  const entry = startProc(
+    'gateway',
+    node,
+    [path.join(pkg, 'dist', 'main', 'cli.js'), 'serve', '--no-open', '--host', HOST, '--port', String(mgmt)],
+    cleanEnv({
+      HOME: home,
+      USERPROFILE: home,
+      XDG_CONFIG_HOME: path.join(home, '.config'),
+      PATH: `${path.dirname(node)}:${process.env.PATH ?? ''}`,
+      GATEWAY_LOG_LEVEL: 'info',
+      CCR_WEB_AUTH_TOKEN: randomBytes(16).toString('hex'),
+      NODE_OPTIONS: `--require ${preload}`,
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp,
+      OTEL_SERVICE_NAME: SERVICE,
+      OTEL_METRIC_EXPORT_INTERVAL: '2000',
+      LOG_LEVEL: 'info',
+      CCR_OTEL_CAPTURE_STDOUT: 'true',
+      ...(opts.adaptive ? {} : { CCR_OTEL_ADAPTIVE: 'false' }),
+    }),
+    path.join(RUN_DIR, 'gateway.out'),
+  );
+  entry.group = true;
+  const deadline = Date.now() + 90000;
+  while (!(await canConnect(gwPort))) {
+    if (entry.child.exitCode !== null) throw new Error(`ccr serve exited:\n${tailFile(entry.outFile)}`);
+    if (Date.now() > deadline) throw new Error(`CCR's gateway did not listen on ${gwPort} within 90 s:\n${tailFile(entry.outFile)}`);
+    await sleep(200);
+  }
+  return entry;
+}
+
+/** Waits (bounded) until Jaeger has request traces of the demo service, then prints the newest two. */
+async function showTraces(queryUrl) {
+  const query = { jaeger: queryUrl, service: SERVICE, limit: 2, lookbackMin: 30, route: '/v1/messages' };
+  const deadline = Date.now() + 20000;
+  while (Date.now() < deadline) {
+    const ts = await fetchTraces(query).catch(() => []);
+    if (ts.length >= 2) break;
+    await sleep(500);
+  }
+  try {
+    return (await printTraces(query)).length;
+  } catch (e) {
+    say(red(`  could not read traces from Jaeger: ${e.message}`));
+    return 0;
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
 // main
 
 async function main() {
@@ -430,30 +538,35 @@ async function main() {
 
   // fake upstream (in this process) and the instrumented gateway
   const { startFakeUpstream } = require(path.join(ROOT, 'test', 'fixtures', 'fake-upstream.js'));
-  upstream = await startFakeUpstream({ latencyMs: 5, chunkDelayMs: 2, keepRequests: false });
+  // a first output chunk 20 ms after the headers, as an LLM thinks: upstream.first_token ends after upstream.ttfb
+  upstream = await startFakeUpstream({ latencyMs: 5, chunkDelayMs: 2, firstChunkDelayMs: 20, keepRequests: false });
   const gwPort = await port();
-  step(`starting the sample gateway: node -r ${path.relative(process.cwd(), preload) || '.'} test/fixtures/gateway-app/server.js`);
-  const gateway = startProc(
-    'gateway',
-    node24(),
-    ['-r', preload, path.join(ROOT, 'test', 'fixtures', 'gateway-app', 'server.js')],
-    cleanEnv({
-      PORT: String(gwPort),
-      UPSTREAM_URL: upstream.url,
-      GATEWAY_API_KEY: DEMO_KEY,
-      GATEWAY_JSON_STDOUT: 'true',
-      OTEL_EXPORTER_OTLP_ENDPOINT: otlp,
-      OTEL_SERVICE_NAME: SERVICE,
-      OTEL_METRIC_EXPORT_INTERVAL: '2000',
-      LOG_LEVEL: 'info',
-      CCR_OTEL_CAPTURE_STDOUT: 'true',
-      ...(opts.adaptive ? {} : { CCR_OTEL_ADAPTIVE: 'false' }),
-    }),
-    path.join(RUN_DIR, 'gateway.out'),
-  );
+  let gateway;
+  if (opts.ccr) gateway = await startCcrGateway(preload, gwPort, otlp, opts);
+  else {
+    step(`starting the sample gateway: node -r ${path.relative(process.cwd(), preload) || '.'} test/fixtures/gateway-app/server.js`);
+    gateway = startProc(
+      'gateway',
+      node24(),
+      ['-r', preload, path.join(ROOT, 'test', 'fixtures', 'gateway-app', 'server.js')],
+      cleanEnv({
+        PORT: String(gwPort),
+        UPSTREAM_URL: upstream.url,
+        GATEWAY_API_KEY: DEMO_KEY,
+        GATEWAY_JSON_STDOUT: 'true',
+        OTEL_EXPORTER_OTLP_ENDPOINT: otlp,
+        OTEL_SERVICE_NAME: SERVICE,
+        OTEL_METRIC_EXPORT_INTERVAL: '2000',
+        LOG_LEVEL: 'info',
+        CCR_OTEL_CAPTURE_STDOUT: 'true',
+        ...(opts.adaptive ? {} : { CCR_OTEL_ADAPTIVE: 'false' }),
+      }),
+      path.join(RUN_DIR, 'gateway.out'),
+    );
+  }
   const gw = `http://${HOST}:${gwPort}`;
-  await waitHttp(`${gw}/healthz`, 'gateway', gateway, 30000);
-  say(dim(`  gateway ${gw}  →  fake upstream ${upstream.url}  ·  telemetry → ${otlp}`));
+  if (!opts.ccr) await waitHttp(`${gw}/healthz`, 'gateway', gateway, 30000);
+  say(dim(`  ${opts.ccr ? 'Claude Code Router' : 'gateway'} ${gw}  →  fake upstream ${upstream.url}  ·  telemetry → ${otlp}`));
   say(dim(`  adaptive level ${opts.adaptive ? 'on (product default): info records are refused while the gateway is saturated' : 'off (--adaptive turns it on)'}`));
   say();
 
@@ -471,7 +584,7 @@ async function main() {
         const res = await fetch(`${gw}/v1/messages`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', 'x-api-key': DEMO_KEY },
-          body: JSON.stringify({ model: 'demo-model', max_tokens: 64, stream: i % 2 === 1, messages: [{ role: 'user', content: `request ${i}` }] }),
+          body: JSON.stringify({ model: opts.ccr ? CCR_MODEL : 'demo-model', max_tokens: 64, stream: i % 2 === 1, messages: [{ role: 'user', content: `request ${i}` }] }),
           signal: AbortSignal.timeout(30000),
         });
         await res.arrayBuffer();
@@ -487,7 +600,7 @@ async function main() {
 
   // traffic 2: a burst of log records, emitted synchronously inside the gateway
   let r2 = { done: 0, errors: 0, ms: 0 };
-  if (opts.burst > 0) {
+  if (opts.burst > 0 && !opts.ccr) {
     step(`a burst of ${fmt(opts.burst)} log records inside the gateway (to show batching and file rotation)…`);
     const chunk = 5000;
     const b = progress('log burst', opts.burst);
@@ -511,7 +624,7 @@ async function main() {
   step('waiting for the exporters to drain…');
   let stats;
   const drainDeadline = Date.now() + 20000;
-  while (Date.now() < drainDeadline) {
+  while (!opts.ccr && Date.now() < drainDeadline) {
     try {
       stats = await (await fetch(`${gw}/__ccr_otel/stats`, { signal: AbortSignal.timeout(2000) })).json();
     } catch {
@@ -521,10 +634,12 @@ async function main() {
     if (stats && busy(stats.logs) === 0 && busy(stats.spans) === 0) break;
     await sleep(250);
   }
-  try {
-    stats = await (await fetch(`${gw}/__ccr_otel/stats`, { signal: AbortSignal.timeout(2000) })).json();
-  } catch {
-    /* keep the last */
+  if (!opts.ccr) {
+    try {
+      stats = await (await fetch(`${gw}/__ccr_otel/stats`, { signal: AbortSignal.timeout(2000) })).json();
+    } catch {
+      /* keep the last */
+    }
   }
   // the collector answers after the write; wait until the files hold what was exported (a rotated
   // backup may be between its plain and .gz name for a moment)
@@ -575,11 +690,15 @@ async function main() {
       }  ·  requests ${fmt(r1.done)} (${r1.errors ? red(`${r1.errors} failed`) : '0 failed'}) in ${(r1.ms / 1000).toFixed(1)} s, burst ${fmt(r2.done)} records in ${(r2.ms / 1000).toFixed(1)} s`,
     );
   } else {
-    say(`${bold('Summary')}  ${yellow('the gateway did not report stats')}  ·  in the files: ${fmt(totals.logs)} log records, ${fmt(totals.traces)} spans`);
+    say(`${bold('Summary')}  ${opts.ccr ? '' : yellow('the gateway did not report stats  ·  ')}in the files: ${fmt(totals.logs)} log records, ${fmt(totals.traces)} spans  ·  requests ${fmt(r1.done)} (${r1.errors ? red(`${r1.errors} failed`) : '0 failed'})`);
   }
 
-  const ok = r1.errors === 0 && totals.logs > 0 && totals.traces > 0;
-  if (!ok) process.stderr.write(`${red('demo: something did not arrive')} (request errors ${r1.errors}, log records ${totals.logs}, spans ${totals.traces})\n`);
+  // the newest request traces as a waterfall (what `npm run traces` prints)
+  say();
+  say(bold('The newest requests in Jaeger') + dim(`  (npm run traces -- --jaeger ${queryUrl} --service ${SERVICE})`));
+  const shown = await showTraces(queryUrl);
+  const ok = r1.errors === 0 && totals.logs > 0 && totals.traces > 0 && shown > 0;
+  if (!ok) process.stderr.write(`${red('demo: something did not arrive')} (request errors ${r1.errors}, log records ${totals.logs}, spans ${totals.traces}, traces in Jaeger ${shown})\n`);
   if (opts.once) {
     await cleanup(ok ? 0 : 1);
     return;

@@ -115,6 +115,12 @@ describe('Claude Code Router 3.1.1 under NODE_OPTIONS="--require @ccr/otel-setup
       const client = upstreamCall(t);
       expect(missingPhases(server)).toEqual([]);
       expect(tag(server, 'gen_ai.request.model')).toBe(MODEL);
+      // the provider call CCR made for it: the fake upstream reports prompt 12, completion 6
+      expect(tag(server, 'gen_ai.provider.name')).toBe('openai');
+      expect(tag(server, 'gen_ai.response.model')).toBe(MODEL);
+      expect(tag(server, 'gen_ai.usage.input_tokens')).toBe(12);
+      expect(tag(server, 'gen_ai.usage.output_tokens')).toBe(6);
+      expect(tag(server, 'gen_ai.request.stream') ?? false).toBe(stream); // absent when no body says "stream"
       expect(tag(client, 'http.request.method')).toBe('POST');
       expect(tag(client, 'http.response.status_code')).toBe(200);
       expect(processTag(t, client, 'process.pid')).toBe(gwPid);

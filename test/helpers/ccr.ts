@@ -53,6 +53,8 @@ export interface CcrOptions {
   apiKey: string; // the key clients send to CCR
   providerKey: string; // the key CCR sends upstream
   model?: string; // the provider's model name (default fake-model)
+  /** The provider's API: OpenAI chat completions (default) or Anthropic messages. */
+  protocol?: CcrProtocol;
   /** OTLP/HTTP endpoint of the collector; when absent CCR runs without the preload. */
   otlpEndpoint?: string;
   serviceName?: string;
@@ -92,7 +94,13 @@ function canBind(port: number): Promise<boolean> {
   });
 }
 
-export function writeCcrConfig(home: string, o: { port: number; upstreamUrl: string; apiKey: string; providerKey: string; model: string }): string {
+export type CcrProtocol = 'openai_chat_completions' | 'anthropic_messages';
+
+export function writeCcrConfig(
+  home: string,
+  o: { port: number; upstreamUrl: string; apiKey: string; providerKey: string; model: string; protocol?: CcrProtocol },
+): string {
+  const protocol = o.protocol ?? 'openai_chat_completions';
   const dir = path.join(home, '.claude-code-router');
   fs.mkdirSync(dir, { recursive: true });
   const config = {
@@ -102,10 +110,10 @@ export function writeCcrConfig(home: string, o: { port: number; upstreamUrl: str
     Providers: [
       {
         name: 'fake',
-        api_base_url: `${o.upstreamUrl}/v1/chat/completions`,
+        api_base_url: protocol === 'anthropic_messages' ? `${o.upstreamUrl}/v1/messages` : `${o.upstreamUrl}/v1/chat/completions`,
         api_key: o.providerKey,
         models: [o.model],
-        protocol: 'openai_chat_completions',
+        protocol,
       },
     ],
     Router: { default: `fake,${o.model}` },
@@ -171,11 +179,13 @@ export function ccrEnv(home: string, o: Pick<CcrOptions, 'otlpEndpoint' | 'servi
 }
 
 /** A fresh temporary HOME with a config.json, and free ports for the gateway (PORT, PORT+1) and the management UI. */
-export async function prepareCcrHome(o: Pick<CcrOptions, 'upstreamUrl' | 'apiKey' | 'providerKey' | 'model'>): Promise<{ home: string; port: number; mgmtPort: number }> {
+export async function prepareCcrHome(
+  o: Pick<CcrOptions, 'upstreamUrl' | 'apiKey' | 'providerKey' | 'model' | 'protocol'>,
+): Promise<{ home: string; port: number; mgmtPort: number }> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'ccr-home-'));
   const port = await freePortPair();
   const mgmtPort = await freePort();
-  writeCcrConfig(home, { port, upstreamUrl: o.upstreamUrl, apiKey: o.apiKey, providerKey: o.providerKey, model: o.model ?? 'fake-model' });
+  writeCcrConfig(home, { port, upstreamUrl: o.upstreamUrl, apiKey: o.apiKey, providerKey: o.providerKey, model: o.model ?? 'fake-model', protocol: o.protocol });
   return { home, port, mgmtPort };
 }
 

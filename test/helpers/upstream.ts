@@ -20,6 +20,20 @@ export interface FakeUpstreamOptions {
   chunkDelayMs?: number;
   /** Record every request in `requests` (default true). */
   keepRequests?: boolean;
+  /** Delay before the first output chunk of a stream (ms). */
+  firstChunkDelayMs?: number;
+  /** The output chunks (default six words: "Hello from the fake upstream."). */
+  words?: string[];
+  /** Prompt tokens reported in usage (default 12); completion tokens are words.length. */
+  inputTokens?: number;
+  /** Model named in answers (default: the model asked for). */
+  responseModel?: string;
+  /** Content-Encoding of 200 answers. */
+  compress?: 'gzip' | 'br' | 'deflate';
+  /** Answer every generation request with this status (a JSON error body). */
+  failStatus?: number;
+  /** Retry-After of failed answers (seconds). */
+  retryAfter?: number;
 }
 
 export interface RecordedRequest {
@@ -34,6 +48,8 @@ export interface FakeUpstream {
   url: string;
   port: number;
   requests: RecordedRequest[];
+  /** Changes the answer options from now on (undefined values are kept as undefined: pass 0 / '' to turn off). */
+  configure(options: Partial<Omit<FakeUpstreamOptions, 'port' | 'host'>>): void;
   close(): Promise<void>;
 }
 

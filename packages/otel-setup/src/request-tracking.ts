@@ -5,6 +5,11 @@ import { context, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import type { Attributes, Span } from '@opentelemetry/api';
 import { isTracingSuppressed } from '@opentelemetry/core';
 import type { RequestHandle, RequestTracker } from '@ccr/otel-processors';
+import { errorTypeOf, errorTypeOfStatus } from './genai/errors';
+import { JsonWindow } from './genai/json-window';
+import { apiFormatOf, splitModel } from './genai/providers';
+import { requestFields } from './genai/request-fields';
+import { GenAiCall, type ClientAsk, type GenAiOptions } from './genai/upstream-call';
 
 /**
  * Zero-code request tracking from node's diagnostics channels. Every incoming HTTP request becomes a
@@ -15,20 +20,26 @@ import type { RequestHandle, RequestTracker } from '@ccr/otel-processors';
  * | `ingress`        | http.server.request.start                | request body fully read ('end')           |
  * | `upstream[.N]`   | undici:request:create / http.client.request.start | trailers / response end / error  |
  * | `upstream[.N].ttfb` | same                                  | upstream response headers                 |
+ * | `upstream[.N].first_token` | same                           | first output chunk of a streamed LLM answer |
+ * | `upstream[.N].stream` | first output chunk                   | end of the streamed answer                |
  * | `response`       | first byte written back (write/end/flushHeaders) | http.server.response.finish        |
  *
  * and on completion: http.request.method, http.route, http.response.status_code,
  * server.address of the upstream(s), gen_ai.request.model and ccr.streaming when the JSON body says so.
- * Header values are never read except content-type and content-length; URLs are recorded without
- * their query string. `http.route` is the raw path (query removed) only as a fallback: node's http
+ * An upstream call to an LLM API path (genai/providers.ts) is a GenAiCall: the GenAI attributes of
+ * its request and answer land on the request's span and in the GenAI metrics (genai/upstream-call.ts).
+ * Header values are never read except content-type, content-length, and of upstream answers
+ * content-encoding and retry-after; URLs are recorded without their query string. `http.route` is the raw path (query removed) only as a fallback: node's http
  * knows no route templates, and a framework instrumentation (or instrumentation-http from RPC
  * metadata) that knows the template overwrites it on the span. `http.request.body.size` comes from
  * content-length, else from the bytes counted up to the body's end; it is left out when unknown.
  */
 export interface RequestTrackingOptions {
   tracker: RequestTracker;
-  /** Bytes of a JSON body peeked at for "model" / "stream"; 0 turns peeking off. Default 65536. */
+  /** Bytes at the start of a JSON body looked at for "model" (the last 1 KiB is looked at too, for "stream" and "max_tokens"); 0 turns peeking off. Default 4096. */
   bodyPeekBytes?: number;
+  /** GenAI attributes, metrics, pricing and the opt-in capture of upstream LLM calls. */
+  genai?: GenAiOptions;
   /** true when instrumentation-http is on: the tracked request then rides on its server span. */
   serverSpans?: boolean;
   /** host:port of our own OTLP endpoints: outgoing requests there are never upstream phases. */
@@ -48,23 +59,36 @@ interface RequestState {
   ingressOpen: boolean;
   responseOpen: boolean;
   done: boolean;
-  peek: Buffer[] | undefined;
-  peeked: number;
+  peek: JsonWindow | undefined;
   /** Body bytes seen in 'data' events, and whether 'end' came. */
   bodyBytes: number;
   bodyComplete: boolean;
   traceId?: string;
+  /** What the client's body asked for (model split from CCR's `provider,model`). */
+  client: ClientAsk;
+  /** Upstream calls not ended yet. */
+  open: Set<UpstreamState>;
+  /** GenAI results still being read (a decompressor draining): completion waits for them, bounded. */
+  pending: number;
+  deferred: (() => void) | undefined;
+  /** error.type of the last failed upstream call. */
+  upstreamError: string | undefined;
 }
 
 interface UpstreamState {
   state: RequestState;
   phase: string;
+  call: GenAiCall | undefined;
+  status: number | undefined;
+  retryAfter: string | undefined;
+  ttfbOpen: boolean;
+  streamOpen: boolean;
 }
 
-let counter = 0;
+/** Longest wait of a request's completion for its GenAI results (decompression), ms. */
+const PENDING_WAIT_MS = 1000;
 
-const MODEL_RE = /"model"\s*:\s*"([^"\\]{1,200})"/;
-const STREAM_RE = /"stream"\s*:\s*(true|false)/;
+let counter = 0;
 
 export class HttpRequestTracking {
   private readonly store = new AsyncLocalStorage<RequestState>();
@@ -77,10 +101,12 @@ export class HttpRequestTracking {
   private readonly peekBytes: number;
   private readonly serverSpans: boolean;
   private readonly ignoreHosts: Set<string>;
+  private readonly genai: GenAiOptions;
 
   constructor(opts: RequestTrackingOptions) {
     this.tracker = opts.tracker;
-    this.peekBytes = opts.bodyPeekBytes ?? 65536;
+    this.genai = opts.genai ?? {};
+    this.peekBytes = opts.bodyPeekBytes ?? 4096;
     this.serverSpans = opts.serverSpans ?? false;
     this.ignoreHosts = new Set(opts.ignoreHosts ?? []);
   }
@@ -89,9 +115,12 @@ export class HttpRequestTracking {
     this.on('http.server.request.start', (m) => this.onServerStart(m as { request: IncomingMessage; response: ServerResponse }));
     this.on('http.server.response.finish', (m) => this.onServerFinish(m as { request: IncomingMessage; response: ServerResponse }));
     this.on('undici:request:create', (m) => this.onUndiciCreate(m as { request: UndiciRequest }));
-    this.on('undici:request:headers', (m) => this.onUpstreamHeaders((m as { request: object }).request, (m as { response: { statusCode: number } }).response.statusCode));
+    this.on('undici:request:headers', (m) => this.onUndiciHeaders(m as { request: object; response: { statusCode: number; headers: unknown } }));
     this.on('undici:request:trailers', (m) => this.onUpstreamDone((m as { request: object }).request, undefined));
     this.on('undici:request:error', (m) => this.onUpstreamDone((m as { request: object }).request, (m as { error: unknown }).error));
+    // created (Node >= 22.12) comes from the ClientRequest constructor, before any body write; start
+    // (at socket assignment, after the first writes) only for a Node without it
+    this.on('http.client.request.created', (m) => this.onHttpClientStart(m as { request: ClientRequest }));
     this.on('http.client.request.start', (m) => this.onHttpClientStart(m as { request: ClientRequest }));
     this.on('http.client.response.finish', (m) =>
       this.onHttpClientResponse(m as { request: ClientRequest; response: IncomingMessage }),
@@ -163,9 +192,13 @@ export class HttpRequestTracking {
       responseOpen: false,
       done: false,
       peek: undefined,
-      peeked: 0,
       bodyBytes: 0,
       bodyComplete: false,
+      client: {},
+      open: new Set(),
+      pending: 0,
+      deferred: undefined,
+      upstreamError: undefined,
     };
     this.byReq.set(req, st);
     this.store.enterWith(st);
@@ -174,11 +207,16 @@ export class HttpRequestTracking {
     else queueMicrotask(() => this.handle(st));
 
     const ct = req.headers['content-type'];
-    if (this.peekBytes > 0 && method !== 'GET' && method !== 'HEAD' && typeof ct === 'string' && ct.includes('json')) st.peek = [];
+    if (this.peekBytes > 0 && method !== 'GET' && method !== 'HEAD' && typeof ct === 'string' && ct.includes('json')) st.peek = new JsonWindow(this.peekBytes, 1024, false);
     this.wrapRequestEmit(st);
     this.wrapFirstByte(st);
+    // the client went away before the answer was complete: a cancel (Esc in Claude Code), not an error
     res.once('close', () => {
-      if (!st.done) this.finish(st, false, { 'ccr.request.aborted': true });
+      try {
+        if (!st.done) this.finish(st, true, { 'ccr.request.cancelled': true }, true);
+      } catch {
+        /* never into the host */
+      }
     });
   }
 
@@ -199,11 +237,7 @@ export class HttpRequestTracking {
           const chunk = args[0];
           const n = typeof chunk === 'string' ? Buffer.byteLength(chunk) : ((chunk as Uint8Array | undefined)?.byteLength ?? 0);
           st.bodyBytes += n;
-          if (st.peek && st.peeked < self.peekBytes) {
-            const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-            st.peek.push(b);
-            st.peeked += b.length;
-          }
+          if (st.peek) st.peek.write(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
         } else if (ev === 'end') {
           fired = true;
           st.bodyComplete = true;
@@ -222,13 +256,17 @@ export class HttpRequestTracking {
   private endIngress(st: RequestState): void {
     if (!st.ingressOpen) return;
     st.ingressOpen = false;
-    const attrs: Attributes = {};
-    if (st.peek && st.peek.length) {
-      const text = Buffer.concat(st.peek).toString('utf8', 0, Math.min(st.peeked, this.peekBytes));
-      const m = MODEL_RE.exec(text);
-      if (m) attrs['gen_ai.request.model'] = m[1];
-      const s = STREAM_RE.exec(text);
-      if (s) attrs['ccr.streaming'] = s[1] === 'true';
+    if (st.peek && st.peek.total > 0) {
+      const attrs: Attributes = {};
+      const f = requestFields(st.peek);
+      if (f.model) {
+        const { provider, model } = splitModel(f.model);
+        f.model = model;
+        attrs['gen_ai.request.model'] = model;
+        if (provider) (st.client as ClientAsk).ccrProvider = provider;
+      }
+      if (f.stream !== undefined) attrs['ccr.streaming'] = f.stream;
+      Object.assign(st.client, f);
       Object.assign(st.attrs, attrs);
       st.handle?.span.setAttributes(attrs);
     }
@@ -281,25 +319,45 @@ export class HttpRequestTracking {
     }
   }
 
+  /**
+   * A request succeeds when it answers below 400; a failed one carries error.type (its upstream's,
+   * else its status). instrumentation-http overwrites error.type of a 5xx server span with the status
+   * when it ends the span: the upstream's class stays in ccr.upstream.error.type.
+   */
   private onServerFinish({ request }: { request: IncomingMessage; response: ServerResponse }): void {
     const st = this.byReq.get(request);
     if (!st || st.done) return;
-    this.finish(st, st.res.statusCode < 500, {});
+    const status = st.res.statusCode;
+    const failed = status >= 400;
+    const attrs: Attributes = failed ? { 'error.type': st.upstreamError ?? String(status) } : {};
+    if (st.upstreamError) attrs['ccr.upstream.error.type'] = st.upstreamError;
+    this.finish(st, !failed, attrs, false);
   }
 
-  private finish(st: RequestState, success: boolean, extra: Attributes): void {
+  private finish(st: RequestState, success: boolean, extra: Attributes, cancelled: boolean): void {
     st.done = true;
     if (st.traceId && this.byTrace.get(st.traceId) === st) this.byTrace.delete(st.traceId);
     const h = this.handle(st);
     if (st.ingressOpen) this.endIngress(st);
-    if (st.responseOpen) h.endPhase('response');
-    const attrs: Attributes = {
-      ...extra,
-      'http.response.status_code': st.res.statusCode,
-      'ccr.upstream.count': st.upstreams,
+    if (st.responseOpen) {
+      st.responseOpen = false;
+      h.endPhase('response');
+    }
+    // upstream calls still open: the answer went out (or the client left) before they ended
+    for (const u of [...st.open]) this.endUpstream(u, undefined, cancelled ? { 'ccr.request.cancelled': true } : { 'ccr.upstream.incomplete': true }, !cancelled);
+    const complete = () => {
+      st.deferred = undefined;
+      const attrs: Attributes = {
+        ...extra,
+        'http.response.status_code': st.res.statusCode,
+        'ccr.upstream.count': st.upstreams,
+      };
+      if (st.upstreamHosts.length) attrs['ccr.upstream.hosts'] = st.upstreamHosts;
+      h.complete(success, attrs);
     };
-    if (st.upstreamHosts.length) attrs['ccr.upstream.hosts'] = st.upstreamHosts;
-    h.complete(success, attrs);
+    if (st.pending === 0) return complete();
+    st.deferred = complete;
+    setTimeout(() => st.deferred?.(), PENDING_WAIT_MS).unref();
   }
 
   // ---- outgoing (upstream) ----
@@ -318,18 +376,33 @@ export class HttpRequestTracking {
     return st;
   }
 
-  private beginUpstream(key: object, host: string, method: string, path: string): void {
-    if (this.ignoreHosts.has(host)) return;
+  private beginUpstream(key: object, host: string, method: string, path: string): UpstreamState | undefined {
+    if (this.ignoreHosts.has(host)) return undefined;
     const st = this.current();
-    if (!st) return;
+    if (!st) return undefined;
     st.upstreams++;
     if (!st.upstreamHosts.includes(host) && st.upstreamHosts.length < 8) st.upstreamHosts.push(host);
     const phase = st.upstreams === 1 ? 'upstream' : `upstream.${st.upstreams}`;
-    this.upstream.set(key, { state: st, phase });
+    const u: UpstreamState = { state: st, phase, call: undefined, status: undefined, retryAfter: undefined, ttfbOpen: true, streamOpen: false };
+    this.upstream.set(key, u);
+    st.open.add(u);
     const attrs: Attributes = { 'server.address': host, 'http.request.method': method, 'url.path': path };
     const h = this.handle(st);
     h.startPhase(phase, attrs);
     h.startPhase(`${phase}.ttfb`);
+    const format = method === 'POST' ? apiFormatOf(path) : undefined;
+    if (format) u.call = new GenAiCall(format, host, path, this.genai, () => this.onFirstChunk(u));
+    return u;
+  }
+
+  /** The first output chunk of a streamed answer: `first_token` (dated from dispatch) ends, `stream` starts. */
+  private onFirstChunk(u: UpstreamState): void {
+    if (u.state.done || !u.call) return;
+    const h = this.handle(u.state);
+    h.startPhase(`${u.phase}.first_token`, undefined, u.call.startedAt);
+    h.endPhase(`${u.phase}.first_token`);
+    h.startPhase(`${u.phase}.stream`);
+    u.streamOpen = true;
   }
 
   private onUndiciCreate({ request }: { request: UndiciRequest }): void {
@@ -337,26 +410,62 @@ export class HttpRequestTracking {
     const host = origin.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '').replace(/^[^@]*@/, '');
     const p = String(request.path ?? '/');
     const q = p.indexOf('?');
-    this.beginUpstream(request, host, String(request.method ?? 'GET'), q < 0 ? p : p.slice(0, q));
+    const u = this.beginUpstream(request, host, String(request.method ?? 'GET'), q < 0 ? p : p.slice(0, q));
+    if (u?.call) wrapUndiciRequest(request, u.call);
+  }
+
+  private onUndiciHeaders({ request, response }: { request: object; response: { statusCode: number; headers: unknown } }): void {
+    const u = this.upstream.get(request);
+    if (!u) return;
+    const status = response.statusCode;
+    // raw headers are [name, value, …] buffers: only the three we use are decoded, only when needed
+    let ct: string | undefined;
+    let ce: string | undefined;
+    if (u.call || status >= 400) {
+      const raw = response.headers;
+      if (Array.isArray(raw)) {
+        for (let i = 0; i + 1 < raw.length; i += 2) {
+          const n = raw[i] as Buffer | string;
+          const len = n.length;
+          if (len !== 12 && len !== 16 && len !== 11) continue;
+          const name = n.toString().toLowerCase();
+          if (name === 'content-type') ct = String(raw[i + 1]);
+          else if (name === 'content-encoding') ce = String(raw[i + 1]);
+          else if (name === 'retry-after' && status >= 400) u.retryAfter = String(raw[i + 1]).slice(0, 64);
+        }
+      }
+    }
+    this.onUpstreamHeaders(u, status, ct, ce);
   }
 
   private onHttpClientStart({ request }: { request: ClientRequest }): void {
+    if (this.upstream.has(request)) return;
     const host = String(request.getHeader('host') ?? request.host ?? '');
     const p = request.path ?? '/';
     const q = p.indexOf('?');
-    this.beginUpstream(request, host, request.method, q < 0 ? p : p.slice(0, q));
+    const u = this.beginUpstream(request, host, request.method, q < 0 ? p : p.slice(0, q));
+    if (u?.call) wrapWrites(request, u.call);
   }
 
-  private onUpstreamHeaders(key: object, status: number): void {
-    const u = this.upstream.get(key);
-    if (!u || u.state.done) return;
+  private onUpstreamHeaders(u: UpstreamState, status: number, contentType: string | undefined, contentEncoding: string | undefined): void {
+    if (u.state.done) return;
+    u.status = status;
+    u.call?.responseHeaders(status, contentType, contentEncoding);
+    u.ttfbOpen = false;
     this.handle(u.state).endPhase(`${u.phase}.ttfb`, { 'http.response.status_code': status });
   }
 
   private onHttpClientResponse({ request, response }: { request: ClientRequest; response: IncomingMessage }): void {
     const u = this.upstream.get(request);
     if (!u) return;
-    this.onUpstreamHeaders(request, response.statusCode ?? 0);
+    const status = response.statusCode ?? 0;
+    if (status >= 400) {
+      const ra = response.headers['retry-after'];
+      if (typeof ra === 'string') u.retryAfter = ra.slice(0, 64);
+    }
+    const ce = response.headers['content-encoding'];
+    this.onUpstreamHeaders(u, status, response.headers['content-type'], typeof ce === 'string' ? ce : undefined);
+    if (u.call) wrapDataEvents(response, u.call);
     response.once('end', () => this.onUpstreamDone(request, undefined));
     response.once('error', (e) => this.onUpstreamDone(request, e));
   }
@@ -366,12 +475,119 @@ export class HttpRequestTracking {
     if (!u) return;
     this.upstream.delete(key);
     if (u.state.done) return;
-    const h = this.handle(u.state);
-    if (error) {
-      h.endPhase(`${u.phase}.ttfb`);
-      h.endPhase(u.phase, { 'error.type': (error as Error)?.name ?? 'Error' });
-    } else h.endPhase(u.phase);
+    const errorType = error ? errorTypeOf(error) : u.status !== undefined ? errorTypeOfStatus(u.status) : undefined;
+    this.endUpstream(u, errorType, undefined, true);
   }
+
+  /**
+   * Ends an upstream call's phases and, for an LLM call, puts its GenAI result on the request's span
+   * (at once, or when its decompressor drained: the request's completion waits for that, bounded).
+   */
+  private endUpstream(u: UpstreamState, errorType: string | undefined, extra: Attributes | undefined, record: boolean): void {
+    const st = u.state;
+    if (!st.open.delete(u)) return;
+    const h = this.handle(st);
+    const attrs: Attributes = { ...extra };
+    if (errorType) {
+      attrs['error.type'] = errorType;
+      st.upstreamError = errorType;
+    }
+    if (u.retryAfter) attrs['http.response.header.retry-after'] = [u.retryAfter];
+    if (u.ttfbOpen) {
+      u.ttfbOpen = false;
+      h.endPhase(`${u.phase}.ttfb`);
+    }
+    const call = u.call;
+    if (!call) {
+      h.endPhase(u.phase, attrs);
+      return;
+    }
+    st.pending++;
+    call.end(errorType, st.client, record, (r) => {
+      try {
+        if (r.errorType && !errorType) attrs['error.type'] = st.upstreamError = r.errorType;
+        if (u.streamOpen) {
+          u.streamOpen = false;
+          h.endPhase(`${u.phase}.stream`, r.stream);
+        }
+        h.endPhase(u.phase, attrs);
+        if (u.retryAfter) r.span['http.response.header.retry-after'] = [u.retryAfter];
+        h.span.setAttributes(r.span);
+      } catch {
+        /* never into the host */
+      }
+      if (--st.pending === 0) st.deferred?.();
+    });
+  }
+}
+
+/**
+ * undici's Request (the object its create channel publishes) passes every request body chunk through
+ * its own onBodySent and every response body chunk through its own onData, in every undici version
+ * since 5 (the bodyChunkSent / bodyChunkReceived channels exist only since 7.x, and CCR 3.1.1 bundles
+ * an older undici): own-property wrappers on this one request feed the call and return what the
+ * originals return. False when the published object is not such a request.
+ */
+function wrapUndiciRequest(request: object, call: GenAiCall): boolean {
+  const r = request as Record<string, unknown>;
+  const onData = r.onData;
+  const onBodySent = r.onBodySent;
+  if (typeof onData !== 'function' || typeof onBodySent !== 'function') return false;
+  r.onBodySent = function (this: unknown, chunk: unknown) {
+    try {
+      if (typeof chunk === 'string' || chunk instanceof Uint8Array) call.requestChunk(chunk);
+    } catch {
+      /* never into the host */
+    }
+    return (onBodySent as (c: unknown) => unknown).call(this, chunk);
+  };
+  r.onData = function (this: unknown, chunk: unknown) {
+    try {
+      if (chunk instanceof Uint8Array) call.responseChunk(chunk);
+    } catch {
+      /* never into the host */
+    }
+    return (onData as (c: unknown) => unknown).call(this, chunk);
+  };
+  return true;
+}
+
+/** Feeds what a ClientRequest writes (the LLM request body) to the call; the writes themselves are untouched. */
+function wrapWrites(request: ClientRequest, call: GenAiCall): void {
+  const r = request as unknown as Record<string, (...a: unknown[]) => unknown>;
+  for (const name of ['write', 'end'] as const) {
+    const orig = r[name];
+    r[name] = function (this: unknown, ...args: unknown[]) {
+      try {
+        const c = args[0];
+        if (typeof c === 'string' || c instanceof Uint8Array) call.requestChunk(c);
+      } catch {
+        /* never into the host */
+      }
+      return orig.apply(this, args);
+    };
+  }
+}
+
+/** Sees an upstream answer's 'data' events (whoever reads it, however: emit covers read() and pipes). */
+function wrapDataEvents(response: IncomingMessage, call: GenAiCall): void {
+  const own = Object.prototype.hasOwnProperty.call(response, 'emit');
+  const orig = response.emit;
+  const wrapper = function (this: IncomingMessage, ev: string | symbol, ...args: unknown[]): boolean {
+    try {
+      if (ev === 'data') {
+        const c = args[0];
+        call.responseChunk(typeof c === 'string' ? Buffer.from(c) : (c as Uint8Array));
+      } else if (ev === 'end' && response.emit === wrapper) {
+        if (own) response.emit = orig;
+        else delete (response as Partial<IncomingMessage>).emit;
+      }
+    } catch {
+      /* never into the host */
+    }
+    return orig.call(this, ev, ...args);
+  } as typeof response.emit;
+  response.emit = wrapper;
 }
 
 interface UndiciRequest {

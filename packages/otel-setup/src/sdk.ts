@@ -19,6 +19,8 @@ import { LeakWatch } from './leak-watch';
 import { redactor } from './redact';
 import { RedactingLogRecordProcessor, RedactingSpanProcessor } from './redacting-processors';
 import { HttpRequestTracking } from './request-tracking';
+import { GenAiMetrics } from './genai/metrics';
+import { Pricing } from './genai/pricing';
 import { buildResource } from './resource';
 import { ReconfigurableSampler } from './sampler';
 import { StdoutCapture } from './stdout-capture';
@@ -182,6 +184,13 @@ export class Telemetry {
         bodyPeekBytes: cfg.requestTracking.bodyPeekBytes,
         serverSpans: names.includes('http'),
         ignoreHosts: Object.values(cfg.exporter.endpoints).map(hostOf),
+        genai: {
+          metrics: new GenAiMetrics(meterProvider, { maxModels: cfg.genai.maxModels }),
+          pricing: Object.keys(cfg.genai.prices).length ? new Pricing(cfg.genai.prices) : undefined,
+          captureBytes: cfg.genai.captureContent ? cfg.genai.captureContentMaxBytes : 0,
+          // the one redaction module's text redactor: every secret shape, in URLs and in text
+          redact: (text: string) => redactor.redactText(text),
+        },
       });
       self.requestTracking = rt;
       rt.start();

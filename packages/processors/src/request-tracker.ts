@@ -71,7 +71,8 @@ export interface RequestHandle {
   readonly id: string;
   /** The request's span; a non-recording span when the request was sampled out. */
   readonly span: Span;
-  startPhase(name: string, attributes?: Attributes): void;
+  /** `startTime` (a performance.now() value) dates a phase that began before it could be named. */
+  startPhase(name: string, attributes?: Attributes, startTime?: number): void;
   endPhase(name: string, attributes?: Attributes): void;
   complete(success: boolean, attributes?: Attributes): void;
   fail(error: unknown, attributes?: Attributes): void;
@@ -106,10 +107,12 @@ class TrackedRequest implements RequestHandle {
     private readonly tracker: RequestTracker,
   ) {}
 
-  startPhase(name: string, attributes?: Attributes): void {
+  startPhase(name: string, attributes?: Attributes, startTime?: number): void {
     if (this.ended) return;
-    this.phases[name] = performance.now();
-    this.span.addEvent('phase.start', { ...attributes, 'ccr.phase.name': name });
+    const now = performance.now();
+    const at = startTime !== undefined && startTime <= now ? startTime : now;
+    this.phases[name] = at;
+    this.span.addEvent('phase.start', { ...attributes, 'ccr.phase.name': name }, at === now ? undefined : at);
   }
 
   endPhase(name: string, attributes?: Attributes): void {

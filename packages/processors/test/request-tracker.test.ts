@@ -36,6 +36,24 @@ describe('RequestTracker', () => {
     expect(await metricPoints(reader, 'ccr.request.duration')).toHaveLength(1);
   });
 
+  it('startPhase(name, attrs, startTime) dates a phase that began earlier (its event and its duration)', () => {
+    const { exporter, tracker } = setup();
+    const req = tracker.trackRequest('r1');
+    const began = performance.now() - 50;
+    req.startPhase('upstream.first_token', undefined, began);
+    req.endPhase('upstream.first_token');
+    // a start time in the future is not believed: the phase starts now
+    req.startPhase('later', undefined, performance.now() + 60000);
+    req.endPhase('later');
+    req.complete(true);
+    const [span] = exporter.getFinishedSpans();
+    const [start, end, , laterEnd] = span.events;
+    expect(end.attributes?.['ccr.phase.duration_ms']).toBeGreaterThanOrEqual(50);
+    const ns = (t: [number, number]) => t[0] * 1e9 + t[1];
+    expect((ns(end.time) - ns(start.time)) / 1e6).toBeGreaterThanOrEqual(49);
+    expect(laterEnd.attributes?.['ccr.phase.duration_ms']).toBeLessThan(50);
+  });
+
   it('fail() records the exception and ERROR status', () => {
     const { exporter, tracker } = setup();
     tracker.trackRequest('r').fail(new Error('upstream 502'));

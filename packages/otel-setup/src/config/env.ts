@@ -343,6 +343,8 @@ export function parseEnv(env: NodeJS.ProcessEnv, warn: WarnFn): EnvParseResult {
   if (cap !== undefined) layer.captureStdout = cap;
   const tee = r.bool('CCR_OTEL_CAPTURE_STDOUT_TEE', d.captureStdoutTee);
   if (tee !== undefined) layer.captureStdoutTee = tee;
+  const content = r.bool('OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT', d.genai.captureContent);
+  if (content !== undefined) layer.genai = { captureContent: content };
   const adaptive = r.bool('CCR_OTEL_ADAPTIVE', d.adaptive.enabled);
   if (adaptive !== undefined) layer.adaptive = { enabled: adaptive };
   const rt = r.bool('CCR_OTEL_REQUEST_TRACKING', d.requestTracking.enabled);

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { priceTableProblem } from '../genai/pricing';
 import { LEVEL_NAMES } from './types';
 import type { ConfigLayer } from './types';
 import type { WarnFn } from './warn';
@@ -12,6 +13,7 @@ import { redactionOptionsProblem } from '../redact';
  * Shape (every key optional):
  * { "level": "info", "adaptive": { "enabled", "warnThreshold", "errorThreshold", "hysteresis", "recoverySamples", "intervalMillis" },
  *   "batching": { "logs": {...}, "spans": {...} }, "requestTracking": { "enabled", "maxActive", "ttlMs", "sweepIntervalMs", "bodyPeekBytes" },
+ *   "genai": { "captureContent", "captureContentMaxBytes", "maxModels", "prices": { "<provider>": { "<model>": { "input", "output", "cacheRead", "cacheCreation" } } } },
  *   "sampling": { "ratio": 0.5 }, "export": {...}, "consoleEcho", "captureStdout", "leakWatch": {...}, "shutdown": { "timeoutMillis" },
  *   "redaction": { "keys": ["ccrAdminPin"], "patterns": ["\\bmyco_[A-Za-z0-9]{24}"] } }
  */
@@ -59,6 +61,12 @@ export const FILE_SCHEMA: Schema = {
     ttlMs: isInt(1),
     sweepIntervalMs: isInt(1),
     bodyPeekBytes: isInt(0),
+  },
+  genai: {
+    captureContent: isBool,
+    captureContentMaxBytes: isInt(1),
+    maxModels: isInt(1),
+    prices: priceTableProblem,
   },
   sampling: { ratio: isRatio },
   leakWatch: { enabled: isBool, intervalMillis: isInt(10), windowMillis: isInt(10), samples: isInt(1), growthThreshold: isRatio },

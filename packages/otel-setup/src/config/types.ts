@@ -1,5 +1,6 @@
 /** The effective configuration of @ccr/otel-setup. Every field has a default in defaults.ts. */
 import type { LevelName } from '@ccr/otel-processors';
+import type { PriceTable } from '../genai/pricing';
 // the processors' level module alone (it needs only @opentelemetry/api): the disabled fast path stays light
 export { LEVEL_NAMES } from '@ccr/otel-processors/dist/level';
 export type { LevelName };
@@ -65,8 +66,19 @@ export interface OtelSetupConfig {
     maxActive: number;
     ttlMs: number;
     sweepIntervalMs: number;
-    /** Bytes of a JSON request body looked at for "model" / "stream" (0 disables). */
+    /** Bytes at the start of a JSON request body looked at for "model" (and its last 1 KiB for "stream", "max_tokens"); 0 disables. */
     bodyPeekBytes: number;
+  };
+  /** GenAI attributes and metrics of upstream LLM calls (request tracking must be on). */
+  genai: {
+    /** Record the head of prompts and completions (redacted) on the span (OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT). */
+    captureContent: boolean;
+    /** Bytes of each captured text. */
+    captureContentMaxBytes: number;
+    /** Distinct model names in metric attributes before the rest become `_OTHER`. */
+    maxModels: number;
+    /** USD per million tokens by provider and model: gives ccr.cost.usd and the ccr.gen_ai.cost counter. */
+    prices: PriceTable;
   };
   sampling: { sampler: SamplerName; ratio: number };
   metricExportIntervalMillis: number;

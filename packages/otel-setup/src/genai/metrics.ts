@@ -1,0 +1,97 @@
+import type { Attributes, Counter, Histogram, MeterProvider } from '@opentelemetry/api';
+import type { TokenUsage } from './response-parser';
+
+/** One finished upstream generation call, as the metrics see it. */
+export interface GenAiCallRecord {
+  operation: string;
+  provider: string;
+  requestModel?: string;
+  responseModel?: string;
+  /** The upstream's HTTP status, when it answered. */
+  status?: number;
+  errorType?: string;
+  /** Dispatch to the end of the answer, in seconds. */
+  durationS: number;
+  usage: TokenUsage;
+  /** Streaming only: dispatch to the first output chunk, and the mean gap between later chunks (s). */
+  timeToFirstChunkS?: number;
+  timePerOutputChunkS?: number;
+  costUsd?: number;
+}
+
+// the GenAI conventions' advised bucket boundaries
+const DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92];
+const TTFC_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+const CHUNK_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5];
+const TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];
+
+/** The first `max` distinct values pass; later new ones become `_OTHER` (bounded metric cardinality). */
+export class BoundedNames {
+  private readonly seen = new Set<string>();
+  constructor(private readonly max: number) {}
+  get(v: string): string {
+    if (this.seen.has(v)) return v;
+    if (this.seen.size < this.max) {
+      this.seen.add(v);
+      return v;
+    }
+    return '_OTHER';
+  }
+}
+
+/**
+ * The GenAI client metrics of the conventions (gen_ai.client.operation.duration, token.usage,
+ * time_to_first_chunk, time_per_output_chunk) plus a cost counter, all with the provider, the
+ * request and response model (first `maxModels` distinct names, then `_OTHER`), the upstream status
+ * and error.type. time_per_output_chunk is recorded once per stream (the mean gap after the first
+ * chunk), not once per chunk: one histogram update per chunk would cost more than the parsing.
+ */
+export class GenAiMetrics {
+  private readonly duration: Histogram;
+  private readonly tokens: Histogram;
+  private readonly ttfc: Histogram;
+  private readonly perChunk: Histogram;
+  private readonly cost: Counter;
+  private readonly models: BoundedNames;
+
+  constructor(meterProvider: MeterProvider, opts: { maxModels?: number } = {}) {
+    const meter = meterProvider.getMeter('@ccr/otel-setup/genai');
+    this.models = new BoundedNames(opts.maxModels ?? 100);
+    this.duration = meter.createHistogram('gen_ai.client.operation.duration', {
+      unit: 's',
+      description: 'GenAI operation duration.',
+      advice: { explicitBucketBoundaries: DURATION_BUCKETS },
+    });
+    this.tokens = meter.createHistogram('gen_ai.client.token.usage', {
+      unit: '{token}',
+      description: 'Number of input and output tokens used.',
+      advice: { explicitBucketBoundaries: TOKEN_BUCKETS },
+    });
+    this.ttfc = meter.createHistogram('gen_ai.client.operation.time_to_first_chunk', {
+      unit: 's',
+      description: 'Time from dispatch to the first output chunk of a streamed answer.',
+      advice: { explicitBucketBoundaries: TTFC_BUCKETS },
+    });
+    this.perChunk = meter.createHistogram('gen_ai.client.operation.time_per_output_chunk', {
+      unit: 's',
+      description: 'Mean time between output chunks after the first, one value per streamed answer.',
+      advice: { explicitBucketBoundaries: CHUNK_BUCKETS },
+    });
+    this.cost = meter.createCounter('ccr.gen_ai.cost', { unit: 'USD', description: 'Cost of GenAI calls from the configured price table.' });
+  }
+
+  record(c: GenAiCallRecord): void {
+    const a: Attributes = { 'gen_ai.operation.name': c.operation, 'gen_ai.provider.name': c.provider };
+    if (c.requestModel) a['gen_ai.request.model'] = this.models.get(c.requestModel);
+    if (c.responseModel) a['gen_ai.response.model'] = this.models.get(c.responseModel);
+    if (c.status) a['http.response.status_code'] = c.status;
+    const withError = c.errorType ? { ...a, 'error.type': c.errorType } : a;
+    this.duration.record(c.durationS, withError);
+    if (c.errorType) return;
+    if (c.usage.input !== undefined) this.tokens.record(c.usage.input, { ...a, 'gen_ai.token.type': 'input' });
+    if (c.usage.output !== undefined) this.tokens.record(c.usage.output, { ...a, 'gen_ai.token.type': 'output' });
+    if (c.timeToFirstChunkS !== undefined) this.ttfc.record(c.timeToFirstChunkS, a);
+    if (c.timePerOutputChunkS !== undefined) this.perChunk.record(c.timePerOutputChunkS, a);
+    if (c.costUsd !== undefined && c.costUsd > 0) this.cost.add(c.costUsd, a);
+  }
+}
