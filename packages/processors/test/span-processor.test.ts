@@ -1,3 +1,4 @@
+import { diag } from '@opentelemetry/api';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { TracerProvider, AlwaysOffSampler, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { BatchingSpanProcessor } from '../src';
@@ -50,6 +51,13 @@ describe('BatchingSpanProcessor', () => {
   });
 
   it('reads OTEL_BSP_* when an option is absent', () => {
-    expect(() => new BatchingSpanProcessor({ env: { OTEL_BSP_MAX_QUEUE_SIZE: 'x' }, exporter: new ScriptedExporter() })).toThrow(/OTEL_BSP_MAX_QUEUE_SIZE/);
+    const warn = jest.spyOn(diag, 'warn').mockImplementation(() => undefined);
+    try {
+      const p = new BatchingSpanProcessor({ env: { OTEL_BSP_MAX_QUEUE_SIZE: 'x', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '7' }, exporter: new ScriptedExporter() });
+      expect(p.getOptions()).toMatchObject({ maxQueueSize: 65536, maxExportBatchSize: 7 });
+      expect(warn.mock.calls[0][0]).toMatch(/OTEL_BSP_MAX_QUEUE_SIZE must be an integer, got "x"; using 65536/);
+    } finally {
+      warn.mockRestore();
+    }
   });
 });
