@@ -4,7 +4,10 @@
 //
 //   node bench/gateway/run.mjs [--runs 3] [--rates 300,1000] [--duration 20] [--warmup 3]
 //        [--variants bare,ccr,register] [--out bench/results/gateway-latest.json] [--svg path]
-//        [--cpu-prof DIR] [--smoke]
+//        [--cpu-prof DIR] [--alt-preload PATH] [--smoke]
+//
+// --alt-preload adds the variant `alt`: the preload at PATH (e.g. a copy of an earlier build), to
+// compare a change side by side. A variant `name+KEY=VALUE` is `name` with extra environment.
 //
 // Per variant and rate: gateway CPU per request (process.cpuUsage() over the measured window,
 // asked over IPC, divided by the requests answered in it), latency p50/p99 (from each request's due
@@ -13,7 +16,7 @@ import { fork, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { drive, percentile } from './load.mjs';
@@ -33,6 +36,7 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
     svg: { type: 'string' },
     'cpu-prof': { type: 'string' },
+    'alt-preload': { type: 'string' },
     smoke: { type: 'boolean', default: false },
   },
 });
@@ -58,7 +62,13 @@ const VARIANTS = {
     spansPerRequest: 2,
   },
 };
-for (const v of opts.variants) if (!VARIANTS[v]) throw new Error(`unknown variant ${v} (known: ${Object.keys(VARIANTS).join(', ')})`);
+// `name+KEY=VALUE+…`: a known variant with extra environment (to measure what a part costs)
+if (args['alt-preload']) VARIANTS.alt = { ...VARIANTS.ccr, execArgv: ['-r', resolve(args['alt-preload'])] };
+for (const v of opts.variants) {
+  const [base, ...envs] = v.split('+');
+  if (!VARIANTS[base]) throw new Error(`unknown variant ${base} (known: ${Object.keys(VARIANTS).join(', ')})`);
+  if (envs.length) VARIANTS[v] = { ...VARIANTS[base], env: { ...VARIANTS[base].env, ...Object.fromEntries(envs.map((e) => e.split('='))) } };
+}
 
 const BODIES = [
   { model: 'claude-sonnet-4', max_tokens: 256, stream: false, messages: [{ role: 'user', content: 'Say hello in one short sentence, please.' }] },
@@ -104,7 +114,7 @@ function ask(child) {
 async function measure(variant, rate, ctx) {
   const v = VARIANTS[variant];
   const execArgv = [...v.execArgv];
-  if (args['cpu-prof']) execArgv.push('--cpu-prof', `--cpu-prof-dir=${args['cpu-prof']}`, `--cpu-prof-name=${variant}-${rate}-${Date.now()}.cpuprofile`);
+  if (args['cpu-prof']) execArgv.push('--cpu-prof', '--cpu-prof-interval=250', `--cpu-prof-dir=${args['cpu-prof']}`, `--cpu-prof-name=${variant}-${rate}-${Date.now()}.cpuprofile`);
   await fetch(`http://127.0.0.1:${ctx.sinkPort}/reset`, { method: 'POST' });
   const gw = fork(join(here, 'gateway.cjs'), [], {
     execArgv,
@@ -205,7 +215,7 @@ function summarize(results) {
   return { rows, ratios };
 }
 
-const COLORS = { bare: '#9e9e9e', ccr: '#2e7d32', register: '#1565c0' };
+const COLORS = { bare: '#9e9e9e', ccr: '#2e7d32', register: '#1565c0', alt: '#f9a825' };
 
 /** A grouped bar chart: CPU per request for each variant, grouped by rate. */
 function svgChart(rows) {

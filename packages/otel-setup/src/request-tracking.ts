@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import * as dc from 'node:diagnostics_channel';
-import type { IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientRequest } from 'node:http';
 import { context, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import type { Attributes, Span } from '@opentelemetry/api';
 import { isTracingSuppressed } from '@opentelemetry/core';
@@ -53,7 +54,10 @@ interface RequestState {
   /** Body bytes seen in 'data' events, and whether 'end' came. */
   bodyBytes: number;
   bodyComplete: boolean;
+  /** write/end/flushHeaders was called: the response phase has started. */
+  wrote: boolean;
   traceId?: string;
+  owner: HttpRequestTracking;
 }
 
 interface UpstreamState {
@@ -63,16 +67,43 @@ interface UpstreamState {
 
 let counter = 0;
 
+/**
+ * The tracked state, on the request and the response themselves: one property (same hidden class for
+ * every request) instead of a WeakMap lookup or per-request wrapper closures.
+ */
+const kState = Symbol('ccr.requestTracking');
+type Tracked = { [kState]?: RequestState };
+
+/**
+ * The request's 'data'/'end' and the response's first write are seen by hooks installed once on
+ * IncomingMessage.prototype.emit and ServerResponse.prototype.{write,end,flushHeaders}: per request
+ * this costs one property read, where wrapping each request's methods cost closures, and deleting the
+ * wrappers afterwards turned the request and response objects into slow dictionary-mode objects.
+ * Wrappers installed later (compression middleware and the like) call through to these.
+ */
+interface ProtoHook {
+  proto: Record<string, unknown>;
+  name: string;
+  own: boolean;
+  orig: unknown;
+  hook: unknown;
+}
+
+function onResponseClose(this: ServerResponse): void {
+  const st = (this as unknown as Tracked)[kState];
+  if (st !== undefined && !st.done) st.owner.abort(st);
+}
+
 const MODEL_RE = /"model"\s*:\s*"([^"\\]{1,200})"/;
 const STREAM_RE = /"stream"\s*:\s*(true|false)/;
 
 export class HttpRequestTracking {
   private readonly store = new AsyncLocalStorage<RequestState>();
-  private readonly byReq = new WeakMap<object, RequestState>();
   private readonly bySpan = new WeakMap<object, RequestState>();
   private readonly byTrace = new Map<string, RequestState>();
   private readonly upstream = new WeakMap<object, UpstreamState>();
   private readonly subs: Array<[string, (m: unknown) => void]> = [];
+  private readonly hooks: ProtoHook[] = [];
   private readonly tracker: RequestTracker;
   private readonly peekBytes: number;
   private readonly serverSpans: boolean;
@@ -97,16 +128,58 @@ export class HttpRequestTracking {
       this.onHttpClientResponse(m as { request: ClientRequest; response: IncomingMessage }),
     );
     this.on('http.client.request.error', (m) => this.onUpstreamDone((m as { request: object }).request, (m as { error: unknown }).error));
+    this.installHooks();
   }
 
   stop(): void {
     for (const [name, fn] of this.subs) dc.unsubscribe(name, fn);
     this.subs.length = 0;
+    // a hook that something else has wrapped since stays, as a pass-through (no new request gets a state)
+    for (const h of this.hooks.splice(0)) {
+      if (h.proto[h.name] !== h.hook) continue;
+      if (h.own) h.proto[h.name] = h.orig;
+      else delete h.proto[h.name];
+    }
+  }
+
+  private installHooks(): void {
+    const self = this;
+    const hook = (proto: object, name: string, make: (orig: (...a: unknown[]) => unknown) => unknown) => {
+      const p = proto as Record<string, unknown>;
+      const orig = p[name] as (...a: unknown[]) => unknown;
+      const h = make(orig);
+      this.hooks.push({ proto: p, name, own: Object.prototype.hasOwnProperty.call(p, name), orig, hook: h });
+      p[name] = h;
+    };
+    hook(IncomingMessage.prototype, 'emit', (orig) =>
+      function (this: IncomingMessage, ev: string | symbol, chunk?: unknown) {
+        const st = (this as unknown as Tracked)[kState];
+        if (st !== undefined && !st.bodyComplete) {
+          try {
+            self.onRequestEvent(st, ev, chunk);
+          } catch {
+            /* telemetry never breaks the app */
+          }
+        }
+        // eslint-disable-next-line prefer-rest-params
+        return orig.apply(this, arguments as unknown as unknown[]);
+      },
+    );
+    for (const name of ['write', 'end', 'flushHeaders']) {
+      hook(ServerResponse.prototype, name, (orig) =>
+        function (this: ServerResponse) {
+          const st = (this as unknown as Tracked)[kState];
+          if (st !== undefined && !st.wrote) self.firstByte(st);
+          // eslint-disable-next-line prefer-rest-params
+          return orig.apply(this, arguments as unknown as unknown[]);
+        },
+      );
+    }
   }
 
   /** instrumentation-http's requestHook for a server request: track on its span. */
   onServerSpan(span: Span, req: unknown): void {
-    const st = this.byReq.get(req as object);
+    const st = (req as Tracked)[kState];
     if (!st || st.handle) return;
     st.handle = this.tracker.trackRequest(st.id, st.attrs, { span });
     st.handle.startPhase('ingress');
@@ -166,8 +239,11 @@ export class HttpRequestTracking {
       peeked: 0,
       bodyBytes: 0,
       bodyComplete: false,
+      wrote: false,
+      owner: this,
     };
-    this.byReq.set(req, st);
+    (req as unknown as Tracked)[kState] = st;
+    (res as unknown as Tracked)[kState] = st;
     this.store.enterWith(st);
     if (!this.serverSpans) this.handle(st);
     // the server span (if any) is created right after this, in the same tick; if no hook came, track on our own
@@ -175,48 +251,28 @@ export class HttpRequestTracking {
 
     const ct = req.headers['content-type'];
     if (this.peekBytes > 0 && method !== 'GET' && method !== 'HEAD' && typeof ct === 'string' && ct.includes('json')) st.peek = [];
-    this.wrapRequestEmit(st);
-    this.wrapFirstByte(st);
-    res.once('close', () => {
-      if (!st.done) this.finish(st, false, { 'ccr.request.aborted': true });
-    });
+    res.on('close', onResponseClose);
   }
 
-  /**
-   * Watches the request's 'data' (body bytes, and the JSON peek) and 'end' (ingress done). Once 'end'
-   * is seen the wrapper is removed only if req.emit is still ours (a later wrapper, e.g. a
-   * middleware's, must not be cut out); otherwise it stays as a plain pass-through.
-   */
-  private wrapRequestEmit(st: RequestState): void {
-    const req = st.req;
-    const own = Object.prototype.hasOwnProperty.call(req, 'emit');
-    const orig = req.emit;
-    const self = this;
-    let fired = false;
-    const wrapper = function (this: IncomingMessage, ev: string | symbol, ...args: unknown[]): boolean {
-      if (!fired) {
-        if (ev === 'data') {
-          const chunk = args[0];
-          const n = typeof chunk === 'string' ? Buffer.byteLength(chunk) : ((chunk as Uint8Array | undefined)?.byteLength ?? 0);
-          st.bodyBytes += n;
-          if (st.peek && st.peeked < self.peekBytes) {
-            const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-            st.peek.push(b);
-            st.peeked += b.length;
-          }
-        } else if (ev === 'end') {
-          fired = true;
-          st.bodyComplete = true;
-          if (req.emit === wrapper) {
-            if (own) req.emit = orig;
-            else delete (req as Partial<IncomingMessage>).emit;
-          }
-          self.endIngress(st);
-        }
+  /** 'close' before the response finished: the client went away. */
+  abort(st: RequestState): void {
+    this.finish(st, false, { 'ccr.request.aborted': true });
+  }
+
+  /** The request's 'data' (body bytes, and the JSON peek) and 'end' (ingress done). */
+  private onRequestEvent(st: RequestState, ev: string | symbol, chunk: unknown): void {
+    if (ev === 'data') {
+      const n = typeof chunk === 'string' ? Buffer.byteLength(chunk) : ((chunk as Uint8Array | undefined)?.byteLength ?? 0);
+      st.bodyBytes += n;
+      if (st.peek && st.peeked < this.peekBytes) {
+        const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+        st.peek.push(b);
+        st.peeked += b.length;
       }
-      return orig.call(this, ev, ...args);
-    } as typeof req.emit;
-    req.emit = wrapper;
+    } else if (ev === 'end') {
+      st.bodyComplete = true;
+      this.endIngress(st);
+    }
   }
 
   private endIngress(st: RequestState): void {
@@ -239,50 +295,26 @@ export class HttpRequestTracking {
     this.handle(st).endPhase('ingress', size === undefined ? undefined : { 'http.request.body.size': size });
   }
 
-  /**
-   * The first of write/end/flushHeaders marks the first byte written back. After it, each wrapper is
-   * removed only if the property still holds it (compression middleware and the like wrap these
-   * later, as own properties, and must keep working); otherwise it stays as a pass-through.
-   */
-  private wrapFirstByte(st: RequestState): void {
-    const res = st.res as unknown as Record<string, unknown> & { getHeader(n: string): unknown; statusCode: number };
-    const names = ['write', 'end', 'flushHeaders'] as const;
-    let fired = false;
-    const wrappers: Array<[string, boolean, unknown, unknown]> = [];
-    const firstByte = () => {
-      fired = true;
-      for (const [n, own, fn, w] of wrappers) {
-        if (res[n] !== w) continue;
-        if (own) res[n] = fn;
-        else delete res[n];
+  /** The first of write/end/flushHeaders: the first byte written back. */
+  private firstByte(st: RequestState): void {
+    st.wrote = true;
+    try {
+      const res = st.res;
+      const h = this.handle(st);
+      const ct = res.getHeader('content-type');
+      if (typeof ct === 'string' && ct.includes('text/event-stream')) {
+        st.attrs['ccr.streaming'] = true;
+        h.span.setAttribute('ccr.streaming', true);
       }
-      try {
-        const h = this.handle(st);
-        const ct = res.getHeader('content-type');
-        if (typeof ct === 'string' && ct.includes('text/event-stream')) {
-          st.attrs['ccr.streaming'] = true;
-          h.span.setAttribute('ccr.streaming', true);
-        }
-        st.responseOpen = true;
-        h.startPhase('response', { 'http.response.status_code': res.statusCode });
-      } catch {
-        /* never break the response */
-      }
-    };
-    for (const n of names) {
-      const own = Object.prototype.hasOwnProperty.call(res, n);
-      const fn = res[n] as (...a: unknown[]) => unknown;
-      const w = function (this: ServerResponse, ...args: unknown[]) {
-        if (!fired) firstByte();
-        return fn.apply(this, args);
-      };
-      wrappers.push([n, own, fn, w]);
-      res[n] = w;
+      st.responseOpen = true;
+      h.startPhase('response', { 'http.response.status_code': res.statusCode });
+    } catch {
+      /* never break the response */
     }
   }
 
   private onServerFinish({ request }: { request: IncomingMessage; response: ServerResponse }): void {
-    const st = this.byReq.get(request);
+    const st = (request as unknown as Tracked)[kState];
     if (!st || st.done) return;
     this.finish(st, st.res.statusCode < 500, {});
   }
