@@ -63,6 +63,8 @@ interface RequestState {
 interface UpstreamState {
   state: RequestState;
   phase: string;
+  /** `${phase}.ttfb`, built once. */
+  ttfb: string;
 }
 
 let counter = 0;
@@ -104,6 +106,19 @@ export class HttpRequestTracking {
   private readonly upstream = new WeakMap<object, UpstreamState>();
   private readonly subs: Array<[string, (m: unknown) => void]> = [];
   private readonly hooks: ProtoHook[] = [];
+  /** Requests whose server span hook has not come yet, handled by one shared microtask. */
+  private readonly pending: RequestState[] = [];
+  private readonly drainPending = () => {
+    const list = this.pending;
+    for (let i = 0; i < list.length; i++) {
+      try {
+        this.handle(list[i]);
+      } catch {
+        /* telemetry never breaks the app */
+      }
+    }
+    list.length = 0;
+  };
   private readonly tracker: RequestTracker;
   private readonly peekBytes: number;
   private readonly serverSpans: boolean;
@@ -247,7 +262,7 @@ export class HttpRequestTracking {
     this.store.enterWith(st);
     if (!this.serverSpans) this.handle(st);
     // the server span (if any) is created right after this, in the same tick; if no hook came, track on our own
-    else queueMicrotask(() => this.handle(st));
+    else if (this.pending.push(st) === 1) queueMicrotask(this.drainPending);
 
     const ct = req.headers['content-type'];
     if (this.peekBytes > 0 && method !== 'GET' && method !== 'HEAD' && typeof ct === 'string' && ct.includes('json')) st.peek = [];
@@ -325,11 +340,9 @@ export class HttpRequestTracking {
     const h = this.handle(st);
     if (st.ingressOpen) this.endIngress(st);
     if (st.responseOpen) h.endPhase('response');
-    const attrs: Attributes = {
-      ...extra,
-      'http.response.status_code': st.res.statusCode,
-      'ccr.upstream.count': st.upstreams,
-    };
+    const attrs = extra;
+    attrs['http.response.status_code'] = st.res.statusCode;
+    attrs['ccr.upstream.count'] = st.upstreams;
     if (st.upstreamHosts.length) attrs['ccr.upstream.hosts'] = st.upstreamHosts;
     h.complete(success, attrs);
   }
@@ -357,32 +370,25 @@ export class HttpRequestTracking {
     st.upstreams++;
     if (!st.upstreamHosts.includes(host) && st.upstreamHosts.length < 8) st.upstreamHosts.push(host);
     const phase = st.upstreams === 1 ? 'upstream' : `upstream.${st.upstreams}`;
-    this.upstream.set(key, { state: st, phase });
-    const attrs: Attributes = { 'server.address': host, 'http.request.method': method, 'url.path': path };
+    const ttfb = st.upstreams === 1 ? 'upstream.ttfb' : `${phase}.ttfb`;
+    this.upstream.set(key, { state: st, phase, ttfb });
     const h = this.handle(st);
-    h.startPhase(phase, attrs);
-    h.startPhase(`${phase}.ttfb`);
+    h.startPhase(phase, { 'server.address': host, 'http.request.method': method, 'url.path': path });
+    h.startPhase(ttfb);
   }
 
   private onUndiciCreate({ request }: { request: UndiciRequest }): void {
-    const origin = String(request.origin ?? '');
-    const host = origin.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '').replace(/^[^@]*@/, '');
-    const p = String(request.path ?? '/');
-    const q = p.indexOf('?');
-    this.beginUpstream(request, host, String(request.method ?? 'GET'), q < 0 ? p : p.slice(0, q));
+    this.beginUpstream(request, hostOf(String(request.origin ?? '')), String(request.method ?? 'GET'), pathOf(String(request.path ?? '/')));
   }
 
   private onHttpClientStart({ request }: { request: ClientRequest }): void {
-    const host = String(request.getHeader('host') ?? request.host ?? '');
-    const p = request.path ?? '/';
-    const q = p.indexOf('?');
-    this.beginUpstream(request, host, request.method, q < 0 ? p : p.slice(0, q));
+    this.beginUpstream(request, String(request.getHeader('host') ?? request.host ?? ''), request.method, pathOf(request.path ?? '/'));
   }
 
   private onUpstreamHeaders(key: object, status: number): void {
     const u = this.upstream.get(key);
     if (!u || u.state.done) return;
-    this.handle(u.state).endPhase(`${u.phase}.ttfb`, { 'http.response.status_code': status });
+    this.handle(u.state).endPhase(u.ttfb, { 'http.response.status_code': status });
   }
 
   private onHttpClientResponse({ request, response }: { request: ClientRequest; response: IncomingMessage }): void {
@@ -400,10 +406,26 @@ export class HttpRequestTracking {
     if (u.state.done) return;
     const h = this.handle(u.state);
     if (error) {
-      h.endPhase(`${u.phase}.ttfb`);
+      h.endPhase(u.ttfb);
       h.endPhase(u.phase, { 'error.type': (error as Error)?.name ?? 'Error' });
     } else h.endPhase(u.phase);
   }
+}
+
+/** host[:port] of an origin (scheme and userinfo cut off), without a regular expression. */
+function hostOf(origin: string): string {
+  let start = origin.indexOf('://');
+  start = start < 0 ? 0 : start + 3;
+  let end = origin.indexOf('/', start);
+  if (end < 0) end = origin.length;
+  const at = origin.lastIndexOf('@', end);
+  return origin.slice(at >= start ? at + 1 : start, end);
+}
+
+/** A path without its query string. */
+function pathOf(p: string): string {
+  const q = p.indexOf('?');
+  return q < 0 ? p : p.slice(0, q);
 }
 
 interface UndiciRequest {
