@@ -2,6 +2,7 @@
 // while a child process sends a fixed rate; CPU per request is compared between the two halves, so
 // the machine's noise (shared, 2 cores) falls on both alike. Usage (after npm run build):
 //   node bench/gateway/ab-tracking.cjs [rate=300] [seconds=40] [windowMs=1000]
+// AB_DIST=<dir under packages/otel-setup> runs another build (e.g. a copy of an earlier dist).
 'use strict';
 const { createServer } = require('node:http');
 const { spawn } = require('node:child_process');
@@ -26,8 +27,8 @@ function child(args, env) {
   const upstream = await child([join(__dirname, 'upstream.mjs')]);
   process.env.OTEL_EXPORTER_OTLP_ENDPOINT = `http://127.0.0.1:${sink.port}`;
   process.env.OTEL_SERVICE_NAME = 'ab-gateway';
-  const { resolveConfig } = require(join(root, 'packages', 'otel-setup', 'dist', 'config', 'resolve.js'));
-  const { Telemetry } = require(join(root, 'packages', 'otel-setup', 'dist', 'sdk.js'));
+  const { resolveConfig } = require(join(root, 'packages', 'otel-setup', process.env.AB_DIST ?? 'dist', 'config', 'resolve.js'));
+  const { Telemetry } = require(join(root, 'packages', 'otel-setup', process.env.AB_DIST ?? 'dist', 'sdk.js'));
   const t = new Telemetry(resolveConfig({ env: process.env, warn: () => {} }));
   let served = 0;
   const server = createServer(async (req, res) => {
