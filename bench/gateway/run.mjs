@@ -15,7 +15,7 @@
 import { fork, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { cpus } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -49,7 +49,8 @@ const opts = {
   settleMs: Number(args.settle ?? (smoke ? 1 : 3)) * 1000,
   variants: (args.variants ?? 'bare,ccr,register').split(','),
 };
-const outFile = args.out ?? join(root, 'bench', 'results', smoke ? 'gateway-smoke.json' : 'gateway-latest.json');
+// a smoke run's figures mean nothing: by default they go to the temporary directory, not bench/results
+const outFile = args.out ?? (smoke ? join(tmpdir(), 'ccr-otel-gateway-smoke.json') : join(root, 'bench', 'results', 'gateway-latest.json'));
 
 /** How each variant is started; `spansPerRequest` is what a complete trace of one request holds. */
 const VARIANTS = {
