@@ -1,0 +1,294 @@
+// Gateway benchmark: the same CCR-like gateway (gateway.cjs) bare, under our preload and under the
+// stock auto-instrumentations register, at fixed request rates, side by side in one run; the
+// variant order rotates from run to run. All three export OTLP to the same counting sink.
+//
+//   node bench/gateway/run.mjs [--runs 3] [--rates 300,1000] [--duration 20] [--warmup 3]
+//        [--variants bare,ccr,register] [--out bench/results/gateway-latest.json] [--svg path]
+//        [--cpu-prof DIR] [--alt-preload PATH] [--smoke]
+//
+// --alt-preload adds the variant `alt`: the preload at PATH (e.g. a copy of an earlier build), to
+// compare a change side by side. A variant `name+KEY=VALUE` is `name` with extra environment.
+//
+// Per variant and rate: gateway CPU per request (process.cpuUsage() over the measured window,
+// asked over IPC, divided by the requests answered in it), latency p50/p99 (from each request's due
+// time), idle RSS (after start-up settles, before any traffic) and the spans the sink received.
+import { fork, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { drive, percentile } from './load.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const require = createRequire(join(here, '..', 'package.json'));
+
+const { values: args } = parseArgs({
+  options: {
+    runs: { type: 'string' },
+    rates: { type: 'string' },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    settle: { type: 'string' },
+    variants: { type: 'string' },
+    out: { type: 'string' },
+    svg: { type: 'string' },
+    'cpu-prof': { type: 'string' },
+    'alt-preload': { type: 'string' },
+    smoke: { type: 'boolean', default: false },
+  },
+});
+const smoke = args.smoke;
+const opts = {
+  runs: Number(args.runs ?? (smoke ? 1 : 3)),
+  rates: (args.rates ?? (smoke ? '50' : '300,1000')).split(',').map(Number),
+  durationMs: Number(args.duration ?? (smoke ? 1.5 : 20)) * 1000,
+  warmupMs: Number(args.warmup ?? (smoke ? 0.5 : 3)) * 1000,
+  settleMs: Number(args.settle ?? (smoke ? 1 : 3)) * 1000,
+  variants: (args.variants ?? 'bare,ccr,register').split(','),
+};
+// a smoke run's figures mean nothing: by default they go to the temporary directory, not bench/results
+const outFile = args.out ?? (smoke ? join(tmpdir(), 'ccr-otel-gateway-smoke.json') : join(root, 'bench', 'results', 'gateway-latest.json'));
+
+/** How each variant is started; `spansPerRequest` is what a complete trace of one request holds. */
+const VARIANTS = {
+  bare: { execArgv: [], env: {}, spansPerRequest: 0 },
+  // the preload with its defaults, loaded from this repository as the README says
+  ccr: { execArgv: ['-r', join(root, 'packages', 'otel-setup')], env: {}, spansPerRequest: 2 },
+  register: {
+    execArgv: ['-r', require.resolve('@opentelemetry/auto-instrumentations-node/register')],
+    env: { OTEL_NODE_ENABLED_INSTRUMENTATIONS: 'http,undici' },
+    spansPerRequest: 2,
+  },
+};
+// `name+KEY=VALUE+…`: a known variant with extra environment (to measure what a part costs)
+if (args['alt-preload']) VARIANTS.alt = { ...VARIANTS.ccr, execArgv: ['-r', resolve(args['alt-preload'])] };
+for (const v of opts.variants) {
+  const [base, ...envs] = v.split('+');
+  if (!VARIANTS[base]) throw new Error(`unknown variant ${base} (known: ${Object.keys(VARIANTS).join(', ')})`);
+  if (envs.length) VARIANTS[v] = { ...VARIANTS[base], env: { ...VARIANTS[base].env, ...Object.fromEntries(envs.map((e) => e.split('='))) } };
+}
+
+const BODIES = [
+  { model: 'claude-sonnet-4', max_tokens: 256, stream: false, messages: [{ role: 'user', content: 'Say hello in one short sentence, please.' }] },
+  { model: 'claude-haiku', max_tokens: 256, stream: true, messages: [{ role: 'user', content: 'Say hello in one short sentence, please.' }] },
+].map((b) => Buffer.from(JSON.stringify(b)));
+const HEADERS = { 'content-type': 'application/json', 'x-api-key': 'sk-ant-bench-secret-0000', 'anthropic-version': '2023-06-01' };
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms).unref?.());
+
+/** Starts a script that prints {"port"} on its first line. */
+function startChild(script) {
+  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    child.stdout.on('data', (d) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) resolve({ child, port: JSON.parse(buf.slice(0, nl)).port });
+    });
+    child.once('exit', (code) => reject(new Error(`${script} exited (${code}) before listening`)));
+  });
+}
+
+async function sinkCount(port) {
+  return (await fetch(`http://127.0.0.1:${port}/count`)).json();
+}
+
+function cleanEnv() {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('OTEL_') || k.startsWith('CCR_OTEL_') || k === 'NODE_OPTIONS' || k === 'NODE_ENV') delete env[k];
+  return env;
+}
+
+/** Asks the gateway for its own counters over IPC. */
+function ask(child) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('gateway did not answer')), 10_000);
+    child.once('message', (m) => (clearTimeout(t), resolve(m)));
+    child.send('stats');
+  });
+}
+
+async function measure(variant, rate, ctx) {
+  const v = VARIANTS[variant];
+  const execArgv = [...v.execArgv];
+  if (args['cpu-prof']) execArgv.push('--cpu-prof', '--cpu-prof-interval=250', `--cpu-prof-dir=${args['cpu-prof']}`, `--cpu-prof-name=${variant}-${rate}-${Date.now()}.cpuprofile`);
+  await fetch(`http://127.0.0.1:${ctx.sinkPort}/reset`, { method: 'POST' });
+  const gw = fork(join(here, 'gateway.cjs'), [], {
+    execArgv,
+    env: { ...cleanEnv(), ...v.env, UPSTREAM_URL: `http://127.0.0.1:${ctx.upstreamPort}`, OTEL_SERVICE_NAME: 'bench-gateway', OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${ctx.sinkPort}` },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const exited = new Promise((r) => gw.once('exit', r));
+  try {
+    const { port } = await new Promise((resolve, reject) => {
+      gw.once('message', resolve);
+      gw.once('exit', (c) => reject(new Error(`gateway (${variant}) exited with ${c} before it was ready`)));
+    });
+    await sleep(opts.settleMs);
+    const idle = await ask(gw);
+    const load = { port, path: '/v1/messages', rate, bodies: BODIES, headers: HEADERS };
+    const warm = opts.warmupMs > 0 ? await drive({ ...load, durationMs: opts.warmupMs }) : { ok: 0, failed: 0 };
+    const before = await ask(gw);
+    const r = await drive({ ...load, durationMs: opts.durationMs });
+    const after = await ask(gw);
+    const cpuMicros = after.cpu.user + after.cpu.system - (before.cpu.user + before.cpu.system);
+    const answered = warm.ok + r.ok;
+    // wait for the spans of every answered request (the stock BatchSpanProcessor waits up to 5 s)
+    let traces = 0;
+    if (v.spansPerRequest > 0) {
+      const want = answered * v.spansPerRequest;
+      const deadline = Date.now() + 8000;
+      while ((traces = (await sinkCount(ctx.sinkPort)).traces) < want && Date.now() < deadline) await sleep(250);
+    }
+    const lat = Float64Array.from(r.latenciesMs).sort();
+    return {
+      variant,
+      rate,
+      requests: r.sent,
+      ok: r.ok,
+      failed: r.failed,
+      cpuPerRequestMs: r.ok ? cpuMicros / 1000 / r.ok : NaN,
+      latencyP50Ms: percentile(lat, 50),
+      latencyP99Ms: percentile(lat, 99),
+      latencyMaxMs: lat.length ? lat[lat.length - 1] : NaN,
+      idleRssMiB: idle.rss / 2 ** 20,
+      endRssMiB: after.rss / 2 ** 20,
+      answered,
+      spansDelivered: traces,
+      spansPerRequest: answered ? traces / answered : 0,
+    };
+  } finally {
+    if (gw.connected) gw.send('stop');
+    const t = setTimeout(() => gw.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(t);
+  }
+}
+
+const median = (xs) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+function summarize(results) {
+  const rows = [];
+  for (const rate of opts.rates) {
+    for (const variant of opts.variants) {
+      const rs = results.filter((r) => r.rate === rate && r.variant === variant);
+      const m = (k) => median(rs.map((r) => r[k]));
+      rows.push({
+        rate, variant, runs: rs.length,
+        cpuPerRequestMs: m('cpuPerRequestMs'), latencyP50Ms: m('latencyP50Ms'), latencyP99Ms: m('latencyP99Ms'),
+        idleRssMiB: m('idleRssMiB'), spansPerRequest: m('spansPerRequest'), failed: rs.reduce((a, r) => a + r.failed, 0),
+      });
+    }
+  }
+  // ratios within each run (the machine is shared: only same-run comparisons mean much), then medians
+  const ratios = [];
+  for (const rate of opts.rates) {
+    const per = [];
+    for (let run = 0; run < opts.runs; run++) {
+      const get = (v) => results.find((r) => r.run === run && r.rate === rate && r.variant === v);
+      const bare = get('bare'), ccr = get('ccr'), reg = get('register');
+      if (!bare || !ccr || !reg) continue;
+      per.push({
+        addedCpuCcrMs: ccr.cpuPerRequestMs - bare.cpuPerRequestMs,
+        addedCpuRegisterMs: reg.cpuPerRequestMs - bare.cpuPerRequestMs,
+        addedCpuRatio: (ccr.cpuPerRequestMs - bare.cpuPerRequestMs) / (reg.cpuPerRequestMs - bare.cpuPerRequestMs),
+        p99OverBareMs: ccr.latencyP99Ms - bare.latencyP99Ms,
+        registerP99OverBareMs: reg.latencyP99Ms - bare.latencyP99Ms,
+        idleRssOverBareMiB: ccr.idleRssMiB - bare.idleRssMiB,
+        registerIdleRssOverBareMiB: reg.idleRssMiB - bare.idleRssMiB,
+      });
+    }
+    if (!per.length) continue;
+    const out = { rate, runs: per.length };
+    for (const k of Object.keys(per[0])) out[k] = median(per.map((p) => p[k]));
+    out.perRun = per;
+    ratios.push(out);
+  }
+  return { rows, ratios };
+}
+
+const COLORS = { bare: '#9e9e9e', ccr: '#2e7d32', register: '#1565c0', alt: '#f9a825' };
+
+/** A grouped bar chart: CPU per request for each variant, grouped by rate. */
+function svgChart(rows) {
+  const W = 560, H = 300, left = 60, bottom = 40, top = 40, barW = 36, gap = 60;
+  const max = Math.max(...rows.map((r) => r.cpuPerRequestMs).filter(Number.isFinite), 0.1) * 1.15;
+  const y = (v) => top + (H - top - bottom) * (1 - v / max);
+  const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">Gateway CPU per request (ms, median of ${opts.runs} runs)</text>`];
+  for (let i = 0; i <= 4; i++) {
+    const v = (max * i) / 4;
+    parts.push(`<line x1="${left}" x2="${W - 10}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/>`, `<text x="${left - 6}" y="${y(v) + 4}" text-anchor="end">${v.toFixed(2)}</text>`);
+  }
+  let x = left + 20;
+  for (const rate of opts.rates) {
+    const group = rows.filter((r) => r.rate === rate);
+    group.forEach((r, i) => {
+      const bx = x + i * (barW + 6);
+      const v = Number.isFinite(r.cpuPerRequestMs) ? r.cpuPerRequestMs : 0;
+      parts.push(`<rect x="${bx}" y="${y(v)}" width="${barW}" height="${y(0) - y(v)}" fill="${COLORS[r.variant] ?? '#555'}"/>`,
+        `<text x="${bx + barW / 2}" y="${y(v) - 4}" text-anchor="middle">${v.toFixed(3)}</text>`);
+    });
+    const gw = group.length * (barW + 6) - 6;
+    parts.push(`<text x="${x + gw / 2}" y="${H - bottom + 16}" text-anchor="middle">${rate} req/s</text>`);
+    x += gw + gap;
+  }
+  let lx = W - 130;
+  opts.variants.forEach((v, i) => parts.push(`<rect x="${lx}" y="${top + i * 18}" width="12" height="12" fill="${COLORS[v]}"/>`, `<text x="${lx + 18}" y="${top + i * 18 + 10}">${v === 'ccr' ? 'ours (preload)' : v === 'register' ? 'stock register' : 'bare'}</text>`));
+  parts.push('</svg>');
+  return parts.join('\n');
+}
+
+const f = (x, d = 3) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+
+async function main() {
+  const sink = await startChild(join(root, 'bench', 'sink.mjs'));
+  const upstream = await startChild(join(here, 'upstream.mjs'));
+  const ctx = { sinkPort: sink.port, upstreamPort: upstream.port };
+  const results = [];
+  try {
+    for (let run = 0; run < opts.runs; run++) {
+      // rotate the order: each variant goes first in one run
+      const order = opts.variants.map((_, i) => opts.variants[(i + run) % opts.variants.length]);
+      for (const rate of opts.rates) {
+        for (const variant of order) {
+          const r = await measure(variant, rate, ctx);
+          r.run = run;
+          results.push(r);
+          process.stderr.write(`run ${run + 1}/${opts.runs} ${rate}/s ${variant}: cpu/req ${f(r.cpuPerRequestMs)} ms, p50 ${f(r.latencyP50Ms, 2)} p99 ${f(r.latencyP99Ms, 2)} ms, idle RSS ${f(r.idleRssMiB, 1)} MiB, spans/req ${f(r.spansPerRequest, 2)}, failed ${r.failed}\n`);
+        }
+      }
+    }
+  } finally {
+    sink.child.kill();
+    upstream.child.kill();
+  }
+  const { rows, ratios } = summarize(results);
+  const doc = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, options: opts, summary: rows, ratios, results };
+  mkdirSync(dirname(outFile), { recursive: true });
+  writeFileSync(outFile, JSON.stringify(doc, null, 2));
+  if (!smoke || args.svg) writeFileSync(args.svg ?? join(root, 'bench', 'results', 'gateway-cpu.svg'), svgChart(rows));
+  console.log(`### Gateway (${opts.runs} runs, ${opts.durationMs / 1000} s per rate, medians)\n`);
+  console.log('| rate/s | variant | CPU/request ms | p50 ms | p99 ms | idle RSS MiB | spans/request | failed |');
+  console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of rows) console.log(`| ${r.rate} | ${r.variant} | ${f(r.cpuPerRequestMs)} | ${f(r.latencyP50Ms, 2)} | ${f(r.latencyP99Ms, 2)} | ${f(r.idleRssMiB, 1)} | ${f(r.spansPerRequest, 2)} | ${r.failed} |`);
+  for (const q of ratios) {
+    console.log(`\n${q.rate}/s (medians of per-run differences): added CPU/request ours ${f(q.addedCpuCcrMs)} ms vs register ${f(q.addedCpuRegisterMs)} ms (ratio ${f(q.addedCpuRatio, 2)}); p99 over bare ours ${f(q.p99OverBareMs, 2)} ms, register ${f(q.registerP99OverBareMs, 2)} ms; idle RSS over bare ours ${f(q.idleRssOverBareMiB, 1)} MiB, register ${f(q.registerIdleRssOverBareMiB, 1)} MiB`);
+  }
+  console.log(`\nJSON: ${outFile}`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
