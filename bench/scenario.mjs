@@ -8,7 +8,7 @@ import { BatchLogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { BatchingLogRecordProcessor, BatchingSpanProcessor, RequestTracker } from '@ccr/otel-processors';
+import { BatchingEngine, BatchingLogRecordProcessor, BatchingSpanProcessor, OtlpHttpExporter, RequestTracker } from '@ccr/otel-processors';
 
 const cfg = JSON.parse(process.argv[2]);
 
@@ -23,14 +23,62 @@ class NoopExporter {
   async forceFlush() {}
 }
 
+/** The same emit loop with a processor that does nothing: the baseline for loop delay and CPU. */
+class NoopProcessor {
+  accepted = 0;
+  onEmit() {
+    this.accepted++;
+  }
+  onStart() {}
+  onEnd() {
+    this.accepted++;
+  }
+  async forceFlush() {}
+  async shutdown() {}
+}
+
 function makeExporter(signal) {
   if (cfg.exporter === 'noop') return new NoopExporter();
   const url = `${cfg.sinkUrl}/v1/${signal}`;
+  // ours sends its encoded batches itself; the SDK's processors get the SDK's OTLP/protobuf exporters
+  if (cfg.processor === 'ccr') return new OtlpHttpExporter(signal, { url, env: {} });
   return signal === 'logs' ? new OTLPLogExporter({ url }) : new OTLPTraceExporter({ url });
 }
 
+/**
+ * Longest synchronous task of the processor's own (ours: each pump slice, which assembles
+ * and sends batches; the SDK's: each _exportOneBatch (logs) or _flushOneBatch (spans), which serialize and send) and how
+ * many took over 1 ms. Wraps the prototype methods, so it sees every call.
+ */
+function taskTimer() {
+  const t = { max: 0, over1ms: 0, count: 0 };
+  const wrap = (proto, name) => {
+    while (proto && !Object.hasOwn(proto, name)) proto = Object.getPrototypeOf(proto);
+    const orig = proto?.[name];
+    if (typeof orig !== 'function') throw new Error(`no ${name} to time`);
+    proto[name] = function (...args) {
+      const t0 = performance.now();
+      try {
+        return orig.apply(this, args);
+      } finally {
+        const d = performance.now() - t0;
+        t.count++;
+        if (d > t.max) t.max = d;
+        if (d > 1) t.over1ms++;
+      }
+    };
+  };
+  if (cfg.processor === 'ccr') wrap(BatchingEngine.prototype, 'pump');
+  else if (cfg.processor === 'sdk') {
+    wrap(BatchLogRecordProcessor.prototype, '_exportOneBatch');
+    wrap(BatchSpanProcessor.prototype, '_flushOneBatch');
+  }
+  return () => ({ longestTaskMs: +t.max.toFixed(3), tasksOver1ms: t.over1ms, tasks: t.count });
+}
+const stopTasks = taskTimer();
+
 async function delivered(exporter, signal) {
-  if (exporter instanceof NoopExporter) return exporter.accepted;
+  if (exporter instanceof NoopExporter || exporter instanceof NoopProcessor) return exporter.accepted;
   const r = await fetch(`${cfg.sinkUrl}/count`);
   return (await r.json())[signal];
 }
@@ -55,6 +103,11 @@ function gcCounter() {
 const yieldToLoop = () => new Promise((r) => setImmediate(r));
 
 function logSetup() {
+  if (cfg.processor === 'noop') {
+    const processor = new NoopProcessor();
+    const provider = new LoggerProvider({ processors: [processor] });
+    return { exporter: processor, processor, provider, logger: provider.getLogger('bench') };
+  }
   const exporter = makeExporter('logs');
   const processor =
     cfg.processor === 'sdk'
@@ -82,7 +135,7 @@ async function finish(ctx, signal, emitted, extra) {
   // them a metric update per dropped record: they run with their defaults (no meter),
   // and what they lost is inferred from the sink.
   const dropped =
-    cfg.processor === 'sdk'
+    cfg.processor !== 'ccr'
       ? emitted > got
         ? { 'not counted (inferred)': emitted - got }
         : {}
@@ -96,6 +149,8 @@ async function finish(ctx, signal, emitted, extra) {
     droppedTotal: Object.values(dropped).reduce((a, b) => a + b, 0),
     flushMs: Math.round(flushMs),
     peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+    cpuMs: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1000),
+    ...stopTasks(),
     ...extra,
   };
 }
@@ -105,7 +160,7 @@ function loopDelay() {
   h.enable();
   return () => {
     h.disable();
-    return { loopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(1), loopDelayMaxMs: +(h.max / 1e6).toFixed(1) };
+    return { loopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(2), loopDelayMaxMs: +(h.max / 1e6).toFixed(1) };
   };
 }
 
@@ -149,11 +204,13 @@ async function sustained() {
 }
 
 async function spans() {
-  const exporter = makeExporter('traces');
   const processor =
-    cfg.processor === 'sdk'
-      ? new BatchSpanProcessor({ exporter })
-      : new BatchingSpanProcessor({ exporter, env: {} });
+    cfg.processor === 'noop'
+      ? new NoopProcessor()
+      : cfg.processor === 'sdk'
+        ? new BatchSpanProcessor({ exporter: makeExporter('traces') })
+        : new BatchingSpanProcessor({ exporter: makeExporter('traces'), env: {} });
+  const exporter = cfg.processor === 'noop' ? processor : undefined;
   const tracer = new TracerProvider({ spanProcessors: [processor] }).getTracer('bench');
   const tracker = new RequestTracker({ tracer });
   const n = cfg.requests ?? 500_000;
@@ -168,7 +225,7 @@ async function spans() {
     if ((i + 1) % every === 0) await yieldToLoop();
   }
   const ms = performance.now() - t0;
-  const res = await finish({ exporter, processor }, 'traces', n, { opsPerSec: Math.round(n / (ms / 1000)) });
+  const res = await finish({ exporter, processor }, 'traces', n, { opsPerSec: Math.round(n / (ms / 1000)), usPerOp: +((1000 * ms) / n).toFixed(2) });
   tracker.shutdown();
   return { ...res, ...stopDelay() };
 }

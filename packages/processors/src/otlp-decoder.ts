@@ -230,7 +230,7 @@ export function decodeLogRecords(batch: EncodedBatch): ReadableLogRecord[] {
         case 1: hrTime = r.hrTime(); break;
         case 2: severityNumber = r.varint(); break;
         case 3: severityText = r.string(); break;
-        case 5: body = anyValue(r.sub()); break;
+        case 5: body = anyValue(r.sub()) ?? null; break; // present but empty: null, which encodes the same
         case 6: keyValue(r.sub(), attributes); break;
         case 7: droppedAttributesCount = r.varint(); break;
         case 8: traceFlags = r.fixed32(); break;
