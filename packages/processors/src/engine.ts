@@ -45,7 +45,7 @@ export interface GroupedRecord {
  * Longest a pump task runs before it yields (setImmediate) with more batches due: keeps
  * telemetry from making long tasks on the application's event loop.
  */
-export const PUMP_SLICE_MILLIS = 0.5;
+export const PUMP_SLICE_MILLIS = 0.25;
 
 /** What differs between the log and span paths. */
 export interface EngineSignal {
@@ -274,8 +274,9 @@ export class BatchingEngine<T extends GroupedRecord> {
       const o = this.options;
       const q = this.queue;
       const start = performance.now();
+      let sent = 0;
       while (this.inFlightBatches < o.maxConcurrentExports && this.due()) {
-        if (performance.now() - start > PUMP_SLICE_MILLIS) {
+        if (sent++ > 0 && performance.now() - start > PUMP_SLICE_MILLIS) {
           if (this.immediate === undefined) {
             this.immediate = setImmediate(this.onImmediate);
             this.immediate.unref();

@@ -134,7 +134,8 @@ export class OtlpHttpExporter implements EncodedBatchExporter {
   readonly exportsEncodedBatches = true as const;
   readonly options: Readonly<ResolvedOtlpHttpOptions>;
   private readonly agent: http.Agent;
-  private readonly target: URL;
+  /** Request options without headers, parsed once. */
+  private readonly target: http.RequestOptions;
   private readonly send: typeof http.request;
   private closed = false;
 
@@ -143,10 +144,19 @@ export class OtlpHttpExporter implements EncodedBatchExporter {
     options: OtlpHttpExporterOptions = {},
   ) {
     this.options = Object.freeze(resolveOtlpHttpOptions(signal, options));
-    this.target = new URL(this.options.url);
-    const tls = this.target.protocol === 'https:';
+    const u = new URL(this.options.url);
+    const tls = u.protocol === 'https:';
     this.agent = tls ? new DetachedHttpsAgent({ keepAlive: true }) : new DetachedHttpAgent({ keepAlive: true });
     this.send = tls ? https.request : http.request;
+    this.target = {
+      protocol: u.protocol,
+      hostname: u.hostname.replace(/^\[|\]$/g, ''),
+      port: u.port || (tls ? 443 : 80),
+      path: u.pathname + u.search,
+      method: 'POST',
+      agent: this.agent,
+      auth: u.username ? `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}` : undefined,
+    };
   }
 
   export(batch: EncodedBatch, resultCallback: (result: ExportResult) => void): void {
@@ -179,7 +189,7 @@ export class OtlpHttpExporter implements EncodedBatchExporter {
       'content-length': body.length,
     };
     if (gzipped) headers['content-encoding'] = 'gzip';
-    const req = this.send(this.target, { method: 'POST', agent: this.agent, headers }, (res) => {
+    const req = this.send({ ...this.target, headers }, (res) => {
       const status = res.statusCode ?? 0;
       res.on('error', (error) => finish({ code: ExportResultCode.FAILED, error }));
       res.on('end', () => {

@@ -68,7 +68,7 @@ class ClassQueue {
       last++;
     }
     const off = this.used[last];
-    this.slabs[last].set(bytes.subarray(0, n), off);
+    copy(bytes, 0, n, this.slabs[last], off);
     this.used[last] = off + n;
     this.live[last]++;
     const i = (this.head + this.length) & (this.cap - 1);
@@ -121,15 +121,31 @@ class ClassQueue {
 
   private grow(): void {
     const cap = this.cap * 2;
-    const cols = ['seq', 'slab', 'off', 'len', 'group'] as const;
-    for (const c of cols) {
+    const h = this.head;
+    const unwrap = (col: Float64Array) => {
+      // the ring is full: [head, cap) then [0, head)
       const next = new Float64Array(cap);
-      for (let k = 0; k < this.length; k++) next[k] = this[c][(this.head + k) & (this.cap - 1)];
-      this[c] = next;
-    }
+      next.set(col.subarray(h));
+      next.set(col.subarray(0, h), col.length - h);
+      return next;
+    };
+    this.seq = unwrap(this.seq);
+    this.slab = unwrap(this.slab);
+    this.off = unwrap(this.off);
+    this.len = unwrap(this.len);
+    this.group = unwrap(this.group);
     this.cap = cap;
     this.head = 0;
   }
+}
+
+/** Copies src[from, from + n) to dst at `at`: a loop for short runs (no subarray to allocate). */
+function copy(src: Uint8Array, from: number, n: number, dst: Uint8Array, at: number): void {
+  if (n > 96) {
+    dst.set(src.subarray(from, from + n), at);
+    return;
+  }
+  for (let i = 0; i < n; i++) dst[at + i] = src[from + i];
 }
 
 /** Bytes a record of `n` encoded bytes adds to a request: its tag, its length and itself. */
@@ -207,6 +223,7 @@ export class RecordStore {
   }
 
   // per-batch scratch, reused
+  private readonly batchGroups: number[] = [];
   private pickSlab: Uint8Array[] = [];
   private pickOff = new Float64Array(0);
   private pickLen = new Float64Array(0);
@@ -252,39 +269,47 @@ export class RecordStore {
       n++;
     }
 
-    // group: resources in order of first appearance, scopes likewise within each
-    const byResource = new Map<Resource, number[]>(); // resource -> group ids in order
-    const members = new Map<number, number[]>(); // group id -> picked indexes
+    // Group: resources in order of first appearance, scopes likewise within each. A batch
+    // has few groups (usually one): a linear scan per group beats maps and lists.
+    const order = this.batchGroups;
+    order.length = 0;
     for (let i = 0; i < n; i++) {
       const g = this.pickGroup[i];
-      let list = members.get(g);
-      if (!list) {
-        members.set(g, (list = []));
-        const res = this.groups[g]!.resource;
-        let gs = byResource.get(res);
-        if (!gs) byResource.set(res, (gs = []));
-        gs.push(g);
-      }
-      list.push(i);
+      if (order[order.length - 1] !== g && !order.includes(g)) order.push(g);
+    }
+    if (order.length > 1) {
+      // stable: by the first appearance of each group's resource, then of the group
+      const firstOfResource = new Map<Resource, number>();
+      order.forEach((g, k) => {
+        const r = this.groups[g]!.resource;
+        if (!firstOfResource.has(r)) firstOfResource.set(r, k);
+      });
+      const rank = order.map((g, k) => [firstOfResource.get(this.groups[g]!.resource)!, k, g]);
+      rank.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+      for (let k = 0; k < rank.length; k++) order[k] = rank[k][2];
     }
     // sizes first, so that the request is written once into a buffer of its exact size
-    const scopes: RecordGroup[] = [];
-    const scopeMsg = new Map<number, number>();
-    const resMsg: number[] = [];
+    const G = order.length;
+    const scopeSize = new Float64Array(G);
+    for (let k = 0; k < G; k++) {
+      const [scHead, scTail] = this.scopeParts(this.groups[order[k]]!.scope);
+      scopeSize[k] = scHead.length + scTail.length;
+    }
+    for (let i = 0; i < n; i++) {
+      const g = this.pickGroup[i];
+      scopeSize[G === 1 ? 0 : order.indexOf(g)] += recordFieldBytes(this.pickLen[i]);
+    }
+    const resSize: number[] = [];
     let total = 0;
-    for (const [res, gs] of byResource) {
+    for (let k = 0; k < G; ) {
+      const res = this.groups[order[k]]!.resource;
       const [resHead, resTail] = this.resourceParts(res);
       let r = resHead.length + resTail.length;
-      for (const g of gs) {
-        const info = this.groups[g]!;
-        const [scHead, scTail] = this.scopeParts(info.scope);
-        let s = scHead.length + scTail.length;
-        for (const i of members.get(g)!) s += recordFieldBytes(this.pickLen[i]);
-        scopeMsg.set(g, s);
-        r += 1 + varintSize(s) + s;
-      }
-      resMsg.push(r);
+      let j = k;
+      for (; j < G && this.groups[order[j]]!.resource === res; j++) r += 1 + varintSize(scopeSize[j]) + scopeSize[j];
+      resSize.push(r);
       total += 1 + varintSize(r) + r;
+      k = j;
     }
     const out = new Uint8Array(total);
     let p = 0;
@@ -295,27 +320,30 @@ export class RecordStore {
       }
       out[p++] = v;
     };
+    const scopes: RecordGroup[] = [];
     let ri = 0;
-    for (const [res, gs] of byResource) {
+    for (let k = 0; k < G; ) {
+      const res = this.groups[order[k]]!.resource;
       const [resHead, resTail] = this.resourceParts(res);
       out[p++] = (1 << 3) | LEN;
-      varint(resMsg[ri++]);
+      varint(resSize[ri++]);
       out.set(resHead, p);
       p += resHead.length;
-      for (const g of gs) {
+      for (; k < G && this.groups[order[k]]!.resource === res; k++) {
+        const g = order[k];
         const info = this.groups[g]!;
         scopes.push({ resource: info.resource, scope: info.scope });
         const [scHead, scTail] = this.scopeParts(info.scope);
         out[p++] = (2 << 3) | LEN;
-        varint(scopeMsg.get(g)!);
+        varint(scopeSize[k]);
         out.set(scHead, p);
         p += scHead.length;
-        for (const i of members.get(g)!) {
+        for (let i = 0; i < n; i++) {
+          if (G > 1 && this.pickGroup[i] !== g) continue;
           const len = this.pickLen[i];
           out[p++] = (2 << 3) | LEN;
           varint(len);
-          const off = this.pickOff[i];
-          out.set(this.pickSlab[i].subarray(off, off + len), p);
+          copy(this.pickSlab[i], this.pickOff[i], len, out, p);
           p += len;
         }
         out.set(scTail, p);
