@@ -3,13 +3,13 @@ import type { MeterProvider as ApiMeterProvider } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, suppressTracing, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
-import type { LogRecordExporter, LogRecordProcessor } from '@opentelemetry/sdk-logs';
+import type { LogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import type { PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { TracerProvider } from '@opentelemetry/sdk-trace';
-import type { SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
-import { BatchingLogRecordProcessor, BatchingSpanProcessor, LevelController, LoadMonitor, RequestTracker } from '@ccr/otel-processors';
+import { BatchingLogRecordProcessor, BatchingSpanProcessor, LevelController, LoadMonitor, OtlpHttpExporter, RequestTracker } from '@ccr/otel-processors';
 import { deepFreeze, splitRestartOnly } from './config/resolve';
 import type { BatchingConfig, OtelSetupConfig } from './config/types';
 import { ConsoleEchoProcessor } from './console-echo';
@@ -108,7 +108,7 @@ export class Telemetry {
     const logProcessors: LogRecordProcessor[] = [new RedactingLogRecordProcessor()];
     if (cfg.export.logs) {
       self.logProcessor = new BatchingLogRecordProcessor({
-        exporter: logExporter(cfg),
+        exporter: new OtlpHttpExporter('logs', { url: cfg.exporter.endpoints.logs, protocol: cfg.exporter.protocol }),
         level: this.level,
         meterProvider,
         ...batchingOptions(cfg.batching.logs),
@@ -124,7 +124,11 @@ export class Telemetry {
     self.sampler = new ReconfigurableSampler(cfg.sampling.sampler, cfg.sampling.ratio);
     const spanProcessors: SpanProcessor[] = [new RedactingSpanProcessor()];
     if (cfg.export.traces) {
-      self.spanProcessor = new BatchingSpanProcessor({ exporter: spanExporter(cfg), meterProvider, ...batchingOptions(cfg.batching.spans) });
+      self.spanProcessor = new BatchingSpanProcessor({
+        exporter: new OtlpHttpExporter('traces', { url: cfg.exporter.endpoints.traces, protocol: cfg.exporter.protocol }),
+        meterProvider,
+        ...batchingOptions(cfg.batching.spans),
+      });
       spanProcessors.push(this.spanProcessor!);
     }
     self.tracerProvider = new TracerProvider({ resource, sampler: this.sampler, spanProcessors });
@@ -291,9 +295,6 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 function batchingOptions(b: Readonly<BatchingConfig>) {
   return {
     env: {},
-    // The OTLP exporters retry what is retryable themselves (up to 5 attempts within their
-    // timeout): a second layer of retries would only multiply the wait when the collector is down.
-    maxExportAttempts: 1,
     maxQueueSize: b.maxQueueSize,
     maxQueueBytes: b.maxQueueBytes,
     maxExportBatchSize: b.maxExportBatchSize,
@@ -308,26 +309,6 @@ function hostOf(url: string): string {
   } catch {
     return '';
   }
-}
-
-function logExporter(cfg: Readonly<OtelSetupConfig>): LogRecordExporter {
-  const url = cfg.exporter.endpoints.logs;
-  if (cfg.exporter.protocol === 'http/json') {
-    const { OTLPLogExporter } = require('@opentelemetry/exporter-logs-otlp-http') as typeof import('@opentelemetry/exporter-logs-otlp-http');
-    return suppressed(new OTLPLogExporter(otlpOptions(url)) as unknown as LogRecordExporter);
-  }
-  const { OTLPLogExporter } = require('@opentelemetry/exporter-logs-otlp-proto') as typeof import('@opentelemetry/exporter-logs-otlp-proto');
-  return suppressed(new OTLPLogExporter(otlpOptions(url)) as unknown as LogRecordExporter);
-}
-
-function spanExporter(cfg: Readonly<OtelSetupConfig>): SpanExporter {
-  const url = cfg.exporter.endpoints.traces;
-  if (cfg.exporter.protocol === 'http/json') {
-    const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
-    return suppressed(new OTLPTraceExporter(otlpOptions(url)) as unknown as SpanExporter);
-  }
-  const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-proto') as typeof import('@opentelemetry/exporter-trace-otlp-proto');
-  return suppressed(new OTLPTraceExporter(otlpOptions(url)) as unknown as SpanExporter);
 }
 
 function metricExporter(cfg: Readonly<OtelSetupConfig>): PushMetricExporter {
