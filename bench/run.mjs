@@ -70,7 +70,7 @@ try {
           for (const processor of processors) {
             const r = runScenario({ ...base, kind: 'sustained', processor, rate, durationMs: smoke ? 100 : 5000 });
             results.push(r);
-            process.stderr.write(`[${run}] sustained ${exporter} ${processor} ${rate}/s: ${r.deliveredPct}% (dropped ${JSON.stringify(r.dropped)}) p99 ${r.loopDelayP99Ms} ms, longest task ${r.longestTaskMs} ms CPU / ${r.longestTaskWallMs} ms wall\n`);
+            process.stderr.write(`[${run}] sustained ${exporter} ${processor} ${rate}/s: ${r.deliveredPct}% (dropped ${JSON.stringify(r.dropped)}) p99 ${r.loopDelayP99Ms} ms, processor tasks: longest ${r.longestTaskMs} ms, p99 ${r.taskP99Ms} ms, ${r.tasksOver1ms}/${r.tasks} over 1 ms\n`);
           }
         }
       }
@@ -117,21 +117,21 @@ const lines = [`Medians of ${runs} run(s); ${cpus().length} CPUs (${cpus()[0]?.m
 const burst = medians.filter((r) => r.kind === 'burst');
 if (burst.length) {
   lines.push(`### Burst: ${fmt(burst[0].emitted)} \`logger.emit\`, yielding every ${fmt(burst[0].yieldEvery)}`, '');
-  lines.push('| exporter | processor | emits/s | delivered % | all accounted | peak RSS MiB | loop delay p99 / max ms | longest processor task ms |');
+  lines.push('| exporter | processor | emits/s | delivered % | all accounted | peak RSS MiB | loop delay p99 / max ms | processor task longest / p99 ms |');
   lines.push('|---|---|---:|---:|---|---:|---:|---:|');
   for (const r of burst)
-    lines.push(`| ${r.exporter} | ${r.processor} | ${fmt(Math.round(r.emitsPerSec))} | ${r.deliveredPct.toFixed(2)} | ${r.accountedAllRuns ? 'yes' : 'no'} | ${r.peakRssMiB} | ${r.loopDelayP99Ms} / ${r.loopDelayMaxMs} | ${r.longestTaskMs ?? ''} |`);
+    lines.push(`| ${r.exporter} | ${r.processor} | ${fmt(Math.round(r.emitsPerSec))} | ${r.deliveredPct.toFixed(2)} | ${r.accountedAllRuns ? 'yes' : 'no'} | ${r.peakRssMiB} | ${r.loopDelayP99Ms} / ${r.loopDelayMaxMs} | ${r.longestTaskMs} / ${r.taskP99Ms} |`);
   lines.push('');
 }
 const sus = medians.filter((r) => r.kind === 'sustained');
 if (sus.length) {
   lines.push(`### Sustained: fixed rates for ${sus[0].durationMs / 1000} s each`, '');
-  lines.push('| exporter | rate/s | processor | delivered % (min) | loop delay p99 ms | p99 − no-op ms | loop delay max ms (worst) | longest processor task, CPU ms (worst) | same, wall ms | tasks > 1 ms CPU | process CPU ms |');
-  lines.push('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  lines.push('| exporter | rate/s | processor | achieved rate/s | delivered % (min) | loop delay p99 ms | p99 − no-op ms | loop delay max ms (worst) | processor task longest ms (worst run) | processor task p99 ms | processor tasks > 1 ms | process CPU ms |');
+  lines.push('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of sus) {
     const noop = find('sustained', 'noop', r.rate, r.exporter);
     const dp = noop ? (r.loopDelayP99Ms - noop.loopDelayP99Ms).toFixed(2) : '';
-    lines.push(`| ${r.exporter} | ${fmt(r.rate)} | ${r.processor} | ${r.deliveredPct.toFixed(2)} (${r.minDeliveredPct.toFixed(2)}) | ${r.loopDelayP99Ms.toFixed(2)} | ${dp} | ${r.loopDelayMaxMs} (${r.worstLoopDelayMaxMs}) | ${r.processor === 'noop' ? '' : `${r.longestTaskMs} (${r.worstLongestTaskMs})`} | ${r.processor === 'noop' ? '' : r.longestTaskWallMs} | ${r.processor === 'noop' ? '' : r.tasksOver1ms} | ${fmt(r.cpuMs)} |`);
+    lines.push(`| ${r.exporter} | ${fmt(r.rate)} | ${r.processor} | ${fmt(Math.round(r.achievedRate))} | ${r.deliveredPct.toFixed(2)} (${r.minDeliveredPct.toFixed(2)}) | ${r.loopDelayP99Ms.toFixed(2)} | ${dp} | ${r.loopDelayMaxMs} (${r.worstLoopDelayMaxMs}) | ${r.processor === 'noop' ? '' : `${r.longestTaskMs} (${r.worstLongestTaskMs})`} | ${r.processor === 'noop' ? '' : r.taskP99Ms} | ${r.processor === 'noop' ? '' : `${r.tasksOver1ms} of ${r.tasks}`} | ${fmt(r.cpuMs)} |`);
   }
   lines.push('');
 }
@@ -139,10 +139,10 @@ const sp = medians.filter((r) => r.kind === 'spans');
 if (sp.length) {
   const sdk = find('spans', 'sdk');
   lines.push(`### Request tracking: ${fmt(sp[0].emitted)} requests (span, one phase started and ended, completed), yielding every 1,000`, '');
-  lines.push('| exporter | processor | requests/s | µs per request | vs SDK | delivered % (min) | loop delay p99 / max ms | longest processor task ms | peak RSS MiB |');
+  lines.push('| exporter | processor | requests/s | µs per request | vs SDK | delivered % (min) | loop delay p99 / max ms | processor task longest / p99 ms | peak RSS MiB |');
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of sp)
-    lines.push(`| ${r.exporter} | ${r.processor} | ${fmt(Math.round(r.opsPerSec))} | ${r.usPerOp.toFixed(2)} | ${sdk ? (r.opsPerSec / sdk.opsPerSec).toFixed(2) + '×' : ''} | ${r.deliveredPct.toFixed(2)} (${r.minDeliveredPct.toFixed(2)}) | ${r.loopDelayP99Ms} / ${r.loopDelayMaxMs} | ${r.longestTaskMs ?? ''} | ${r.peakRssMiB} |`);
+    lines.push(`| ${r.exporter} | ${r.processor} | ${fmt(Math.round(r.opsPerSec))} | ${r.usPerOp.toFixed(2)} | ${sdk ? (r.opsPerSec / sdk.opsPerSec).toFixed(2) + '×' : ''} | ${r.deliveredPct.toFixed(2)} (${r.minDeliveredPct.toFixed(2)}) | ${r.loopDelayP99Ms} / ${r.loopDelayMaxMs} | ${r.longestTaskMs} / ${r.taskP99Ms} | ${r.peakRssMiB} |`);
   lines.push('');
 }
 
@@ -158,7 +158,8 @@ if (sus.length) {
   if (c && n)
     targets.push(`- At 100,000/s: loop delay p99 ours ${c.loopDelayP99Ms.toFixed(2)} ms vs no-op ${n.loopDelayP99Ms.toFixed(2)} ms (+${(c.loopDelayP99Ms - n.loopDelayP99Ms).toFixed(2)} ms; target ≤ +0.5), max ${c.loopDelayMaxMs} ms (worst run ${c.worstLoopDelayMaxMs}; target ≤ 10).`);
   const longest = Math.max(...sus.filter((r) => r.processor === 'ccr').map((r) => r.worstLongestTaskMs));
-  targets.push(`- Longest processor task (ours, any rate, any run), main-thread CPU: ${longest} ms (target ≤ 1 ms).`);
+  const p99 = Math.max(...sus.filter((r) => r.processor === 'ccr').map((r) => r.taskP99Ms));
+  targets.push(`- Processor tasks (ours, any rate), wall time: longest ${longest} ms in the worst run, p99 at most ${p99} ms (target: none over 1 ms).`);
 }
 if (sp.length) {
   const c = find('spans', 'ccr');
