@@ -295,6 +295,10 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 function batchingOptions(b: Readonly<BatchingConfig>) {
   return {
     env: {},
+    // One attempt per batch, as before: a process that ends (beforeExit flush, bounded by its
+    // deadline) must not wait through backoffs while the collector is down. Retries come back
+    // with the durable spill (issue 8).
+    maxExportAttempts: 1,
     maxQueueSize: b.maxQueueSize,
     maxQueueBytes: b.maxQueueBytes,
     maxExportBatchSize: b.maxExportBatchSize,

@@ -72,13 +72,15 @@ interface Batch {
 const componentCounter = new Map<string, number>();
 
 /**
- * The batching engine behind both processors: a bounded priority queue (by count and
- * bytes), batches of up to maxExportBatchSize, up to maxConcurrentExports in flight,
- * retries with backoff, a timeout per export, and an exact count of every record's fate.
+ * The batching engine behind both processors: a bounded priority queue of encoded records
+ * (by count and bytes), batches of up to maxExportBatchSize assembled as ready-to-send
+ * requests, up to maxConcurrentExports in flight, retries with backoff, a timeout per
+ * export, and an exact count of every record's fate.
  *
- * The hot path is {@link offer}: one queue push and, at most, arming one timer. All
- * other work happens in {@link pump}, which runs from setImmediate, timers and export
- * callbacks, never from the caller of offer.
+ * The hot path is {@link offer}: the record is encoded into a reused buffer and copied into
+ * the store, and at most one timer is armed. All other work happens in {@link pump}, which
+ * runs from setImmediate, timers and export callbacks, never from the caller of offer, in
+ * slices of at most about PUMP_SLICE_MILLIS.
  */
 export class BatchingEngine<T extends GroupedRecord> {
   private readonly queue: RecordStore;
