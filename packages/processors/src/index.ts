@@ -12,6 +12,7 @@ export { OtlpHttpExporter, OTLP_HTTP_DEFAULTS, resolveOtlpHttpOptions } from './
 export type { OtlpHttpExporterOptions, OtlpHttpProtocol, OtlpSignal, ResolvedOtlpHttpOptions } from './otlp-http-exporter';
 export { encodeLogRecord, encodeSpan } from './otlp-encoder';
 export { decodeLogRecords, decodeSpans } from './otlp-decoder';
+export { otlpJson } from './otlp-json';
 export { ProtoWriter } from './proto-writer';
 export type { BatchExporter, DropReason, EngineSignal, GroupedRecord, ProcessorStats } from './engine';
 export { BATCHING_DEFAULTS, InvalidOptionError, resolveBatchingOptions, updateBatchingOptions } from './options';

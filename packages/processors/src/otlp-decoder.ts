@@ -19,7 +19,7 @@ import type { EncodedBatch } from './record-store';
  * The fast path (OtlpHttpExporter) never decodes.
  */
 
-class Reader {
+export class Reader {
   pos: number;
   constructor(
     readonly buf: Uint8Array,
@@ -62,6 +62,19 @@ class Reader {
       return -(nhi * 4294967296 + nlo);
     }
     return hi * 4294967296 + lo;
+  }
+
+  /** A varint as an unsigned 64-bit BigInt (exact). */
+  varintBig(): bigint {
+    let v = 0n;
+    let shift = 0n;
+    let b: number;
+    do {
+      b = this.buf[this.pos++];
+      v |= BigInt(b & 127) << shift;
+      shift += 7n;
+    } while (b & 128);
+    return BigInt.asUintN(64, v);
   }
 
   fixed32(): number {

@@ -6,7 +6,7 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { EncodedBatchExporter } from './encoded-exporter';
 import type { EncodedBatch } from './record-store';
 import { InvalidOptionError } from './options';
-import { decodeLogRecords, decodeSpans } from './otlp-decoder';
+import { otlpJson } from './otlp-json';
 
 export type OtlpSignal = 'logs' | 'traces';
 export type OtlpHttpProtocol = 'http/protobuf' | 'http/json';
@@ -23,7 +23,7 @@ export interface OtlpHttpExporterOptions {
   timeoutMillis?: number;
   /** gzip compresses in libuv's thread pool, off the event loop. Default none. Env: OTEL_EXPORTER_OTLP{,_SIGNAL}_COMPRESSION. */
   compression?: 'gzip' | 'none';
-  /** Default http/protobuf. http/json decodes each batch and uses the SDK's JSON serializer (slower). Env: OTEL_EXPORTER_OTLP{,_SIGNAL}_PROTOCOL. */
+  /** Default http/protobuf. http/json transcodes each batch's bytes to OTLP/JSON (slower). Env: OTEL_EXPORTER_OTLP{,_SIGNAL}_PROTOCOL. */
   protocol?: OtlpHttpProtocol;
   /** Where the variables are read from. Default process.env. */
   env?: Record<string, string | undefined>;
@@ -207,13 +207,7 @@ export class OtlpHttpExporter implements EncodedBatchExporter {
   }
 
   private toJson(batch: EncodedBatch): Uint8Array {
-    // The JSON form is rare: build SDK records and use the SDK's own JSON serializer.
-    const t = require('@opentelemetry/otlp-transformer') as typeof import('@opentelemetry/otlp-transformer');
-    const out =
-      this.signal === 'logs'
-        ? t.JsonLogsSerializer.serializeRequest(decodeLogRecords(batch))
-        : t.JsonTraceSerializer.serializeRequest(decodeSpans(batch));
-    return out ?? new Uint8Array(0);
+    return Buffer.from(otlpJson(this.signal, batch.bytes), 'utf8');
   }
 
   async shutdown(): Promise<void> {

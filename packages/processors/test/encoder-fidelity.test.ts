@@ -2,9 +2,9 @@ import fc from 'fast-check';
 import { ProtobufLogsSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
-import { decodeLogRecords, decodeSpans, encodeLogRecord, encodeSpan, ProtoWriter, RecordStore } from '../src';
+import { decodeLogRecords, decodeSpans, encodeLogRecord, encodeSpan, otlpJson, ProtoWriter, RecordStore } from '../src';
 import { logRecord, resourcesAndScopes, span } from './arbitraries';
-import { decodeOtlp } from './otlp';
+import { decodeOtlp, decodeOtlpJsonForm, idsToBase64 } from './otlp';
 
 /** Our bytes for `records`: each encoded and queued (in random classes), then taken as one batch. */
 function viaStore<T extends ReadableLogRecord | ReadableSpan>(records: T[], classes: number[], encode: (w: ProtoWriter, r: T) => void) {
@@ -37,6 +37,8 @@ describe('the OTLP encoder, against the SDK serializer, decoded with the officia
           expect(decodeOtlp('logs', batch.bytes)).toEqual(sdk);
           // the path for SDK exporters: records decoded from our bytes serialize to the same request
           expect(decodeOtlp('logs', ProtobufLogsSerializer.serializeRequest(decodeLogRecords(batch))!)).toEqual(sdk);
+          // http/json: the same message in OTLP/JSON (hex ids, int64 as strings, enums as integers)
+          expect(idsToBase64(JSON.parse(otlpJson('logs', batch.bytes)))).toEqual(decodeOtlpJsonForm('logs', batch.bytes));
         },
       ),
       runs,
@@ -54,6 +56,7 @@ describe('the OTLP encoder, against the SDK serializer, decoded with the officia
           const batch = viaStore(spans, classes, encodeSpan);
           expect(decodeOtlp('traces', batch.bytes)).toEqual(sdk);
           expect(decodeOtlp('traces', ProtobufTraceSerializer.serializeRequest(decodeSpans(batch))!)).toEqual(sdk);
+          expect(idsToBase64(JSON.parse(otlpJson('traces', batch.bytes)))).toEqual(decodeOtlpJsonForm('traces', batch.bytes));
         },
       ),
       runs,
