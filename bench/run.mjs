@@ -106,7 +106,11 @@ function summarize(rs) {
   const out = [];
   for (const g of groups.values()) {
     const m = { kind: g[0].kind, exporter: g[0].exporter, processor: g[0].processor, rate: g[0].rate, runs: g.length };
-    for (const k of Object.keys(g[0])) if (typeof g[0][k] === 'number' && !(k in m)) m[k] = median(g.map((r) => r[k]));
+    const keys = new Set(g.flatMap((r) => Object.keys(r)));
+    for (const k of keys) {
+      const xs = g.map((r) => r[k]).filter((x) => typeof x === 'number');
+      if (xs.length && !(k in m)) m[k] = median(xs); // over the runs that measured it
+    }
     m.deliveredPct = median(g.map((r) => (100 * r.delivered) / r.emitted));
     m.minDeliveredPct = Math.min(...g.map((r) => (100 * r.delivered) / r.emitted));
     m.zeroLossAllRuns = g.every((r) => r.delivered === r.emitted);
@@ -114,6 +118,7 @@ function summarize(rs) {
     m.worstLoopDelayMaxMs = Math.max(...g.map((r) => r.loopDelayMaxMs));
     m.worstLongestTaskMs = Math.max(...g.map((r) => r.longestTaskMs ?? 0));
     m.worstLongestTaskExGcMs = Math.max(...g.map((r) => r.longestTaskExGcMs ?? 0));
+    m.runsWithExGc = g.filter((r) => r.longestTaskExGcMs !== undefined).length;
     out.push(m);
   }
   return out;
@@ -161,7 +166,7 @@ if (sus.length) {
   const zeroLoss = (p) => Math.max(0, ...sus.filter((r) => r.processor === p && r.zeroLossAllRuns).map((r) => r.rate));
   const ours = zeroLoss('ccr');
   const theirs = zeroLoss('sdk');
-  targets.push(`- Highest rate with zero loss in every run: ours ${fmt(ours)}/s, SDK ${fmt(theirs)}/s (${theirs ? (ours / theirs).toFixed(1) + '×' : 'SDK lost records at every rate'}). Target: 500,000/s and ≥ 10× the SDK.`);
+  targets.push(`- Highest rate with zero loss in every run: ours ${fmt(ours)}/s, SDK ${theirs ? fmt(theirs) + '/s (' + (ours / theirs).toFixed(1) + '×)' : `none: it lost records at every rate, the lowest (${fmt(Math.min(...rates))}/s) included`}. Target: 500,000/s and ≥ 10× the SDK.`);
   const c = find('sustained', 'ccr', 100_000);
   const n = find('sustained', 'noop', 100_000);
   if (c && n)

@@ -1,7 +1,6 @@
 import { context, diag, type MeterProvider, type ObservableResult, type Attributes } from '@opentelemetry/api';
 import { ExportResultCode, suppressTracing, type ExportResult, type InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
-import { performance } from 'node:perf_hooks';
 import { RecordStore, type EncodedBatch } from './record-store';
 import { ProtoWriter } from './proto-writer';
 import type { EncodedBatchExporter } from './encoded-exporter';
@@ -45,7 +44,7 @@ export interface GroupedRecord {
  * Longest a pump task runs before it yields (setImmediate) with more batches due: keeps
  * telemetry from making long tasks on the application's event loop.
  */
-export const PUMP_SLICE_MILLIS = 0.25;
+export const PUMP_SLICE_MILLIS = 0.1;
 
 /** What differs between the log and span paths. */
 export interface EngineSignal {
@@ -259,15 +258,17 @@ export class BatchingEngine<T extends GroupedRecord> {
     this.pump();
   };
 
-  /** A batch is due: full, or holding a record that must go now (delay passed, flush). */
+  /** A batch should be taken: the queue holds a full one, or a record that must go now (delay passed, flush). */
   private due(): boolean {
     const q = this.queue;
-    return this.ready.length > 0 || q.length >= this.options.maxExportBatchSize || (q.length > 0 && q.oldestSeq() <= this.flushSeq);
+    return q.length >= this.options.maxExportBatchSize || (q.length > 0 && q.oldestSeq() <= this.flushSeq);
   }
 
   /**
-   * Sends batches while there is room in flight and something due, for at most
-   * PUMP_SLICE_MILLIS: the rest goes in the next task. Never re-entered.
+   * Works in units, each short: send a ready batch (a new one, or a retry whose backoff is
+   * over), or take the next batch from the queue (assembling its request). Between units it
+   * yields (setImmediate) once the task has run PUMP_SLICE_MILLIS, so that neither assembly
+   * nor sending adds a long task to the application's event loop. Never re-entered.
    */
   private pump(): void {
     if (this.pumping) return;
@@ -276,23 +277,27 @@ export class BatchingEngine<T extends GroupedRecord> {
       const o = this.options;
       const q = this.queue;
       const start = performance.now();
-      let sent = 0;
-      while (this.inFlightBatches < o.maxConcurrentExports && this.due()) {
-        if (sent++ > 0 && performance.now() - start > PUMP_SLICE_MILLIS) {
+      for (let units = 0; ; units++) {
+        const canSend = this.ready.length > 0 && this.inFlightBatches < o.maxConcurrentExports;
+        const canTake = !canSend && this.inFlightBatches + this.ready.length < o.maxConcurrentExports && this.due();
+        if (!canSend && !canTake) break;
+        if (units > 0 && performance.now() - start > PUMP_SLICE_MILLIS) {
           if (this.immediate === undefined) {
             this.immediate = setImmediate(this.onImmediate);
             this.immediate.unref();
           }
           break;
         }
-        let batch = this.ready.shift();
-        if (!batch) {
-          batch = { encoded: q.take(o.maxExportBatchSize)!, attempt: 1 };
-          this.active.add(batch);
-        } else {
+        if (canSend) {
+          const batch = this.ready.shift()!;
           this.retained -= batch.encoded.count;
+          this.send(batch);
+        } else {
+          const batch: Batch = { encoded: q.take(o.maxExportBatchSize)!, attempt: 1 };
+          this.active.add(batch);
+          this.retained += batch.encoded.count; // held, not yet in flight
+          this.ready.push(batch);
         }
-        this.send(batch);
       }
       if (q.length > 0 && this.delayTimer === undefined && !this.closed) this.armDelayTimer();
     } finally {

@@ -16,7 +16,9 @@ import type { EncodedBatch } from './record-store';
 /*
  * Turns an encoded batch back into SDK records, for an exporter given to a processor
  * (an in-memory exporter in a test, a custom one): the inverse of otlp-encoder.ts.
- * The fast path (OtlpHttpExporter) never decodes.
+ * The fast path (OtlpHttpExporter) never decodes. One thing a JS object cannot give back:
+ * map keys that differed only by lone surrogates (both became U+FFFD in UTF-8) decode to
+ * one key, the later value winning; the encoded bytes keep both.
  */
 
 export class Reader {

@@ -22,7 +22,34 @@ function viaStore<T extends ReadableLogRecord | ReadableSpan>(records: T[], clas
   return batch;
 }
 
-const runs = { numRuns: Number(process.env.FIDELITY_RUNS ?? 100), endOnFailure: !!process.env.FIDELITY_NO_SHRINK };
+// FIDELITY_SEED / FIDELITY_PATH replay a failure that fast-check reported
+/**
+ * A value as it reads back from UTF-8: lone surrogates replaced (String#toWellFormed, as
+ * TextEncoder does). Two map keys that differ only by lone surrogates become one key, the later
+ * value winning at the earlier position, as in a JS object decoded from such a map: what the
+ * SDK-exporter path (decodeLogRecords/decodeSpans) can represent. The bytes themselves keep both.
+ */
+function wellFormed<T>(v: T): T {
+  if (Array.isArray(v)) return v.map(wellFormed) as T;
+  if (v && typeof v === 'object' && !(v instanceof Uint8Array))
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [(k as string & { toWellFormed(): string }).toWellFormed(), wellFormed(x)])) as T;
+  return v;
+}
+
+function wellFormedSpan(s: ReadableSpan): ReadableSpan {
+  return {
+    ...s,
+    attributes: wellFormed(s.attributes),
+    events: s.events.map((e) => ({ ...e, attributes: e.attributes && wellFormed(e.attributes) })),
+    links: s.links.map((l) => ({ ...l, attributes: l.attributes && wellFormed(l.attributes) })),
+  } as ReadableSpan;
+}
+
+const runs = {
+  numRuns: Number(process.env.FIDELITY_RUNS ?? 100),
+  endOnFailure: !!process.env.FIDELITY_NO_SHRINK,
+  ...(process.env.FIDELITY_SEED ? { seed: Number(process.env.FIDELITY_SEED), path: process.env.FIDELITY_PATH } : {}),
+};
 
 describe('the OTLP encoder, against the SDK serializer, decoded with the official protos', () => {
   it('log records: every field, several resources and scopes per batch', () => {
@@ -36,7 +63,10 @@ describe('the OTLP encoder, against the SDK serializer, decoded with the officia
           const batch = viaStore(records, classes, encodeLogRecord);
           expect(decodeOtlp('logs', batch.bytes)).toEqual(sdk);
           // the path for SDK exporters: records decoded from our bytes serialize to the same request
-          expect(decodeOtlp('logs', ProtobufLogsSerializer.serializeRequest(decodeLogRecords(batch))!)).toEqual(sdk);
+          // (up to map keys that only lone surrogates told apart: see wellFormed)
+          expect(decodeOtlp('logs', ProtobufLogsSerializer.serializeRequest(decodeLogRecords(batch))!)).toEqual(
+            decodeOtlp('logs', ProtobufLogsSerializer.serializeRequest(records.map((r) => ({ ...r, body: wellFormed(r.body), attributes: wellFormed(r.attributes) }) as ReadableLogRecord))!),
+          );
           // http/json: the same message in OTLP/JSON (hex ids, int64 as strings, enums as integers)
           expect(idsToBase64(JSON.parse(otlpJson('logs', batch.bytes)))).toEqual(decodeOtlpJsonForm('logs', batch.bytes));
         },
@@ -55,7 +85,9 @@ describe('the OTLP encoder, against the SDK serializer, decoded with the officia
           const sdk = decodeOtlp('traces', ProtobufTraceSerializer.serializeRequest(spans)!);
           const batch = viaStore(spans, classes, encodeSpan);
           expect(decodeOtlp('traces', batch.bytes)).toEqual(sdk);
-          expect(decodeOtlp('traces', ProtobufTraceSerializer.serializeRequest(decodeSpans(batch))!)).toEqual(sdk);
+          expect(decodeOtlp('traces', ProtobufTraceSerializer.serializeRequest(decodeSpans(batch))!)).toEqual(
+            decodeOtlp('traces', ProtobufTraceSerializer.serializeRequest(spans.map(wellFormedSpan))!),
+          );
           expect(idsToBase64(JSON.parse(otlpJson('traces', batch.bytes)))).toEqual(decodeOtlpJsonForm('traces', batch.bytes));
         },
       ),

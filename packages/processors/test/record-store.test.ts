@@ -3,7 +3,7 @@ import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { defaultResource } from '@opentelemetry/resources';
 import { BatchingLogRecordProcessor, decodeLogRecords, encodeLogRecord, ProtoWriter, RecordStore } from '../src';
 import { recordFieldBytes } from '../src/record-store';
-import { loggerFor, ScriptedExporter, tick } from './helpers';
+import { loggerFor, ScriptedExporter, tick, ticksUntil } from './helpers';
 
 describe('the record store', () => {
   it('give back every field of a record, attributes included, after records around it were shed', async () => {
@@ -19,7 +19,7 @@ describe('the record store', () => {
     logger.emit({ severityNumber: SeverityNumber.ERROR, body: 'e1', attributes: { e: 'one', f: 2 } });
     logger.emit({ severityNumber: SeverityNumber.ERROR, body: 'e2', attributes: { only: 'e2' }, context: undefined });
     const flushed = p.forceFlush();
-    await tick();
+    await ticksUntil(() => exporter.pending.length > 0);
     exporter.completeOne();
     await flushed;
     const got = exporter.accepted as ReadableLogRecord[];
@@ -120,7 +120,7 @@ describe('the record store', () => {
     logger.emit({ severityNumber: SeverityNumber.INFO, body: 'z'.repeat(900) }); // over: the new one goes
     logger.emit({ severityNumber: SeverityNumber.ERROR, body: 'e'.repeat(900) }); // over: the oldest INFO goes
     const flushed = p.forceFlush();
-    await tick();
+    await ticksUntil(() => exporter.pending.length > 0);
     exporter.completeOne();
     await flushed;
     expect(exporter.accepted.map((r) => String(r.body)[0])).toEqual(['y', 'e']);
