@@ -41,10 +41,16 @@ export interface GroupedRecord {
 }
 
 /**
- * Longest a pump task runs before it yields (setImmediate) with more batches due: keeps
+ * Longest a pump task runs before it yields (setImmediate) with more work due: keeps
  * telemetry from making long tasks on the application's event loop.
  */
 export const PUMP_SLICE_MILLIS = 0.1;
+/**
+ * The same with a backlog (4 batches or more queued): a busy application runs a task of its
+ * own between two of ours, and the processor must still drain faster than records arrive.
+ * Still below 1 ms.
+ */
+export const PUMP_BACKLOG_SLICE_MILLIS = 0.8;
 
 /** What differs between the log and span paths. */
 export interface EngineSignal {
@@ -267,8 +273,9 @@ export class BatchingEngine<T extends GroupedRecord> {
   /**
    * Works in units, each short: send a ready batch (a new one, or a retry whose backoff is
    * over), or take the next batch from the queue (assembling its request). Between units it
-   * yields (setImmediate) once the task has run PUMP_SLICE_MILLIS, so that neither assembly
-   * nor sending adds a long task to the application's event loop. Never re-entered.
+   * yields (setImmediate) once the task has run PUMP_SLICE_MILLIS (PUMP_BACKLOG_SLICE_MILLIS
+   * with a backlog), so that neither assembly nor sending adds a long task to the
+   * application's event loop. Never re-entered.
    */
   private pump(): void {
     if (this.pumping) return;
@@ -277,11 +284,12 @@ export class BatchingEngine<T extends GroupedRecord> {
       const o = this.options;
       const q = this.queue;
       const start = performance.now();
+      const budget = q.length >= 4 * o.maxExportBatchSize ? PUMP_BACKLOG_SLICE_MILLIS : PUMP_SLICE_MILLIS;
       for (let units = 0; ; units++) {
         const canSend = this.ready.length > 0 && this.inFlightBatches < o.maxConcurrentExports;
         const canTake = !canSend && this.inFlightBatches + this.ready.length < o.maxConcurrentExports && this.due();
         if (!canSend && !canTake) break;
-        if (units > 0 && performance.now() - start > PUMP_SLICE_MILLIS) {
+        if (units > 0 && performance.now() - start > budget) {
           if (this.immediate === undefined) {
             this.immediate = setImmediate(this.onImmediate);
             this.immediate.unref();
