@@ -1,13 +1,17 @@
-// Side-by-side benchmark: the OpenTelemetry SDK's processors (defaults) against
-// @ccr/otel-processors (defaults), same exporter, same machine, same run.
-//   node bench/run.mjs [--smoke] [--only burst,sustained,spans] [--exporters noop,otlp]
-// Prints a markdown table and writes bench/results/latest.json.
+// Side-by-side benchmark: a no-op processor, the OpenTelemetry SDK's processors (defaults, the
+// SDK's OTLP/protobuf exporters) and @ccr/otel-processors (defaults, its own OTLP/HTTP sender),
+// same sink in another process, same machine, same run; every scenario --runs times, medians.
+//   node bench/run.mjs [--smoke] [--runs 3] [--only burst,sustained,spans] [--rates 25000,...] [--exporters otlp,noop]
+//   node bench/run.mjs --from bench/results/latest.json   (tables and charts again from saved results)
+// Prints markdown tables and writes bench/results/latest.json, latest.md and SVG charts.
+import { readFileSync } from 'node:fs';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { lineChart } from './lib/svg-chart.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -17,10 +21,11 @@ const value = (name, def) => {
   return i >= 0 ? args[i + 1] : def;
 };
 const smoke = flag('--smoke');
+let runs = smoke ? 1 : Number(value('--runs', '3'));
 const only = value('--only', 'burst,sustained,spans').split(',');
-const exporters = value('--exporters', smoke ? 'otlp' : 'noop,otlp').split(',');
-const processors = ['sdk', 'ccr'];
-const rates = smoke ? [20_000] : value('--rates', '50000,100000,200000,400000').split(',').map(Number);
+const exporters = value('--exporters', 'otlp').split(',');
+const processors = ['noop', 'sdk', 'ccr'];
+let rates = smoke ? [20_000] : value('--rates', '25000,50000,100000,200000,500000').split(',').map(Number);
 
 function startSink() {
   const child = spawn(process.execPath, [join(here, 'sink.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -42,79 +47,166 @@ function runScenario(cfg) {
 }
 
 const fmt = (n) => (typeof n === 'number' ? n.toLocaleString('en-US') : String(n ?? ''));
-const drops = (d) => Object.entries(d).map(([k, v]) => `${k} ${fmt(v)}`).join(', ') || '0';
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 
-const sink = await startSink();
-const results = [];
+const from = value('--from', undefined);
+const saved = from ? JSON.parse(readFileSync(from, 'utf8')) : undefined;
+const results = saved ? saved.results : [];
 const started = Date.now();
-try {
-  for (const exporter of exporters) {
-    const base = { exporter, sinkUrl: sink.url };
-    if (only.includes('burst')) {
-      for (const processor of processors) {
-        const r = runScenario({ ...base, kind: 'burst', processor, records: smoke ? 20_000 : 1_000_000, yieldEvery: smoke ? 4096 : 65_536 });
-        results.push(r);
-        process.stderr.write(`burst ${exporter} ${processor}: delivered ${fmt(r.delivered)}\n`);
-      }
-    }
-    if (only.includes('sustained')) {
-      for (const rate of rates) {
+const sink = saved ? undefined : await startSink();
+if (sink) try {
+  for (let run = 1; run <= runs; run++) {
+    for (const exporter of exporters) {
+      const base = { exporter, sinkUrl: sink.url, run };
+      if (only.includes('burst')) {
         for (const processor of processors) {
-          const r = runScenario({ ...base, kind: 'sustained', processor, rate, durationMs: smoke ? 100 : 5000 });
+          const r = runScenario({ ...base, kind: 'burst', processor, records: smoke ? 20_000 : 1_000_000, yieldEvery: smoke ? 4096 : 65_536 });
           results.push(r);
-          process.stderr.write(`sustained ${exporter} ${processor} ${rate}/s: ${r.deliveredPct}%\n`);
+          process.stderr.write(`[${run}] burst ${exporter} ${processor}: delivered ${fmt(r.delivered)}\n`);
         }
       }
-    }
-    if (only.includes('spans')) {
-      for (const processor of processors) {
-        const r = runScenario({ ...base, kind: 'spans', processor, requests: smoke ? 5000 : 500_000 });
-        results.push(r);
-        process.stderr.write(`spans ${exporter} ${processor}: delivered ${fmt(r.delivered)}\n`);
+      if (only.includes('sustained')) {
+        for (const rate of rates) {
+          for (const processor of processors) {
+            const r = runScenario({ ...base, kind: 'sustained', processor, rate, durationMs: smoke ? 100 : 5000 });
+            results.push(r);
+            process.stderr.write(`[${run}] sustained ${exporter} ${processor} ${rate}/s: ${r.deliveredPct}% (dropped ${JSON.stringify(r.dropped)}) p99 ${r.loopDelayP99Ms} ms, processor tasks: longest ${r.longestTaskMs} ms, p99 ${r.taskP99Ms} ms, ${r.tasksOver1ms}/${r.tasks} over 1 ms (less GC: ${r.longestTaskExGcMs}, ${r.taskExGcP99Ms}, ${r.tasksExGcOver1ms})\n`);
+          }
+        }
+      }
+      if (only.includes('spans')) {
+        for (const processor of processors) {
+          const r = runScenario({ ...base, kind: 'spans', processor, requests: smoke ? 5000 : 500_000 });
+          results.push(r);
+          process.stderr.write(`[${run}] spans ${exporter} ${processor}: ${fmt(r.opsPerSec)} ops/s, delivered ${fmt(r.delivered)}/${fmt(r.emitted)}\n`);
+        }
       }
     }
   }
 } finally {
   sink.child.kill('SIGTERM');
 }
+if (saved) {
+  runs = Math.max(...results.map((r) => r.run ?? 1));
+  rates = [...new Set(results.filter((r) => r.rate).map((r) => r.rate))];
+}
 
-const lines = [];
-const burst = results.filter((r) => r.kind === 'burst');
+/** Medians over runs of every numeric field, per kind/exporter/processor/rate; minDeliveredPct and worst max too. */
+function summarize(rs) {
+  const groups = new Map();
+  for (const r of rs) {
+    const key = [r.kind, r.exporter, r.processor, r.rate ?? ''].join('|');
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(r);
+  }
+  const out = [];
+  for (const g of groups.values()) {
+    const m = { kind: g[0].kind, exporter: g[0].exporter, processor: g[0].processor, rate: g[0].rate, runs: g.length };
+    const keys = new Set(g.flatMap((r) => Object.keys(r)));
+    for (const k of keys) {
+      const xs = g.map((r) => r[k]).filter((x) => typeof x === 'number');
+      if (xs.length && !(k in m)) m[k] = median(xs); // over the runs that measured it
+    }
+    m.deliveredPct = median(g.map((r) => (100 * r.delivered) / r.emitted));
+    m.minDeliveredPct = Math.min(...g.map((r) => (100 * r.delivered) / r.emitted));
+    m.zeroLossAllRuns = g.every((r) => r.delivered === r.emitted);
+    m.accountedAllRuns = g.every((r) => r.delivered + r.droppedTotal === r.emitted);
+    m.worstLoopDelayMaxMs = Math.max(...g.map((r) => r.loopDelayMaxMs));
+    m.worstLongestTaskMs = Math.max(...g.map((r) => r.longestTaskMs ?? 0));
+    m.worstLongestTaskExGcMs = Math.max(...g.map((r) => r.longestTaskExGcMs ?? 0));
+    m.runsWithExGc = g.filter((r) => r.longestTaskExGcMs !== undefined).length;
+    out.push(m);
+  }
+  return out;
+}
+const medians = summarize(results);
+const find = (kind, processor, rate, exporter = exporters.includes('otlp') ? 'otlp' : exporters[0]) =>
+  medians.find((m) => m.kind === kind && m.processor === processor && m.exporter === exporter && (rate === undefined || m.rate === rate));
+
+const lines = [`Medians of ${runs} run(s); ${cpus().length} CPUs (${cpus()[0]?.model}), node ${process.version}.`, ''];
+const burst = medians.filter((r) => r.kind === 'burst');
 if (burst.length) {
   lines.push(`### Burst: ${fmt(burst[0].emitted)} \`logger.emit\`, yielding every ${fmt(burst[0].yieldEvery)}`, '');
-  lines.push('| exporter | processor | emits/s | delivered | dropped (by reason) | delivered + dropped = emitted | peak RSS MiB | loop delay p99 / max ms | GC count / ms |');
-  lines.push('|---|---|---:|---:|---|---|---:|---:|---:|');
+  lines.push('| exporter | processor | emits/s | delivered % | all accounted | peak RSS MiB | loop delay p99 / max ms | processor task longest / p99 ms |');
+  lines.push('|---|---|---:|---:|---|---:|---:|---:|');
   for (const r of burst)
-    lines.push(`| ${r.exporter} | ${r.processor} | ${fmt(r.emitsPerSec)} | ${fmt(r.delivered)} | ${drops(r.dropped)} | ${r.delivered + r.droppedTotal === r.emitted ? 'yes' : `no (${fmt(r.emitted - r.delivered - r.droppedTotal)} unaccounted)`} | ${r.peakRssMiB} | ${r.loopDelayP99Ms} / ${r.loopDelayMaxMs} | ${r.gcCount} / ${r.gcMillis} |`);
+    lines.push(`| ${r.exporter} | ${r.processor} | ${fmt(Math.round(r.emitsPerSec))} | ${r.deliveredPct.toFixed(2)} | ${r.accountedAllRuns ? 'yes' : 'no'} | ${r.peakRssMiB} | ${r.loopDelayP99Ms} / ${r.loopDelayMaxMs} | ${r.longestTaskMs} / ${r.taskP99Ms} |`);
   lines.push('');
 }
-const sus = results.filter((r) => r.kind === 'sustained');
+const sus = medians.filter((r) => r.kind === 'sustained');
 if (sus.length) {
   lines.push(`### Sustained: fixed rates for ${sus[0].durationMs / 1000} s each`, '');
-  lines.push('| exporter | processor | rate/s | delivered % | dropped | loop delay p99 / max ms | peak RSS MiB | GC count / ms |');
-  lines.push('|---|---|---:|---:|---|---:|---:|---:|');
-  for (const r of sus)
-    lines.push(`| ${r.exporter} | ${r.processor} | ${fmt(r.rate)} | ${r.deliveredPct} | ${drops(r.dropped)} | ${r.loopDelayP99Ms} / ${r.loopDelayMaxMs} | ${r.peakRssMiB} | ${r.gcCount} / ${r.gcMillis} |`);
+  lines.push('| exporter | rate/s | processor | achieved rate/s | delivered % (min) | loop delay p99 ms | p99 − no-op ms | loop delay max ms (worst) | processor task longest ms (worst run) | processor task p99 ms | processor tasks > 1 ms | same less GC: longest / p99 / > 1 ms | process CPU ms |');
+  lines.push('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of sus) {
+    const noop = find('sustained', 'noop', r.rate, r.exporter);
+    const dp = noop ? (r.loopDelayP99Ms - noop.loopDelayP99Ms).toFixed(2) : '';
+    lines.push(`| ${r.exporter} | ${fmt(r.rate)} | ${r.processor} | ${fmt(Math.round(r.achievedRate))} | ${r.deliveredPct.toFixed(2)} (${r.minDeliveredPct.toFixed(2)}) | ${r.loopDelayP99Ms.toFixed(2)} | ${dp} | ${r.loopDelayMaxMs} (${r.worstLoopDelayMaxMs}) | ${r.processor === 'noop' ? '' : `${r.longestTaskMs} (${r.worstLongestTaskMs})`} | ${r.processor === 'noop' ? '' : r.taskP99Ms} | ${r.processor === 'noop' ? '' : `${r.tasksOver1ms} of ${r.tasks}`} | ${r.processor === 'noop' ? '' : `${r.longestTaskExGcMs} / ${r.taskExGcP99Ms} / ${r.tasksExGcOver1ms}`} | ${fmt(r.cpuMs)} |`);
+  }
   lines.push('');
 }
-const sp = results.filter((r) => r.kind === 'spans');
+const sp = medians.filter((r) => r.kind === 'spans');
 if (sp.length) {
+  const sdk = find('spans', 'sdk');
   lines.push(`### Request tracking: ${fmt(sp[0].emitted)} requests (span, one phase started and ended, completed), yielding every 1,000`, '');
-  lines.push('| exporter | processor | ops/s | delivered | dropped | loop delay p99 / max ms | peak RSS MiB |');
-  lines.push('|---|---|---:|---:|---|---:|---:|');
+  lines.push('| exporter | processor | requests/s | µs per request | vs SDK | delivered % (min) | loop delay p99 / max ms | processor task longest / p99 ms | peak RSS MiB |');
+  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of sp)
-    lines.push(`| ${r.exporter} | ${r.processor} | ${fmt(r.opsPerSec)} | ${fmt(r.delivered)} | ${drops(r.dropped)} | ${r.loopDelayP99Ms} / ${r.loopDelayMaxMs} | ${r.peakRssMiB} |`);
+    lines.push(`| ${r.exporter} | ${r.processor} | ${fmt(Math.round(r.opsPerSec))} | ${r.usPerOp.toFixed(2)} | ${sdk ? (r.opsPerSec / sdk.opsPerSec).toFixed(2) + '×' : ''} | ${r.deliveredPct.toFixed(2)} (${r.minDeliveredPct.toFixed(2)}) | ${r.loopDelayP99Ms} / ${r.loopDelayMaxMs} | ${r.longestTaskMs} / ${r.taskP99Ms} | ${r.peakRssMiB} |`);
   lines.push('');
 }
+
+// The targets of issue 7, evaluated on the medians above.
+const targets = [];
+if (sus.length) {
+  const zeroLoss = (p) => Math.max(0, ...sus.filter((r) => r.processor === p && r.zeroLossAllRuns).map((r) => r.rate));
+  const ours = zeroLoss('ccr');
+  const theirs = zeroLoss('sdk');
+  targets.push(`- Highest rate with zero loss in every run: ours ${fmt(ours)}/s, SDK ${theirs ? fmt(theirs) + '/s (' + (ours / theirs).toFixed(1) + '×)' : `none: it lost records at every rate, the lowest (${fmt(Math.min(...rates))}/s) included`}. Target: 500,000/s and ≥ 10× the SDK.`);
+  const c = find('sustained', 'ccr', 100_000);
+  const n = find('sustained', 'noop', 100_000);
+  if (c && n)
+    targets.push(`- At 100,000/s: loop delay p99 ours ${c.loopDelayP99Ms.toFixed(2)} ms vs no-op ${n.loopDelayP99Ms.toFixed(2)} ms (+${(c.loopDelayP99Ms - n.loopDelayP99Ms).toFixed(2)} ms; target ≤ +0.5), max ${c.loopDelayMaxMs} ms (worst run ${c.worstLoopDelayMaxMs}; target ≤ 10).`);
+  const longest = Math.max(...sus.filter((r) => r.processor === 'ccr').map((r) => r.worstLongestTaskMs));
+  const p99 = Math.max(...sus.filter((r) => r.processor === 'ccr').map((r) => r.taskP99Ms));
+  const longestExGc = Math.max(...sus.filter((r) => r.processor === 'ccr').map((r) => r.worstLongestTaskExGcMs));
+  const p99ExGc = Math.max(...sus.filter((r) => r.processor === 'ccr').map((r) => r.taskExGcP99Ms));
+  targets.push(`- Processor tasks (ours, any rate), wall time: longest ${longest} ms (worst run, any rate), p99 (median of runs) at most ${p99} ms; less the GC pauses inside them: longest ${longestExGc} ms, p99 at most ${p99ExGc} ms (target: none over 1 ms).`);
+}
+if (sp.length) {
+  const c = find('spans', 'ccr');
+  const s = find('spans', 'sdk');
+  if (c && s)
+    targets.push(`- Request tracking: ours ${fmt(Math.round(c.opsPerSec))}/s, zero loss in every run: ${c.zeroLossAllRuns ? 'yes' : 'no'} (target ≥ 250,000/s, zero loss); ${c.usPerOp.toFixed(2)} µs per request vs the SDK's ${s.usPerOp.toFixed(2)} µs (${(s.usPerOp / c.usPerOp).toFixed(2)}× faster).`);
+}
+if (targets.length) lines.push('### Targets', '', ...targets, '');
+
 // redaction cost per record and per request (the preload's redacting processors; bench/redaction.mjs)
-const redaction = JSON.parse(execFileSync(process.execPath, [join(here, 'redaction.mjs'), '--json', ...(smoke ? ['--smoke'] : [])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 }).trim().split('\n').pop());
+const redaction = saved ? saved.redaction : JSON.parse(execFileSync(process.execPath, [join(here, 'redaction.mjs'), '--json', ...(smoke ? ['--smoke'] : [])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 }).trim().split('\n').pop());
+if (redaction) {
 lines.push(`### Redaction cost: the same work with and without the redacting processors, median of ${redaction.rounds} rounds (bench/redaction.mjs)`, '');
 lines.push('| what | without µs | with µs | redaction µs per op |');
 lines.push('|---|---:|---:|---:|');
 for (const r of redaction.results) lines.push(`| ${r.name} | ${(r.baseNs / 1000).toFixed(2)} | ${(r.redactedNs / 1000).toFixed(2)} | ${(r.costNs / 1000).toFixed(2)} |`);
 lines.push('');
+}
+
 const table = lines.join('\n');
 process.stdout.write(table + '\n');
-const meta = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), smoke, seconds: Math.round((Date.now() - started) / 1000) };
-mkdirSync(join(here, 'results'), { recursive: true });
-writeFileSync(join(here, 'results', smoke ? 'smoke.json' : 'latest.json'), JSON.stringify({ meta, results, redaction }, null, 2) + '\n');
+const meta = saved ? { ...saved.meta, rendered: new Date().toISOString() } : { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), smoke, runs, seconds: Math.round((Date.now() - started) / 1000) };
+const dir = join(here, 'results');
+mkdirSync(dir, { recursive: true });
+writeFileSync(join(dir, smoke ? 'smoke.json' : 'latest.json'), JSON.stringify({ meta, medians, results, redaction }, null, 2) + '\n');
+if (!smoke) {
+  writeFileSync(join(dir, 'latest.md'), table + '\n');
+  if (sus.length) {
+    const series = (field) =>
+      processors.map((p) => ({ name: p === 'ccr' ? '@ccr/otel-processors' : p === 'sdk' ? 'SDK BatchLogRecordProcessor' : 'no-op processor', points: sus.filter((r) => r.processor === p).map((r) => [r.rate, r[field]]) }));
+    writeFileSync(join(dir, 'sustained-delivered.svg'), lineChart({ title: `Logs delivered to an OTLP sink (median of ${runs})`, xLabel: 'records/s offered', yLabel: 'delivered %', logX: true, yMin: 0, yMax: 100, series: series('deliveredPct') }));
+    writeFileSync(join(dir, 'sustained-loop-p99.svg'), lineChart({ title: `Event-loop delay p99 while logging (median of ${runs})`, xLabel: 'records/s offered', yLabel: 'p99 ms', logX: true, logY: true, series: series('loopDelayP99Ms') }));
+  }
+}

@@ -8,7 +8,7 @@ import { BatchLogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { BatchingLogRecordProcessor, BatchingSpanProcessor, RequestTracker } from '@ccr/otel-processors';
+import { BatchingEngine, BatchingLogRecordProcessor, BatchingSpanProcessor, OtlpHttpExporter, RequestTracker } from '@ccr/otel-processors';
 
 const cfg = JSON.parse(process.argv[2]);
 
@@ -23,14 +23,90 @@ class NoopExporter {
   async forceFlush() {}
 }
 
+/** The same emit loop with a processor that does nothing: the baseline for loop delay and CPU. */
+class NoopProcessor {
+  accepted = 0;
+  onEmit() {
+    this.accepted++;
+  }
+  onStart() {}
+  onEnd() {
+    this.accepted++;
+  }
+  async forceFlush() {}
+  async shutdown() {}
+}
+
 function makeExporter(signal) {
   if (cfg.exporter === 'noop') return new NoopExporter();
   const url = `${cfg.sinkUrl}/v1/${signal}`;
+  // ours sends its encoded batches itself; the SDK's processors get the SDK's OTLP/protobuf exporters
+  if (cfg.processor === 'ccr') return new OtlpHttpExporter(signal, { url, env: {} });
   return signal === 'logs' ? new OTLPLogExporter({ url }) : new OTLPTraceExporter({ url });
 }
 
+/**
+ * Synchronous tasks of the processor's own (ours: each pump slice, which assembles and sends
+ * batches; the SDK's: each _exportOneBatch (logs) or _flushOneBatch (spans), which serialize
+ * and send): the longest, the 99th percentile and how many took over 1 ms, wall time. Wraps
+ * the prototype methods, so it sees every call. On a shared machine the wall time of a task
+ * also counts time the OS gave the core to another process (main-thread CPU time cannot
+ * replace it: process.threadCpuUsage() advances in scheduler ticks here).
+ */
+const gcSpans = []; // [start, end] of every GC pause, performance.now() time
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcSpans.push([e.startTime, e.startTime + e.duration]);
+}).observe({ entryTypes: ['gc'] });
+
+function taskTimer() {
+  const durations = [];
+  const spans = [];
+  const wrap = (proto, name) => {
+    while (proto && !Object.hasOwn(proto, name)) proto = Object.getPrototypeOf(proto);
+    const orig = proto?.[name];
+    if (typeof orig !== 'function') throw new Error(`no ${name} to time`);
+    proto[name] = function (...args) {
+      const t0 = performance.now();
+      try {
+        return orig.apply(this, args);
+      } finally {
+        const t1 = performance.now();
+        durations.push(t1 - t0);
+        spans.push(t0, t1);
+      }
+    };
+  };
+  if (cfg.processor === 'ccr') wrap(BatchingEngine.prototype, 'pump');
+  else if (cfg.processor === 'sdk') {
+    wrap(BatchLogRecordProcessor.prototype, '_exportOneBatch');
+    wrap(BatchSpanProcessor.prototype, '_flushOneBatch');
+  }
+  return () => {
+    // the same tasks less the GC pauses inside them (a scavenge runs in whichever task allocates
+    // when the young generation is full, mostly filled here by the SDK's own records)
+    const exGc = [];
+    let g = 0;
+    for (let i = 0; i < spans.length; i += 2) {
+      const [a, b] = [spans[i], spans[i + 1]];
+      while (g < gcSpans.length && gcSpans[g][1] < a) g++;
+      let gc = 0;
+      for (let k = g; k < gcSpans.length && gcSpans[k][0] < b; k++) gc += Math.max(0, Math.min(b, gcSpans[k][1]) - Math.max(a, gcSpans[k][0]));
+      exGc.push(b - a - gc);
+    }
+    const stats = (xs) => {
+      const d = xs.sort((x, y) => x - y);
+      const at = (q) => (d.length ? +d[Math.min(d.length - 1, Math.floor(q * d.length))].toFixed(3) : 0);
+      return [at(1), at(0.99), d.filter((x) => x > 1).length];
+    };
+    const [longestTaskMs, taskP99Ms, tasksOver1ms] = stats(durations);
+    const [longestTaskExGcMs, taskExGcP99Ms, tasksExGcOver1ms] = stats(exGc);
+    return { longestTaskMs, taskP99Ms, tasksOver1ms, longestTaskExGcMs, taskExGcP99Ms, tasksExGcOver1ms, tasks: durations.length };
+  };
+}
+const stopTasks = taskTimer();
+
 async function delivered(exporter, signal) {
-  if (exporter instanceof NoopExporter) return exporter.accepted;
+  if (exporter instanceof NoopExporter || exporter instanceof NoopProcessor) return exporter.accepted;
   const r = await fetch(`${cfg.sinkUrl}/count`);
   return (await r.json())[signal];
 }
@@ -55,6 +131,11 @@ function gcCounter() {
 const yieldToLoop = () => new Promise((r) => setImmediate(r));
 
 function logSetup() {
+  if (cfg.processor === 'noop') {
+    const processor = new NoopProcessor();
+    const provider = new LoggerProvider({ processors: [processor] });
+    return { exporter: processor, processor, provider, logger: provider.getLogger('bench') };
+  }
   const exporter = makeExporter('logs');
   const processor =
     cfg.processor === 'sdk'
@@ -82,7 +163,7 @@ async function finish(ctx, signal, emitted, extra) {
   // them a metric update per dropped record: they run with their defaults (no meter),
   // and what they lost is inferred from the sink.
   const dropped =
-    cfg.processor === 'sdk'
+    cfg.processor !== 'ccr'
       ? emitted > got
         ? { 'not counted (inferred)': emitted - got }
         : {}
@@ -96,6 +177,8 @@ async function finish(ctx, signal, emitted, extra) {
     droppedTotal: Object.values(dropped).reduce((a, b) => a + b, 0),
     flushMs: Math.round(flushMs),
     peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
+    cpuMs: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1000),
+    ...stopTasks(),
     ...extra,
   };
 }
@@ -105,7 +188,7 @@ function loopDelay() {
   h.enable();
   return () => {
     h.disable();
-    return { loopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(1), loopDelayMaxMs: +(h.max / 1e6).toFixed(1) };
+    return { loopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(2), loopDelayMaxMs: +(h.max / 1e6).toFixed(1) };
   };
 }
 
@@ -132,28 +215,36 @@ async function sustained() {
   const stopDelay = loopDelay();
   const stopGc = gcCounter();
   let emitted = 0;
+  const total = Math.round((rate * durationMs) / 1000);
+  // At most 10 ms worth of records per task, as an application would: a loop that falls behind
+  // catches up in later tasks (the rate achieved is reported) instead of in one giant task.
+  const maxPerTask = Math.max(100, Math.round(rate / 100));
   const t0 = performance.now();
   await new Promise((resolve) => {
     const tick = () => {
       const elapsed = performance.now() - t0;
-      const due = Math.min(Math.floor((rate * Math.min(elapsed, durationMs)) / 1000), Math.round((rate * durationMs) / 1000));
+      const due = Math.min(Math.floor((rate * elapsed) / 1000), total, emitted + maxPerTask);
       while (emitted < due) emitOne(ctx.logger, emitted++);
-      if (elapsed >= durationMs) resolve();
+      if (emitted >= total) resolve();
+      else if (due === emitted && Math.floor((rate * (performance.now() - t0)) / 1000) > emitted) setImmediate(tick);
       else setTimeout(tick, 1);
     };
     setTimeout(tick, 1);
   });
+  const emitSeconds = (performance.now() - t0) / 1000;
   const delay = stopDelay();
-  const res = await finish(ctx, 'logs', emitted, { rate });
+  const res = await finish(ctx, 'logs', emitted, { rate, achievedRate: Math.round(emitted / emitSeconds) });
   return { ...res, deliveredPct: +((100 * res.delivered) / emitted).toFixed(2), ...delay, ...stopGc() };
 }
 
 async function spans() {
-  const exporter = makeExporter('traces');
   const processor =
-    cfg.processor === 'sdk'
-      ? new BatchSpanProcessor({ exporter })
-      : new BatchingSpanProcessor({ exporter, env: {} });
+    cfg.processor === 'noop'
+      ? new NoopProcessor()
+      : cfg.processor === 'sdk'
+        ? new BatchSpanProcessor({ exporter: makeExporter('traces') })
+        : new BatchingSpanProcessor({ exporter: makeExporter('traces'), env: {} });
+  const exporter = cfg.processor === 'noop' ? processor : undefined;
   const tracer = new TracerProvider({ spanProcessors: [processor] }).getTracer('bench');
   const tracker = new RequestTracker({ tracer });
   const n = cfg.requests ?? 500_000;
@@ -168,7 +259,7 @@ async function spans() {
     if ((i + 1) % every === 0) await yieldToLoop();
   }
   const ms = performance.now() - t0;
-  const res = await finish({ exporter, processor }, 'traces', n, { opsPerSec: Math.round(n / (ms / 1000)) });
+  const res = await finish({ exporter, processor }, 'traces', n, { opsPerSec: Math.round(n / (ms / 1000)), usPerOp: +((1000 * ms) / n).toFixed(2) });
   tracker.shutdown();
   return { ...res, ...stopDelay() };
 }

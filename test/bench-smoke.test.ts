@@ -13,11 +13,15 @@ describe('bench --smoke', () => {
     const { results } = JSON.parse(readFileSync(join(root, 'bench', 'results', 'smoke.json'), 'utf8'));
     const kinds = new Set(results.map((r: { kind: string }) => r.kind));
     expect([...kinds].sort()).toEqual(['burst', 'spans', 'sustained']);
+    // every scenario side by side: the no-op baseline, the SDK's processors and ours
+    for (const kind of kinds) expect(results.filter((r: { kind: string }) => r.kind === kind).map((r: { processor: string }) => r.processor).sort()).toEqual(['ccr', 'noop', 'sdk']);
     for (const r of results) {
       expect(r.delivered + r.droppedTotal).toBe(r.emitted);
       if (r.processor === 'ccr') expect(Object.keys(r.dropped).every((k) => ['queue_full', 'export_failed', 'export_timeout', 'shutdown', 'below_level'].includes(k))).toBe(true);
     }
     const ccrSpans = results.find((r: { kind: string; processor: string }) => r.kind === 'spans' && r.processor === 'ccr');
     expect(ccrSpans.delivered).toBe(ccrSpans.emitted);
+    // ours ran on its own OTLP/HTTP sender and its tasks were timed
+    for (const r of results.filter((x: { processor: string }) => x.processor === 'ccr')) expect(r.tasks).toBeGreaterThan(0);
   });
 });

@@ -1,22 +1,29 @@
 import type { MeterProvider } from '@opentelemetry/api';
-import { BatchingEngine, type BatchExporter, type EngineSignal, type ProcessorStats } from './engine';
+import { BatchingEngine, type BatchExporter, type EngineSignal, type GroupedRecord, type ProcessorStats } from './engine';
+import { isEncodedBatchExporter, SdkExporterBridge, type EncodedBatchExporter } from './encoded-exporter';
+import type { EncodedBatch } from './record-store';
 import { resolveBatchingOptions, type BatchingLimits, type BatchingOptions, type EnvPrefix, type ResolvedBatchingOptions } from './options';
 
 /**
  * What the log and span processors share: options resolved (explicit, else the standard
  * variables under `prefix`, else the defaults), one engine, and the lifecycle and
- * introspection methods. The subclasses only decide what a record's priority class is.
+ * introspection methods. The subclasses decide how a record is encoded and what its
+ * priority class is.
  */
-export abstract class BatchingProcessor<T> {
+export abstract class BatchingProcessor<T extends GroupedRecord> {
   protected readonly engine: BatchingEngine<T>;
 
   protected constructor(
-    options: BatchingOptions & { exporter: BatchExporter<T> },
+    options: BatchingOptions & { exporter: BatchExporter<T> | EncodedBatchExporter },
     prefix: EnvPrefix,
     signal: EngineSignal,
+    decode: (batch: EncodedBatch) => T[],
   ) {
     if (!options || !options.exporter) throw new TypeError(`${signal.processorName}: options.exporter is required`);
-    this.engine = new BatchingEngine<T>(options.exporter, resolveBatchingOptions(options, prefix), signal, options.meterProvider as MeterProvider | undefined);
+    const e = options.exporter;
+    // an SDK exporter gets records decoded from each batch; an encoded-batch exporter the bytes
+    const exporter = isEncodedBatchExporter(e) ? e : new SdkExporterBridge<T>(e, decode);
+    this.engine = new BatchingEngine<T>(exporter, resolveBatchingOptions(options, prefix), signal, options.meterProvider as MeterProvider | undefined);
   }
 
   /** Resolves once every record queued before the call is exported or counted as dropped. */

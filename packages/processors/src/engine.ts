@@ -1,7 +1,9 @@
 import { context, diag, type MeterProvider, type ObservableResult, type Attributes } from '@opentelemetry/api';
-import { ExportResultCode, suppressTracing, type ExportResult } from '@opentelemetry/core';
-import { PriorityQueue, type Ring } from './priority-queue';
-import type { RecordCodec } from './record-codec';
+import { ExportResultCode, suppressTracing, type ExportResult, type InstrumentationScope } from '@opentelemetry/core';
+import type { Resource } from '@opentelemetry/resources';
+import { RecordStore, type EncodedBatch } from './record-store';
+import { ProtoWriter } from './proto-writer';
+import type { EncodedBatchExporter } from './encoded-exporter';
 import { updateBatchingOptions, type BatchingLimits, type ResolvedBatchingOptions } from './options';
 
 /** Why a record was not exported. Each record ends exported or dropped for exactly one of these. */
@@ -26,11 +28,29 @@ export interface ProcessorStats {
   inFlight: number;
 }
 
-/** The part of a log-record or span exporter the engine uses. */
+/** The part of an SDK log-record or span exporter a processor uses. */
 export interface BatchExporter<T> {
   export(items: T[], resultCallback: (result: ExportResult) => void): void;
   shutdown(): Promise<void>;
 }
+
+/** What the engine reads from every record: the resource and scope it groups by. */
+export interface GroupedRecord {
+  readonly resource: Resource;
+  readonly instrumentationScope: InstrumentationScope;
+}
+
+/**
+ * Longest a pump task runs before it yields (setImmediate) with more work due: keeps
+ * telemetry from making long tasks on the application's event loop.
+ */
+export const PUMP_SLICE_MILLIS = 0.1;
+/**
+ * The same with a backlog (4 batches or more queued): a busy application runs a task of its
+ * own between two of ours, and the processor must still drain faster than records arrive.
+ * Still below 1 ms.
+ */
+export const PUMP_BACKLOG_SLICE_MILLIS = 0.8;
 
 /** What differs between the log and span paths. */
 export interface EngineSignal {
@@ -42,38 +62,37 @@ export interface EngineSignal {
   componentType: string;
   /** Metric unit, e.g. {log_record}. */
   unit: string;
-  /** How the queue stores a record and estimates its size. */
-  codec: RecordCodec<unknown>;
+  /** Writes a record as its OTLP message (LogRecord or Span), without tag or length. */
+  encode(writer: ProtoWriter, item: never): void;
   /** Name used in warnings. */
   processorName: string;
 }
 
-interface Batch<T> {
-  /** The records as the queue stored them: each attempt decodes them afresh. */
-  columns: Ring<T>;
-  count: number;
-  /** Sequence number of the oldest record in it: forceFlush waits for it. */
-  minSeq: number;
+interface Batch {
+  /** The request, sent as it is by every attempt. */
+  encoded: EncodedBatch;
   attempt: number;
 }
 
 const componentCounter = new Map<string, number>();
 
 /**
- * The batching engine behind both processors: a bounded priority queue (by count and
- * bytes), batches of up to maxExportBatchSize, up to maxConcurrentExports in flight,
- * retries with backoff, a timeout per export, and an exact count of every record's fate.
+ * The batching engine behind both processors: a bounded priority queue of encoded records
+ * (by count and bytes), batches of up to maxExportBatchSize assembled as ready-to-send
+ * requests, up to maxConcurrentExports in flight, retries with backoff, a timeout per
+ * export, and an exact count of every record's fate.
  *
- * The hot path is {@link offer}: one queue push and, at most, arming one timer. All
- * other work happens in {@link pump}, which runs from setImmediate, timers and export
- * callbacks, never from the caller of offer.
+ * The hot path is {@link offer}: the record is encoded into a reused buffer and copied into
+ * the store, and at most one timer is armed. All other work happens in {@link pump}, which
+ * runs from setImmediate, timers and export callbacks, never from the caller of offer, in
+ * slices of at most about PUMP_SLICE_MILLIS.
  */
-export class BatchingEngine<T> {
-  private readonly queue: PriorityQueue<T>;
-  /** Batch storage, reused: records handed to the exporter are fresh objects that die young. */
-  private readonly pool: Ring<T>[] = [];
-  private readonly active = new Set<Batch<T>>();
-  private readonly ready: Batch<T>[] = [];
+export class BatchingEngine<T extends GroupedRecord> {
+  private readonly queue: RecordStore;
+  /** Every record is encoded here, then copied into the store. */
+  private readonly writer = new ProtoWriter(4096);
+  private readonly active = new Set<Batch>();
+  private readonly ready: Batch[] = [];
   private readonly waiters: Array<{ target: number; resolve: () => void }> = [];
   private readonly dropped: Record<DropReason, number> = {
     queue_full: 0,
@@ -99,12 +118,12 @@ export class BatchingEngine<T> {
   private shutdownPromise: Promise<void> | undefined;
 
   constructor(
-    private readonly exporter: BatchExporter<T>,
+    private readonly exporter: EncodedBatchExporter,
     private options: ResolvedBatchingOptions,
     private readonly signal: EngineSignal,
     meterProvider?: MeterProvider,
   ) {
-    this.queue = new PriorityQueue<T>(signal.classes, signal.codec as RecordCodec<T>);
+    this.queue = new RecordStore(signal.classes);
     if (meterProvider) this.registerMetrics(meterProvider);
   }
 
@@ -126,7 +145,18 @@ export class BatchingEngine<T> {
       q.shed(low);
       this.drop('queue_full', 1);
     }
-    q.push(item, cls); // the codec estimates its size as it stores it
+    const w = this.writer;
+    w.reset();
+    try {
+      (this.signal.encode as (w: ProtoWriter, item: T) => void)(w, item);
+    } catch (err) {
+      // not encodable (a getter that throws...): counted, never thrown at the caller
+      diag.debug(`${this.signal.processorName}: record not encodable`, err);
+      this.drop('export_failed', 1);
+      return;
+    }
+    q.push(w.buf, w.pos, cls, item.resource, item.instrumentationScope);
+    if (w.buf.length > 1 << 20) this.writer.buf = new Uint8Array(4096); // one huge record: don't keep its buffer
     while (q.bytes > o.maxQueueBytes) {
       // Over the byte bound: the same rule, the new record goes when nothing is below it.
       const low = q.lowestClass();
@@ -234,27 +264,48 @@ export class BatchingEngine<T> {
     this.pump();
   };
 
-  /** Sends batches while there is room in flight and something due. Never re-entered. */
+  /** A batch should be taken: the queue holds a full one, or a record that must go now (delay passed, flush). */
+  private due(): boolean {
+    const q = this.queue;
+    return q.length >= this.options.maxExportBatchSize || (q.length > 0 && q.oldestSeq() <= this.flushSeq);
+  }
+
+  /**
+   * Works in units, each short: send a ready batch (a new one, or a retry whose backoff is
+   * over), or take the next batch from the queue (assembling its request). Between units it
+   * yields (setImmediate) once the task has run PUMP_SLICE_MILLIS (PUMP_BACKLOG_SLICE_MILLIS
+   * with a backlog), so that neither assembly nor sending adds a long task to the
+   * application's event loop. Never re-entered.
+   */
   private pump(): void {
     if (this.pumping) return;
     this.pumping = true;
     try {
       const o = this.options;
       const q = this.queue;
-      while (this.inFlightBatches < o.maxConcurrentExports) {
-        let batch = this.ready.shift();
-        if (!batch) {
-          if (q.length === 0) break;
-          if (q.length < o.maxExportBatchSize && q.oldestSeq() > this.flushSeq) break;
-          const columns = this.pool.pop() ?? q.newBatch();
-          const minSeq = q.oldestSeq();
-          const count = q.take(columns, o.maxExportBatchSize);
-          batch = { columns, count, minSeq, attempt: 1 };
-          this.active.add(batch);
-        } else {
-          this.retained -= batch.count;
+      const start = performance.now();
+      const budget = q.length >= 4 * o.maxExportBatchSize ? PUMP_BACKLOG_SLICE_MILLIS : PUMP_SLICE_MILLIS;
+      for (let units = 0; ; units++) {
+        const canSend = this.ready.length > 0 && this.inFlightBatches < o.maxConcurrentExports;
+        const canTake = !canSend && this.inFlightBatches + this.ready.length < o.maxConcurrentExports && this.due();
+        if (!canSend && !canTake) break;
+        if (units > 0 && performance.now() - start > budget) {
+          if (this.immediate === undefined) {
+            this.immediate = setImmediate(this.onImmediate);
+            this.immediate.unref();
+          }
+          break;
         }
-        this.send(batch);
+        if (canSend) {
+          const batch = this.ready.shift()!;
+          this.retained -= batch.encoded.count;
+          this.send(batch);
+        } else {
+          const batch: Batch = { encoded: q.take(o.maxExportBatchSize)!, attempt: 1 };
+          this.active.add(batch);
+          this.retained += batch.encoded.count; // held, not yet in flight
+          this.ready.push(batch);
+        }
       }
       if (q.length > 0 && this.delayTimer === undefined && !this.closed) this.armDelayTimer();
     } finally {
@@ -263,9 +314,9 @@ export class BatchingEngine<T> {
     this.resolveWaiters();
   }
 
-  private send(batch: Batch<T>): void {
+  private send(batch: Batch): void {
     this.inFlightBatches++;
-    this.inFlightRecords += batch.count;
+    this.inFlightRecords += batch.encoded.count;
     let done = false;
     const timer = setTimeout(() => {
       if (done) return;
@@ -291,20 +342,12 @@ export class BatchingEngine<T> {
     }
   }
 
-  /**
-   * Hands the exporter fresh records for this attempt. Once export() returns only the
-   * exporter holds them (the OTLP exporters have serialized them by then), so they die
-   * young. This is a method of its own on purpose: a closure in send() that saw `items`
-   * would keep them alive, through the callback, until the export completes.
-   */
-  private exportAttempt(batch: Batch<T>, callback: (result: ExportResult) => void): void {
-    const items: T[] = [];
-    batch.columns.decodeAll(items);
+  private exportAttempt(batch: Batch, callback: (result: ExportResult) => void): void {
     // The exporter's own requests must not be traced (as the SDK's processors do).
-    context.with(suppressTracing(context.active()), this.exporter.export, this.exporter, items, callback);
+    context.with(suppressTracing(context.active()), this.exporter.export, this.exporter, batch.encoded, callback);
   }
 
-  private failed(batch: Batch<T>, error: unknown): void {
+  private failed(batch: Batch, error: unknown): void {
     // After shutdown() there is no time for backoff: a failure is final.
     if (batch.attempt >= this.options.maxExportAttempts || this.closed) {
       diag.debug(`${this.signal.processorName}: export failed after ${batch.attempt} attempts`, error);
@@ -312,8 +355,8 @@ export class BatchingEngine<T> {
       return;
     }
     this.inFlightBatches--;
-    this.inFlightRecords -= batch.count;
-    this.retained += batch.count;
+    this.inFlightRecords -= batch.encoded.count;
+    this.retained += batch.encoded.count;
     // Exponential backoff with full jitter.
     const delay = Math.random() * this.options.retryBaseDelayMillis * 2 ** (batch.attempt - 1);
     batch.attempt++;
@@ -325,21 +368,19 @@ export class BatchingEngine<T> {
     this.pump();
   }
 
-  private settle(batch: Batch<T>, reason: DropReason | undefined): void {
-    const n = batch.count;
+  private settle(batch: Batch, reason: DropReason | undefined): void {
+    const n = batch.encoded.count;
     this.inFlightBatches--;
     this.inFlightRecords -= n;
     this.active.delete(batch);
     if (reason === undefined) this.exported += n;
     else this.drop(reason, n);
-    batch.columns.clear();
-    if (this.pool.length < this.options.maxConcurrentExports + 2) this.pool.push(batch.columns);
     this.pump();
   }
 
   private oldestUnsettled(): number {
     let min = this.queue.oldestSeq();
-    for (const b of this.active) if (b.minSeq < min) min = b.minSeq;
+    for (const b of this.active) if (b.encoded.minSeq < min) min = b.encoded.minSeq;
     return min;
   }
 

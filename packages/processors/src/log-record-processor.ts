@@ -2,13 +2,18 @@ import type { Context } from '@opentelemetry/api';
 import type { LogRecordExporter, LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord } from '@opentelemetry/sdk-logs';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import { BatchingProcessor } from './batching-processor';
-import type { RecordCodec } from './record-codec';
 import type { BatchingOptions } from './options';
 import type { LevelController } from './level';
-import { LOG_RECORD_CODEC } from './log-record-codec';
+import type { EncodedBatchExporter } from './encoded-exporter';
+import { encodeLogRecord } from './otlp-encoder';
+import { decodeLogRecords } from './otlp-decoder';
 
 export interface BatchingLogRecordProcessorOptions extends BatchingOptions {
-  exporter: LogRecordExporter;
+  /**
+   * Where batches go: an {@link OtlpHttpExporter} sends the encoded bytes as they are
+   * (the fast path); an SDK LogRecordExporter gets each batch decoded into records.
+   */
+  exporter: LogRecordExporter | EncodedBatchExporter;
   /** Minimum-severity gate, shared with a LoadMonitor. Default: none (everything passes). */
   level?: LevelController;
 }
@@ -39,8 +44,8 @@ export class BatchingLogRecordProcessor extends BatchingProcessor<ReadableLogRec
       componentType: 'batching_log_processor',
       unit: '{log_record}',
       processorName: 'BatchingLogRecordProcessor',
-      codec: LOG_RECORD_CODEC as RecordCodec<unknown>,
-    });
+      encode: encodeLogRecord,
+    }, decodeLogRecords);
     this.level = options.level;
   }
 

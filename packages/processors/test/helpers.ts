@@ -67,3 +67,8 @@ export async function metricPoints(reader: TestMetricReader, name: string) {
 }
 
 export const tick = () => new Promise<void>((r) => setImmediate(r));
+
+/** Ticks until `cond` holds (at most `max` ticks): the pump works in short slices across ticks. */
+export async function ticksUntil(cond: () => boolean, max = 50): Promise<void> {
+  for (let i = 0; i < max && !cond(); i++) await tick();
+}

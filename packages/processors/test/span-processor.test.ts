@@ -2,7 +2,7 @@ import { diag } from '@opentelemetry/api';
 import { SpanStatusCode } from '@opentelemetry/api';
 import { TracerProvider, AlwaysOffSampler, type ReadableSpan } from '@opentelemetry/sdk-trace';
 import { BatchingSpanProcessor } from '../src';
-import { ScriptedExporter, tick } from './helpers';
+import { ScriptedExporter, tick, ticksUntil } from './helpers';
 
 describe('BatchingSpanProcessor', () => {
   it('exports ended spans and counts them', async () => {
@@ -33,7 +33,7 @@ describe('BatchingSpanProcessor', () => {
     end('err3', true);
     end('err4', true);
     const flushed = p.forceFlush();
-    await tick();
+    await ticksUntil(() => exporter.pending.length > 0);
     exporter.completeOne();
     await flushed;
     expect(exporter.accepted.map((s) => s.name)).toEqual(['err1', 'err2', 'err3']);

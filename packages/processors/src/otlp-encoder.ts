@@ -1,0 +1,253 @@
+import type { Attributes, AnyValue, HrTime, SpanContext } from '@opentelemetry/api';
+import type { InstrumentationScope } from '@opentelemetry/core';
+import type { Resource } from '@opentelemetry/resources';
+import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import type { ReadableSpan, TimedEvent } from '@opentelemetry/sdk-trace';
+import type { Link } from '@opentelemetry/api';
+import type { ProtoWriter } from './proto-writer';
+
+/*
+ * OTLP protobuf encoding of single log records and spans, straight from the SDK's objects
+ * into a ProtoWriter. Field by field the same as @opentelemetry/otlp-transformer's
+ * serializers (test/encoder-fidelity.test.ts checks that they decode to the same
+ * message), so that what the collector sees does not depend on which path sent it.
+ */
+
+const LEN = 2;
+const VARINT = 0;
+const I64 = 1;
+const I32 = 5;
+const MIN_INT64 = -(2 ** 63);
+const MAX_INT64 = 2 ** 63;
+
+function time(w: ProtoWriter, field: number, t: HrTime): void {
+  w.tag(field, I64);
+  w.hrTime(t[0], t[1]);
+}
+
+function hexField(w: ProtoWriter, field: number, hex: string): void {
+  w.tag(field, LEN);
+  const n = hex.length >> 1;
+  w.varint32(n);
+  w.ensure(n);
+  const b = w.buf;
+  let p = w.pos;
+  for (let i = 0; i < hex.length; i += 2) b[p++] = (nibble(hex.charCodeAt(i)) << 4) | nibble(hex.charCodeAt(i + 1));
+  w.pos = p;
+}
+
+function nibble(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  return c - 55;
+}
+
+export function writeAnyValue(w: ProtoWriter, value: unknown): void {
+  switch (typeof value) {
+    case 'string':
+      w.tag(1, LEN);
+      w.string(value);
+      return;
+    case 'boolean':
+      w.tag(2, VARINT);
+      w.varint32(value ? 1 : 0);
+      return;
+    case 'number':
+      if (Number.isInteger(value) && value >= MIN_INT64 && value < MAX_INT64) {
+        w.tag(3, VARINT);
+        w.varint64(value);
+      } else {
+        w.tag(4, I64);
+        w.double(value);
+      }
+      return;
+    case 'object':
+      if (value === null) return;
+      if (value instanceof Uint8Array) {
+        w.tag(7, LEN);
+        w.bytes(value);
+      } else if (Array.isArray(value)) {
+        w.tag(5, LEN);
+        const arr = w.fork();
+        for (let i = 0; i < value.length; i++) {
+          w.tag(1, LEN);
+          const item = w.fork();
+          writeAnyValue(w, value[i]);
+          w.join(item);
+        }
+        w.join(arr);
+      } else {
+        w.tag(6, LEN);
+        const list = w.fork();
+        writeKeyValues(w, value as Record<string, unknown>, 1);
+        w.join(list);
+      }
+      return;
+    default:
+      return; // undefined (and what OTLP cannot carry): an empty AnyValue, as the SDK writes it
+  }
+}
+
+/** Repeated KeyValue under `field`. */
+export function writeKeyValues(w: ProtoWriter, attrs: Record<string, unknown>, field: number): void {
+  for (const key in attrs) {
+    if (!Object.prototype.hasOwnProperty.call(attrs, key)) continue;
+    w.tag(field, LEN);
+    const kv = w.fork();
+    w.tag(1, LEN);
+    w.string(key);
+    w.tag(2, LEN);
+    const v = w.fork();
+    writeAnyValue(w, attrs[key]);
+    w.join(v);
+    w.join(kv);
+  }
+}
+
+/** A LogRecord message's fields (no tag or length of its own). */
+export function encodeLogRecord(w: ProtoWriter, rec: ReadableLogRecord): void {
+  time(w, 1, rec.hrTime);
+  const sev = rec.severityNumber;
+  if (sev !== undefined && sev !== 0) {
+    w.tag(2, VARINT);
+    w.varint64(sev);
+  }
+  if (rec.severityText) {
+    w.tag(3, LEN);
+    w.string(rec.severityText);
+  }
+  if (rec.body !== undefined) {
+    w.tag(5, LEN);
+    const body = w.fork();
+    writeAnyValue(w, rec.body);
+    w.join(body);
+  }
+  if (rec.attributes) writeKeyValues(w, rec.attributes, 6);
+  w.tag(7, VARINT);
+  w.varint32(rec.droppedAttributesCount);
+  const sc = rec.spanContext;
+  if (sc) {
+    if (sc.traceFlags) {
+      w.tag(8, I32);
+      w.fixed32(sc.traceFlags);
+    }
+    if (sc.traceId) hexField(w, 9, sc.traceId);
+    if (sc.spanId) hexField(w, 10, sc.spanId);
+  }
+  time(w, 11, rec.hrTimeObserved);
+  if (rec.eventName) {
+    w.tag(12, LEN);
+    w.string(rec.eventName);
+  }
+}
+
+const HAS_IS_REMOTE = 0x100;
+const IS_REMOTE = 0x200;
+
+function spanFlags(traceFlags: number, isRemote: boolean | undefined): number {
+  return (traceFlags & 0xff) | HAS_IS_REMOTE | (isRemote ? IS_REMOTE : 0);
+}
+
+function writeEvent(w: ProtoWriter, e: TimedEvent): void {
+  time(w, 1, e.time);
+  w.tag(2, LEN);
+  w.string(e.name);
+  if (e.attributes) writeKeyValues(w, e.attributes, 3);
+  w.tag(4, VARINT);
+  w.varint32(e.droppedAttributesCount || 0);
+}
+
+function writeLink(w: ProtoWriter, l: Link): void {
+  const c: SpanContext = l.context;
+  hexField(w, 1, c.traceId);
+  hexField(w, 2, c.spanId);
+  const ts = c.traceState?.serialize();
+  if (ts) {
+    w.tag(3, LEN);
+    w.string(ts);
+  }
+  if (l.attributes) writeKeyValues(w, l.attributes, 4);
+  w.tag(5, VARINT);
+  w.varint32(l.droppedAttributesCount || 0);
+  w.tag(6, I32);
+  w.fixed32(spanFlags(c.traceFlags, c.isRemote));
+}
+
+/** A Span message's fields (no tag or length of its own). */
+export function encodeSpan(w: ProtoWriter, span: ReadableSpan): void {
+  const ctx = span.spanContext();
+  hexField(w, 1, ctx.traceId);
+  hexField(w, 2, ctx.spanId);
+  const ts = ctx.traceState?.serialize();
+  if (ts) {
+    w.tag(3, LEN);
+    w.string(ts);
+  }
+  const parent = span.parentSpanContext;
+  if (parent?.spanId) hexField(w, 4, parent.spanId);
+  w.tag(5, LEN);
+  w.string(span.name);
+  const kind = span.kind == null ? 0 : span.kind + 1;
+  if (kind !== 0) {
+    w.tag(6, VARINT);
+    w.varint32(kind);
+  }
+  time(w, 7, span.startTime);
+  time(w, 8, span.endTime);
+  if (span.attributes) writeKeyValues(w, span.attributes, 9);
+  w.tag(10, VARINT);
+  w.varint32(span.droppedAttributesCount);
+  const events = span.events;
+  for (let i = 0; i < events.length; i++) {
+    w.tag(11, LEN);
+    const e = w.fork();
+    writeEvent(w, events[i]);
+    w.join(e);
+  }
+  w.tag(12, VARINT);
+  w.varint32(span.droppedEventsCount);
+  const links = span.links;
+  for (let i = 0; i < links.length; i++) {
+    w.tag(13, LEN);
+    const l = w.fork();
+    writeLink(w, links[i]);
+    w.join(l);
+  }
+  w.tag(14, VARINT);
+  w.varint32(span.droppedLinksCount);
+  w.tag(15, LEN);
+  const st = w.fork();
+  if (span.status.message) {
+    w.tag(2, LEN);
+    w.string(span.status.message);
+  }
+  w.tag(3, VARINT);
+  w.varint32(span.status.code);
+  w.join(st);
+  w.tag(16, I32);
+  w.fixed32(spanFlags(ctx.traceFlags, parent?.isRemote));
+}
+
+/** A Resource message's fields. */
+export function encodeResource(w: ProtoWriter, resource: Resource): void {
+  if (resource.attributes) writeKeyValues(w, resource.attributes as Attributes, 1);
+  w.tag(2, VARINT);
+  w.varint32(0);
+}
+
+/** An InstrumentationScope message's fields. */
+export function encodeScope(w: ProtoWriter, scope: InstrumentationScope & { attributes?: Attributes; droppedAttributesCount?: number }): void {
+  w.tag(1, LEN);
+  w.string(scope.name);
+  if (scope.version) {
+    w.tag(2, LEN);
+    w.string(scope.version);
+  }
+  if (scope.attributes) writeKeyValues(w, scope.attributes, 3);
+  if (scope.droppedAttributesCount) {
+    w.tag(4, VARINT);
+    w.varint32(scope.droppedAttributesCount);
+  }
+}
+
+export type { AnyValue };

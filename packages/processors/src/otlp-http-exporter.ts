@@ -1,0 +1,217 @@
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { Socket } from 'node:net';
+import { gzip } from 'node:zlib';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import type { EncodedBatchExporter } from './encoded-exporter';
+import type { EncodedBatch } from './record-store';
+import { InvalidOptionError } from './options';
+import { otlpJson } from './otlp-json';
+
+export type OtlpSignal = 'logs' | 'traces';
+export type OtlpHttpProtocol = 'http/protobuf' | 'http/json';
+
+export interface OtlpHttpExporterOptions {
+  /**
+   * Full URL of the endpoint. Default: OTEL_EXPORTER_OTLP_{LOGS,TRACES}_ENDPOINT as it is,
+   * else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/{logs,traces}, else http://localhost:4318/v1/{logs,traces}.
+   */
+  url?: string;
+  /** Added to every request. Default: OTEL_EXPORTER_OTLP_HEADERS, then the signal's (k=v,k2=v2, values URL-encoded). */
+  headers?: Record<string, string>;
+  /** A request not answered by then fails. Default 10,000 ms. Env: OTEL_EXPORTER_OTLP{,_SIGNAL}_TIMEOUT. */
+  timeoutMillis?: number;
+  /** gzip compresses in libuv's thread pool, off the event loop. Default none. Env: OTEL_EXPORTER_OTLP{,_SIGNAL}_COMPRESSION. */
+  compression?: 'gzip' | 'none';
+  /** Default http/protobuf. http/json transcodes each batch's bytes to OTLP/JSON (slower). Env: OTEL_EXPORTER_OTLP{,_SIGNAL}_PROTOCOL. */
+  protocol?: OtlpHttpProtocol;
+  /** Where the variables are read from. Default process.env. */
+  env?: Record<string, string | undefined>;
+}
+
+export interface ResolvedOtlpHttpOptions {
+  url: string;
+  headers: Record<string, string>;
+  timeoutMillis: number;
+  compression: 'gzip' | 'none';
+  protocol: OtlpHttpProtocol;
+}
+
+export const OTLP_HTTP_DEFAULTS = Object.freeze({
+  endpoint: 'http://localhost:4318',
+  timeoutMillis: 10_000,
+  compression: 'none' as const,
+  protocol: 'http/protobuf' as const,
+});
+
+function pick(env: Record<string, string | undefined>, signal: OtlpSignal, suffix: string): string | undefined {
+  const s = env[`OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_${suffix}`]?.trim();
+  if (s) return s;
+  const g = env[`OTEL_EXPORTER_OTLP_${suffix}`]?.trim();
+  return g || undefined;
+}
+
+function parseHeaders(raw: string | undefined, variable: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!raw) return out;
+  for (const part of raw.split(',')) {
+    if (!part.trim()) continue;
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new InvalidOptionError(`${variable}: expected key=value, got ${JSON.stringify(part.trim())}`);
+    out[decodeURIComponent(part.slice(0, eq).trim())] = decodeURIComponent(part.slice(eq + 1).trim());
+  }
+  return out;
+}
+
+/** Options resolved: explicit, else the standard variables, else the defaults. Throws InvalidOptionError naming what is wrong. */
+export function resolveOtlpHttpOptions(signal: OtlpSignal, options: OtlpHttpExporterOptions = {}): ResolvedOtlpHttpOptions {
+  const env = options.env ?? process.env;
+  const S = signal.toUpperCase();
+  let url = options.url;
+  if (!url) {
+    const own = env[`OTEL_EXPORTER_OTLP_${S}_ENDPOINT`]?.trim();
+    const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim();
+    url = own || `${(base || OTLP_HTTP_DEFAULTS.endpoint).replace(/\/+$/, '')}/v1/${signal}`;
+  }
+  try {
+    const u = new URL(url);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http(s)');
+  } catch {
+    throw new InvalidOptionError(`OTLP ${signal} endpoint must be an http(s) URL, got ${JSON.stringify(url)}`);
+  }
+  const headers = options.headers ?? {
+    ...parseHeaders(env.OTEL_EXPORTER_OTLP_HEADERS, 'OTEL_EXPORTER_OTLP_HEADERS'),
+    ...parseHeaders(env[`OTEL_EXPORTER_OTLP_${S}_HEADERS`], `OTEL_EXPORTER_OTLP_${S}_HEADERS`),
+  };
+  let timeoutMillis = options.timeoutMillis;
+  if (timeoutMillis === undefined) {
+    const raw = pick(env, signal, 'TIMEOUT');
+    timeoutMillis = raw === undefined ? OTLP_HTTP_DEFAULTS.timeoutMillis : Number(raw);
+  }
+  if (!Number.isFinite(timeoutMillis) || timeoutMillis <= 0) throw new InvalidOptionError(`OTLP ${signal} timeout must be a positive number of ms, got ${timeoutMillis}`);
+  const compression = options.compression ?? (pick(env, signal, 'COMPRESSION') as 'gzip' | 'none' | undefined) ?? OTLP_HTTP_DEFAULTS.compression;
+  if (compression !== 'gzip' && compression !== 'none') throw new InvalidOptionError(`OTLP ${signal} compression must be gzip or none, got ${JSON.stringify(compression)}`);
+  const protocol = options.protocol ?? (pick(env, signal, 'PROTOCOL') as OtlpHttpProtocol | undefined) ?? OTLP_HTTP_DEFAULTS.protocol;
+  if (protocol !== 'http/protobuf' && protocol !== 'http/json') {
+    throw new InvalidOptionError(`OTLP ${signal} protocol ${JSON.stringify(protocol)} is not supported here (http/protobuf or http/json); pass an SDK exporter for others`);
+  }
+  return { url, headers, timeoutMillis, compression, protocol };
+}
+
+/** Sockets that never keep the process alive, kept alive between exports. */
+class DetachedHttpAgent extends http.Agent {
+  override createConnection(...args: Parameters<http.Agent['createConnection']>): ReturnType<http.Agent['createConnection']> {
+    const s = super.createConnection(...args) as unknown as Socket;
+    s.unref?.();
+    return s as unknown as ReturnType<http.Agent['createConnection']>;
+  }
+  // node's Agent ref()s a socket taken from the keep-alive pool: undo it
+  override reuseSocket(socket: Socket, req: http.ClientRequest): void {
+    super.reuseSocket(socket, req);
+    socket.unref();
+  }
+}
+
+class DetachedHttpsAgent extends https.Agent {
+  override createConnection(...args: Parameters<https.Agent['createConnection']>): ReturnType<https.Agent['createConnection']> {
+    const s = super.createConnection(...args) as unknown as Socket;
+    s.unref?.();
+    return s as unknown as ReturnType<https.Agent['createConnection']>;
+  }
+  override reuseSocket(socket: Socket, req: http.ClientRequest): void {
+    super.reuseSocket(socket, req);
+    socket.unref();
+  }
+}
+
+/**
+ * Sends encoded batches to an OTLP/HTTP endpoint as they are: no records are built and
+ * nothing is serialized on the way. gzip runs in the thread pool; sockets are unref'd,
+ * so an export in flight never keeps the process alive. One attempt per call: the
+ * processor retries (maxExportAttempts) and times out (exportTimeoutMillis).
+ */
+export class OtlpHttpExporter implements EncodedBatchExporter {
+  readonly exportsEncodedBatches = true as const;
+  readonly options: Readonly<ResolvedOtlpHttpOptions>;
+  private readonly agent: http.Agent;
+  /** Request options without headers, parsed once. */
+  private readonly target: http.RequestOptions;
+  private readonly send: typeof http.request;
+  private closed = false;
+
+  constructor(
+    readonly signal: OtlpSignal,
+    options: OtlpHttpExporterOptions = {},
+  ) {
+    this.options = Object.freeze(resolveOtlpHttpOptions(signal, options));
+    const u = new URL(this.options.url);
+    const tls = u.protocol === 'https:';
+    this.agent = tls ? new DetachedHttpsAgent({ keepAlive: true }) : new DetachedHttpAgent({ keepAlive: true });
+    this.send = tls ? https.request : http.request;
+    this.target = {
+      protocol: u.protocol,
+      hostname: u.hostname.replace(/^\[|\]$/g, ''),
+      port: u.port || (tls ? 443 : 80),
+      path: u.pathname + u.search,
+      method: 'POST',
+      agent: this.agent,
+      auth: u.username ? `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}` : undefined,
+    };
+  }
+
+  export(batch: EncodedBatch, resultCallback: (result: ExportResult) => void): void {
+    if (this.closed) {
+      resultCallback({ code: ExportResultCode.FAILED, error: new Error('OtlpHttpExporter is shut down') });
+      return;
+    }
+    const json = this.options.protocol === 'http/json';
+    const body = json ? this.toJson(batch) : batch.bytes;
+    const contentType = json ? 'application/json' : 'application/x-protobuf';
+    if (this.options.compression === 'gzip') {
+      gzip(body, (err, zipped) => {
+        if (err) resultCallback({ code: ExportResultCode.FAILED, error: err });
+        else this.post(zipped, contentType, true, resultCallback);
+      });
+    } else this.post(body, contentType, false, resultCallback);
+  }
+
+  private post(body: Uint8Array, contentType: string, gzipped: boolean, cb: (r: ExportResult) => void): void {
+    let done = false;
+    const finish = (r: ExportResult) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      cb(r);
+    };
+    const headers: Record<string, string | number> = {
+      ...this.options.headers,
+      'content-type': contentType,
+      'content-length': body.length,
+    };
+    if (gzipped) headers['content-encoding'] = 'gzip';
+    const req = this.send({ ...this.target, headers }, (res) => {
+      const status = res.statusCode ?? 0;
+      res.on('error', (error) => finish({ code: ExportResultCode.FAILED, error }));
+      res.on('end', () => {
+        if (status >= 200 && status < 300) finish({ code: ExportResultCode.SUCCESS });
+        else finish({ code: ExportResultCode.FAILED, error: new Error(`OTLP ${this.signal} export: HTTP ${status}`) });
+      });
+      res.resume(); // the response body (an Export*ServiceResponse) is not needed
+    });
+    const timer = setTimeout(() => {
+      req.destroy(new Error(`OTLP ${this.signal} export timed out after ${this.options.timeoutMillis} ms`));
+    }, this.options.timeoutMillis);
+    timer.unref();
+    req.on('error', (error) => finish({ code: ExportResultCode.FAILED, error }));
+    req.end(body);
+  }
+
+  private toJson(batch: EncodedBatch): Uint8Array {
+    return Buffer.from(otlpJson(this.signal, batch.bytes), 'utf8');
+  }
+
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    this.agent.destroy();
+  }
+}

@@ -1,0 +1,144 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
+import { SeverityNumber } from '@opentelemetry/api';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { BatchingLogRecordProcessor, BatchingSpanProcessor, InvalidOptionError, OtlpHttpExporter, resolveOtlpHttpOptions } from '../src';
+import { TracerProvider } from '@opentelemetry/sdk-trace';
+import { loggerFor } from './helpers';
+import { decodeOtlp } from './otlp';
+
+interface Received {
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: Buffer;
+}
+
+let server: Server;
+let url: string;
+const received: Received[] = [];
+let status = 200;
+let hang = false;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ url: req.url!, headers: req.headers, body: Buffer.concat(chunks) });
+      if (hang) return;
+      res.statusCode = status;
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+beforeEach(() => {
+  received.length = 0;
+  status = 200;
+  hang = false;
+});
+
+const exportOnce = (e: OtlpHttpExporter, bytes: Uint8Array) =>
+  new Promise<ExportResult>((resolve) => e.export({ bytes, count: 1, minSeq: 0, minClass: 0, maxClass: 0, scopes: [] }, resolve));
+
+describe('resolveOtlpHttpOptions', () => {
+  it('takes the signal endpoint as it is, else the base endpoint plus /v1/<signal>, else localhost:4318', () => {
+    expect(resolveOtlpHttpOptions('logs', { env: { OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://a:1/custom', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://b:2' } }).url).toBe('http://a:1/custom');
+    expect(resolveOtlpHttpOptions('traces', { env: { OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://a:1/custom', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://b:2/' } }).url).toBe('http://b:2/v1/traces');
+    expect(resolveOtlpHttpOptions('logs', { env: {} })).toEqual({ url: 'http://localhost:4318/v1/logs', headers: {}, timeoutMillis: 10000, compression: 'none', protocol: 'http/protobuf' });
+  });
+
+  it('merges headers (the signal wins), decodes values, and reads timeout, compression and protocol', () => {
+    const o = resolveOtlpHttpOptions('logs', {
+      env: {
+        OTEL_EXPORTER_OTLP_HEADERS: 'a=1, b=two%20words',
+        OTEL_EXPORTER_OTLP_LOGS_HEADERS: 'a=3',
+        OTEL_EXPORTER_OTLP_TIMEOUT: '500',
+        OTEL_EXPORTER_OTLP_LOGS_COMPRESSION: 'gzip',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      },
+    });
+    expect(o).toMatchObject({ headers: { a: '3', b: 'two words' }, timeoutMillis: 500, compression: 'gzip', protocol: 'http/json' });
+  });
+
+  it('refuses what it cannot do, naming it', () => {
+    expect(() => resolveOtlpHttpOptions('logs', { env: { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } })).toThrow(InvalidOptionError);
+    expect(() => resolveOtlpHttpOptions('logs', { env: { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } })).toThrow(/grpc/);
+    expect(() => resolveOtlpHttpOptions('logs', { env: { OTEL_EXPORTER_OTLP_COMPRESSION: 'br' } })).toThrow(/compression/);
+    expect(() => resolveOtlpHttpOptions('logs', { env: { OTEL_EXPORTER_OTLP_TIMEOUT: 'soon' } })).toThrow(/timeout/);
+    expect(() => resolveOtlpHttpOptions('logs', { env: { OTEL_EXPORTER_OTLP_HEADERS: 'novalue' } })).toThrow(/OTEL_EXPORTER_OTLP_HEADERS/);
+    expect(() => resolveOtlpHttpOptions('logs', { url: 'ftp://x' })).toThrow(/http\(s\) URL/);
+  });
+});
+
+describe('OtlpHttpExporter', () => {
+  it('posts the bytes as they are, with the headers and the protobuf content type', async () => {
+    const e = new OtlpHttpExporter('logs', { url: `${url}/v1/logs`, headers: { 'x-api-key': 'k' }, env: {} });
+    const bytes = new Uint8Array([10, 0, 1, 2, 3]);
+    expect(await exportOnce(e, bytes)).toEqual({ code: ExportResultCode.SUCCESS });
+    expect(received).toHaveLength(1);
+    expect(received[0].url).toBe('/v1/logs');
+    expect(received[0].headers).toMatchObject({ 'content-type': 'application/x-protobuf', 'x-api-key': 'k' });
+    expect([...received[0].body]).toEqual([...bytes]);
+    await e.shutdown();
+  });
+
+  it('gzip: compressed off the event loop, content-encoding set, same bytes inside', async () => {
+    const e = new OtlpHttpExporter('traces', { url: `${url}/v1/traces`, compression: 'gzip', env: {} });
+    const bytes = new Uint8Array(5000).map((_, i) => i % 7);
+    expect((await exportOnce(e, bytes)).code).toBe(ExportResultCode.SUCCESS);
+    expect(received[0].headers['content-encoding']).toBe('gzip');
+    expect([...gunzipSync(received[0].body)]).toEqual([...bytes]);
+    await e.shutdown();
+  });
+
+  it('fails on a non-2xx answer, a refused connection and a timeout', async () => {
+    status = 503;
+    const e = new OtlpHttpExporter('logs', { url: `${url}/v1/logs`, env: {} });
+    const r = await exportOnce(e, new Uint8Array([1]));
+    expect(r.code).toBe(ExportResultCode.FAILED);
+    expect(String(r.error)).toMatch(/HTTP 503/);
+    const refused = new OtlpHttpExporter('logs', { url: 'http://127.0.0.1:9/v1/logs', env: {} });
+    expect((await exportOnce(refused, new Uint8Array([1]))).code).toBe(ExportResultCode.FAILED);
+    hang = true;
+    const slow = new OtlpHttpExporter('logs', { url: `${url}/v1/logs`, timeoutMillis: 100, env: {} });
+    const t = await exportOnce(slow, new Uint8Array([1]));
+    expect(t.code).toBe(ExportResultCode.FAILED);
+    expect(String(t.error)).toMatch(/timed out/);
+    await Promise.all([e.shutdown(), refused.shutdown(), slow.shutdown()]);
+  });
+
+  it('behind the log processor: every record arrives, in one request that decodes with the official protos', async () => {
+    const p = new BatchingLogRecordProcessor({ env: {}, exporter: new OtlpHttpExporter('logs', { url: `${url}/v1/logs`, env: {} }) });
+    const { logger } = loggerFor(p);
+    for (let i = 0; i < 100; i++) logger.emit({ severityNumber: SeverityNumber.INFO, body: `r${i}`, attributes: { i } });
+    await p.forceFlush();
+    expect(p.stats()).toMatchObject({ exported: 100, queued: 0, inFlight: 0 });
+    const req = decodeOtlp('logs', received[0].body) as { resourceLogs: Array<{ scopeLogs: Array<{ logRecords: Array<{ body: { stringValue: string } }> }> }> };
+    expect(req.resourceLogs[0].scopeLogs[0].logRecords.map((r) => r.body.stringValue)).toEqual(Array.from({ length: 100 }, (_, i) => `r${i}`));
+    await p.shutdown();
+  });
+
+  it('http/json: the span processor sends OTLP/JSON (hex ids, int64 as exact decimal strings)', async () => {
+    const p = new BatchingSpanProcessor({ env: {}, exporter: new OtlpHttpExporter('traces', { url: `${url}/v1/traces`, protocol: 'http/json', env: {} }) });
+    const tracer = new TracerProvider({ spanProcessors: [p] }).getTracer('t');
+    const span = tracer.startSpan('json-span', { attributes: { big: 2 ** 60 } });
+    span.end();
+    await p.forceFlush();
+    expect(received[0].headers['content-type']).toBe('application/json');
+    const body = JSON.parse(received[0].body.toString('utf8'));
+    const s = body.resourceSpans[0].scopeSpans[0].spans[0];
+    expect(s.name).toBe('json-span');
+    expect(s.traceId).toBe(span.spanContext().traceId);
+    expect(s.attributes[0]).toEqual({ key: 'big', value: { intValue: (2n ** 60n).toString() } }); // exact, not 1152921504606847000
+    await p.shutdown();
+  });
+});
