@@ -139,7 +139,8 @@ export class Reader {
   }
 }
 
-const decoder = new TextDecoder();
+// ignoreBOM: a string that starts with U+FEFF keeps it (by default TextDecoder strips it)
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 function anyValue(r: Reader): AnyValue {
