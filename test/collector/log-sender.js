@@ -15,12 +15,15 @@ const t0 = Date.now();
 let seq = 0;
 
 const timer = setInterval(() => {
-  const due = Math.min(Math.round(((Date.now() - t0) * rate) / 1000), Math.round((durationMs * rate) / 1000));
+  // one reading of the clock per tick: the last tick emits exactly the total
+  const elapsed = Date.now() - t0;
+  const total = Math.round((durationMs * rate) / 1000);
+  const due = elapsed >= durationMs ? total : Math.min(Math.round((elapsed * rate) / 1000), total);
   while (seq < due) {
     logger.emit({ severityNumber: SeverityNumber.INFO, severityText: 'INFO', body: `record ${seq} of ${run}`, attributes: { run, seq } });
     seq++;
   }
-  if (Date.now() - t0 >= durationMs) {
+  if (elapsed >= durationMs) {
     clearInterval(timer);
     process.stdout.write(`${JSON.stringify({ emitted: seq })}\n`);
     process.kill(process.pid, 'SIGTERM');

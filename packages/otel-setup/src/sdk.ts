@@ -317,10 +317,10 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 function batchingOptions(b: Readonly<BatchingConfig>) {
   return {
     env: {},
-    // One attempt per batch, as before: a process that ends (beforeExit flush, bounded by its
-    // deadline) must not wait through backoffs while the collector is down. Retries come back
-    // with the durable spill (issue 8).
-    maxExportAttempts: 1,
+    // A collector restart takes seconds: 6 attempts, backoff 0.5 s x 2^n with full jitter (up to
+    // ~15 s in all). Retry timers are unref'd and the exit paths have their own deadlines, so a
+    // process that ends does not wait for them.
+    maxExportAttempts: 6,
     maxQueueSize: b.maxQueueSize,
     maxQueueBytes: b.maxQueueBytes,
     maxExportBatchSize: b.maxExportBatchSize,
