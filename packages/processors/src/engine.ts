@@ -52,6 +52,9 @@ export const PUMP_SLICE_MILLIS = 0.1;
  */
 export const PUMP_BACKLOG_SLICE_MILLIS = 0.8;
 
+/** Longest backoff before a retry, whatever the attempt: 2**attempt must not overflow Node's timer. */
+export const MAX_RETRY_DELAY_MILLIS = 30_000;
+
 /** What differs between the log and span paths. */
 export interface EngineSignal {
   /** Number of priority classes; class 0 is shed first. */
@@ -358,7 +361,7 @@ export class BatchingEngine<T extends GroupedRecord> {
     this.inFlightRecords -= batch.encoded.count;
     this.retained += batch.encoded.count;
     // Exponential backoff with full jitter.
-    const delay = Math.random() * this.options.retryBaseDelayMillis * 2 ** (batch.attempt - 1);
+    const delay = Math.random() * Math.min(MAX_RETRY_DELAY_MILLIS, this.options.retryBaseDelayMillis * 2 ** (batch.attempt - 1));
     batch.attempt++;
     const t = setTimeout(() => {
       this.ready.push(batch);

@@ -17,3 +17,29 @@ describe('below_level', () => {
     await p.shutdown();
   });
 });
+
+describe('retry backoff', () => {
+  afterEach(() => {
+    jest.useRealTimers();
+    jest.restoreAllMocks();
+  });
+
+  it('is capped at MAX_RETRY_DELAY_MILLIS (30 s), however large base × 2^attempt gets', async () => {
+    jest.useFakeTimers();
+    jest.spyOn(Math, 'random').mockReturnValue(0.999);
+    const delays: number[] = [];
+    const real = global.setTimeout;
+    jest.spyOn(global, 'setTimeout').mockImplementation(((fn: () => void, ms?: number) => {
+      delays.push(ms ?? 0);
+      return real(fn, ms);
+    }) as typeof setTimeout);
+    const exporter = new ScriptedExporter(() => 'fail');
+    const p = new BatchingLogRecordProcessor({ env: {}, exporter, retryBaseDelayMillis: 2_000_000_000, maxExportAttempts: 4, scheduledDelayMillis: 0 });
+    const { logger } = loggerFor(p);
+    logger.emit({ body: 'x' });
+    for (let i = 0; i < 4; i++) await jest.advanceTimersByTimeAsync(30_000);
+    expect(exporter.calls).toHaveLength(4);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(30_000);
+    expect(p.stats().dropped.export_failed).toBe(1);
+  });
+});
