@@ -335,7 +335,11 @@ export class BatchingEngine<T extends GroupedRecord> {
       else this.failed(batch, result.error);
     };
     try {
-      this.exportAttempt(batch, callback);
+      const returned = this.exportAttempt(batch, callback);
+      // an async export() that throws: a failure, not an unhandled rejection
+      if (returned !== undefined && typeof (returned as PromiseLike<unknown>).then === 'function') {
+        (returned as PromiseLike<unknown>).then(undefined, (err: unknown) => callback({ code: ExportResultCode.FAILED, error: err as Error }));
+      }
     } catch (err) {
       if (!done) {
         done = true;
@@ -345,9 +349,10 @@ export class BatchingEngine<T extends GroupedRecord> {
     }
   }
 
-  private exportAttempt(batch: Batch, callback: (result: ExportResult) => void): void {
+  /** Returns what export() returned: a promise, from an async exporter. */
+  private exportAttempt(batch: Batch, callback: (result: ExportResult) => void): unknown {
     // The exporter's own requests must not be traced (as the SDK's processors do).
-    context.with(suppressTracing(context.active()), this.exporter.export, this.exporter, batch.encoded, callback);
+    return context.with(suppressTracing(context.active()), this.exporter.export, this.exporter, batch.encoded, callback);
   }
 
   private failed(batch: Batch, error: unknown): void {

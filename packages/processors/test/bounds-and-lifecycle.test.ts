@@ -20,8 +20,8 @@ describe('below_level', () => {
 
 describe('retry backoff', () => {
   afterEach(() => {
+    jest.restoreAllMocks(); // first: the setTimeout spy wraps the fake timer
     jest.useRealTimers();
-    jest.restoreAllMocks();
   });
 
   it('is capped at MAX_RETRY_DELAY_MILLIS (30 s), however large base × 2^attempt gets', async () => {
@@ -41,5 +41,34 @@ describe('retry backoff', () => {
     expect(exporter.calls).toHaveLength(4);
     expect(Math.max(...delays)).toBeLessThanOrEqual(30_000);
     expect(p.stats().dropped.export_failed).toBe(1);
+  });
+});
+
+describe('an async exporter that rejects', () => {
+  it('is a failed export (retried, then export_failed), never an unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      let calls = 0;
+      const exporter = {
+        async export(): Promise<void> {
+          calls++;
+          throw new Error('async boom');
+        },
+        async shutdown(): Promise<void> {},
+      };
+      const p = new BatchingLogRecordProcessor({ ...base, exporter: exporter as never, maxExportAttempts: 2, exportTimeoutMillis: 2000 });
+      const { logger } = loggerFor(p);
+      for (let i = 0; i < 3; i++) logger.emit({ body: i });
+      await p.forceFlush();
+      await new Promise((r) => setTimeout(r, 20));
+      expect(calls).toBe(2);
+      expect(p.stats()).toMatchObject({ exported: 0, queued: 0, inFlight: 0 });
+      expect(p.stats().dropped.export_failed).toBe(3);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });
