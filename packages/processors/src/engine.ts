@@ -1,7 +1,7 @@
 import { context, diag, type MeterProvider, type ObservableResult, type Attributes } from '@opentelemetry/api';
 import { ExportResultCode, suppressTracing, type ExportResult, type InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
-import { RecordStore, type EncodedBatch } from './record-store';
+import { RecordStore, recordFieldBytes, type EncodedBatch } from './record-store';
 import { ProtoWriter } from './proto-writer';
 import type { EncodedBatchExporter } from './encoded-exporter';
 import { updateBatchingOptions, type BatchingLimits, type ResolvedBatchingOptions } from './options';
@@ -75,6 +75,10 @@ interface Batch {
   /** The request, sent as it is by every attempt. */
   encoded: EncodedBatch;
   attempt: number;
+  /** An export of it has not called back yet; else it waits (to be sent, or for a retry) and can be shed. */
+  inFlight?: boolean;
+  /** Set while it backs off before a retry. */
+  retryTimer?: NodeJS.Timeout;
 }
 
 const componentCounter = new Map<string, number>();
@@ -110,6 +114,8 @@ export class BatchingEngine<T extends GroupedRecord> {
   private inFlightRecords = 0;
   /** Records waiting for a retry: they count against the queue's bounds. */
   private retained = 0;
+  /** Bytes of the requests of those records (their batches): they count against maxQueueBytes. */
+  private retainedBytes = 0;
   /** Records with seq <= flushSeq go out even in partial batches. */
   private flushSeq = -1;
   private immediate: NodeJS.Immediate | undefined;
@@ -138,15 +144,10 @@ export class BatchingEngine<T extends GroupedRecord> {
     }
     const q = this.queue;
     const o = this.options;
-    while (q.length + this.retained >= o.maxQueueSize) {
-      // Full: shed the oldest record of the lowest class, if it is below this one.
-      const low = q.lowestClass();
-      if (low < 0 || low >= cls) {
-        this.drop('queue_full', 1);
-        return;
-      }
-      q.shed(low);
+    if (q.length + this.retained >= o.maxQueueSize && q.countBelow(cls) === 0 && this.lowestWaiting(cls) === undefined) {
+      // full, and nothing held below this record's class: refused before it is encoded
       this.drop('queue_full', 1);
+      return;
     }
     const w = this.writer;
     w.reset();
@@ -158,17 +159,12 @@ export class BatchingEngine<T extends GroupedRecord> {
       this.drop('export_failed', 1);
       return;
     }
-    q.push(w.buf, w.pos, cls, item.resource, item.instrumentationScope);
+    const fits = this.makeRoom(cls, recordFieldBytes(w.pos));
+    if (fits) q.push(w.buf, w.pos, cls, item.resource, item.instrumentationScope);
     if (w.buf.length > 1 << 20) this.writer.buf = new Uint8Array(4096); // one huge record: don't keep its buffer
-    while (q.bytes > o.maxQueueBytes) {
-      // Over the byte bound: the same rule, the new record goes when nothing is below it.
-      const low = q.lowestClass();
+    if (!fits) {
       this.drop('queue_full', 1);
-      if (low < cls) q.shed(low);
-      else {
-        q.shedNewest(cls);
-        return;
-      }
+      return;
     }
     if (q.length >= o.maxExportBatchSize) {
       if (this.immediate === undefined && this.inFlightBatches < o.maxConcurrentExports) {
@@ -178,6 +174,76 @@ export class BatchingEngine<T extends GroupedRecord> {
     } else if (this.delayTimer === undefined) {
       this.armDelayTimer();
     }
+  }
+
+  /**
+   * Makes room for one more record of class `cls` and `size` bytes within both bounds, by
+   * shedding what is held below `cls`, the lowest class first: the oldest queued record of
+   * that class, or a whole batch waiting to be sent or retried whose records are all of that
+   * class or lower (counted `queue_full`). Sheds nothing and returns false when even shedding
+   * everything below `cls` would not make room (a record larger than maxQueueBytes, say).
+   */
+  private makeRoom(cls: number, size: number): boolean {
+    const q = this.queue;
+    const o = this.options;
+    let overCount = q.length + this.retained + 1 - o.maxQueueSize;
+    let overBytes = q.bytes + this.retainedBytes + size - o.maxQueueBytes;
+    if (overCount <= 0 && overBytes <= 0) return true;
+    let count = q.countBelow(cls);
+    let bytes = q.bytesBelow(cls);
+    if (this.retained > 0) {
+      for (const b of this.active) {
+        if (!b.inFlight && b.encoded.maxClass < cls) {
+          count += b.encoded.count;
+          bytes += b.encoded.bytes.length;
+        }
+      }
+    }
+    if (count < overCount || bytes < overBytes) return false;
+    while (overCount > 0 || overBytes > 0) {
+      const low = q.lowestClass();
+      const waiting = this.lowestWaiting(cls);
+      if (waiting !== undefined && (low < 0 || low >= cls || waiting.encoded.maxClass < low)) {
+        overCount -= waiting.encoded.count;
+        overBytes -= waiting.encoded.bytes.length;
+        this.shedWaiting(waiting);
+      } else if (low >= 0 && low < cls) {
+        const before = q.bytes;
+        q.shed(low);
+        overCount--;
+        overBytes -= before - q.bytes;
+        this.drop('queue_full', 1);
+      } else return false; // not reached: the sums above said there was enough
+    }
+    return true;
+  }
+
+  /** The waiting batch (not in flight) of the lowest class below `cls`, the oldest of ties. */
+  private lowestWaiting(cls: number): Batch | undefined {
+    if (this.retained === 0) return undefined;
+    let best: Batch | undefined;
+    for (const b of this.active) {
+      const e = b.encoded;
+      if (b.inFlight || e.maxClass >= cls) continue;
+      if (!best || e.maxClass < best.encoded.maxClass || (e.maxClass === best.encoded.maxClass && e.minSeq < best.encoded.minSeq)) best = b;
+    }
+    return best;
+  }
+
+  /** Drops a waiting batch to make room: its records count as queue_full. */
+  private shedWaiting(b: Batch): void {
+    if (b.retryTimer !== undefined) {
+      clearTimeout(b.retryTimer);
+      b.retryTimer = undefined;
+    } else {
+      const i = this.ready.indexOf(b);
+      if (i >= 0) this.ready.splice(i, 1);
+    }
+    this.active.delete(b);
+    this.retained -= b.encoded.count;
+    this.retainedBytes -= b.encoded.bytes.length;
+    this.drop('queue_full', b.encoded.count);
+    this.resolveWaiters();
   }
 
   /**
@@ -203,7 +269,7 @@ export class BatchingEngine<T extends GroupedRecord> {
   /** Share of the queue's bounds in use, 0..1 (the larger of count and bytes). */
   queueFill(): number {
     const byCount = (this.queue.length + this.retained) / this.options.maxQueueSize;
-    const byBytes = this.queue.bytes / this.options.maxQueueBytes;
+    const byBytes = (this.queue.bytes + this.retainedBytes) / this.options.maxQueueBytes;
     return byCount > byBytes ? byCount : byBytes;
   }
 
@@ -302,11 +368,13 @@ export class BatchingEngine<T extends GroupedRecord> {
         if (canSend) {
           const batch = this.ready.shift()!;
           this.retained -= batch.encoded.count;
+          this.retainedBytes -= batch.encoded.bytes.length;
           this.send(batch);
         } else {
           const batch: Batch = { encoded: q.take(o.maxExportBatchSize)!, attempt: 1 };
           this.active.add(batch);
           this.retained += batch.encoded.count; // held, not yet in flight
+          this.retainedBytes += batch.encoded.bytes.length;
           this.ready.push(batch);
         }
       }
@@ -318,6 +386,7 @@ export class BatchingEngine<T extends GroupedRecord> {
   }
 
   private send(batch: Batch): void {
+    batch.inFlight = true;
     this.inFlightBatches++;
     this.inFlightRecords += batch.encoded.count;
     let done = false;
@@ -362,22 +431,26 @@ export class BatchingEngine<T extends GroupedRecord> {
       this.settle(batch, 'export_failed');
       return;
     }
+    batch.inFlight = false;
     this.inFlightBatches--;
     this.inFlightRecords -= batch.encoded.count;
     this.retained += batch.encoded.count;
+    this.retainedBytes += batch.encoded.bytes.length;
     // Exponential backoff with full jitter.
     const delay = Math.random() * Math.min(MAX_RETRY_DELAY_MILLIS, this.options.retryBaseDelayMillis * 2 ** (batch.attempt - 1));
     batch.attempt++;
-    const t = setTimeout(() => {
+    batch.retryTimer = setTimeout(() => {
+      batch.retryTimer = undefined;
       this.ready.push(batch);
       this.pump();
     }, delay);
-    t.unref();
+    batch.retryTimer.unref();
     this.pump();
   }
 
   private settle(batch: Batch, reason: DropReason | undefined): void {
     const n = batch.encoded.count;
+    batch.inFlight = false;
     this.inFlightBatches--;
     this.inFlightRecords -= n;
     this.active.delete(batch);

@@ -1,6 +1,8 @@
-import { SeverityNumber } from '@opentelemetry/api';
-import { BatchingLogRecordProcessor, LevelController } from '../src';
-import { loggerFor, ScriptedExporter } from './helpers';
+import { SeverityNumber, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
+import { defaultResource } from '@opentelemetry/resources';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import { BatchingLogRecordProcessor, BatchingSpanProcessor, LevelController } from '../src';
+import { loggerFor, ScriptedExporter, tick, ticksUntil } from './helpers';
 
 const base = { env: {}, retryBaseDelayMillis: 1 };
 
@@ -69,6 +71,89 @@ describe('an async exporter that rejects', () => {
       expect(unhandled).toEqual([]);
     } finally {
       process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
+
+describe('shedding includes batches waiting for a retry', () => {
+  it('an ERROR displaces a waiting batch of DEBUG records (counted queue_full) instead of being dropped', async () => {
+    const exporter = new ScriptedExporter(['fail', 'ok', 'ok']);
+    const p = new BatchingLogRecordProcessor({ env: {}, exporter, maxQueueSize: 4, maxExportBatchSize: 4, maxExportAttempts: 5, retryBaseDelayMillis: 60_000, scheduledDelayMillis: 60_000 });
+    const { logger } = loggerFor(p);
+    for (let i = 0; i < 4; i++) logger.emit({ severityNumber: SeverityNumber.DEBUG, body: `d${i}` });
+    await ticksUntil(() => exporter.calls.length === 1);
+    expect(p.stats()).toMatchObject({ queued: 4, inFlight: 0 }); // waiting for its retry
+    logger.emit({ severityNumber: SeverityNumber.ERROR, body: 'e1' });
+    expect(p.stats().dropped.queue_full).toBe(4);
+    expect(p.stats().queued).toBe(1);
+    await p.forceFlush();
+    expect(exporter.accepted.map((r) => r.body)).toEqual(['e1']);
+    expect(exporter.calls).toEqual([4, 1]); // the shed batch is not retried
+    expect(p.stats()).toMatchObject({ exported: 1, queued: 0, inFlight: 0 });
+  });
+
+  it('a waiting batch holding a record of the new one\'s class or above is kept; the new record goes', async () => {
+    const exporter = new ScriptedExporter(['fail', 'ok']);
+    const p = new BatchingLogRecordProcessor({ env: {}, exporter, maxQueueSize: 2, maxExportBatchSize: 2, maxExportAttempts: 2, retryBaseDelayMillis: 1, scheduledDelayMillis: 60_000 });
+    const { logger } = loggerFor(p);
+    logger.emit({ severityNumber: SeverityNumber.DEBUG, body: 'd' });
+    logger.emit({ severityNumber: SeverityNumber.ERROR, body: 'e' });
+    await ticksUntil(() => exporter.calls.length === 1);
+    logger.emit({ severityNumber: SeverityNumber.ERROR, body: 'late' });
+    expect(p.stats().dropped.queue_full).toBe(1);
+    await p.forceFlush();
+    expect(exporter.accepted.map((r) => r.body)).toEqual(['d', 'e']);
+  });
+});
+
+describe('the byte bound', () => {
+  it('counts batches waiting for a retry', async () => {
+    const exporter = new ScriptedExporter(['fail', 'ok']);
+    const p = new BatchingLogRecordProcessor({ env: {}, exporter, maxQueueBytes: 8192, maxExportBatchSize: 2, maxExportAttempts: 2, retryBaseDelayMillis: 60_000, scheduledDelayMillis: 60_000 });
+    const { logger } = loggerFor(p);
+    logger.emit({ body: 'a'.repeat(3000) });
+    logger.emit({ body: 'b'.repeat(3000) });
+    await ticksUntil(() => exporter.calls.length === 1);
+    expect(p.queueFill()).toBeGreaterThan(0.7);
+    logger.emit({ body: 'c'.repeat(3000) }); // 6 KB waiting + 3 KB > 8 KB, nothing below INFO: refused
+    expect(p.stats().dropped.queue_full).toBe(1);
+    expect(p.stats().queued).toBe(2);
+  });
+
+  it('drops a record larger than maxQueueBytes by itself, shedding nothing', () => {
+    const exporter = new ScriptedExporter(() => 'manual');
+    const p = new BatchingLogRecordProcessor({ env: {}, exporter, maxQueueBytes: 4096, scheduledDelayMillis: 60_000 });
+    const { logger } = loggerFor(p);
+    for (let i = 0; i < 3; i++) logger.emit({ severityNumber: SeverityNumber.DEBUG, body: `d${i}` });
+    logger.emit({ severityNumber: SeverityNumber.ERROR, body: 'x'.repeat(10_000) });
+    expect(p.stats().dropped.queue_full).toBe(1);
+    expect(p.stats().queued).toBe(3);
+  });
+
+  it('counts span events, links and status at their encoded size', () => {
+    const span = (i: number, part: 'event' | 'link' | 'status'): ReadableSpan => {
+      const big = `${part}${i}`.padEnd(6000, '.');
+      return {
+        name: 's', kind: 0, startTime: [1, 0], endTime: [1, 1], duration: [0, 1], ended: true,
+        spanContext: () => ({ traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags: TraceFlags.SAMPLED }),
+        parentSpanContext: undefined,
+        status: part === 'status' ? { code: SpanStatusCode.OK, message: big } : { code: SpanStatusCode.UNSET },
+        attributes: {},
+        links: part === 'link' ? [{ context: { traceId: 'c'.repeat(32), spanId: 'd'.repeat(16), traceFlags: 1 }, attributes: { big } }] : [],
+        events: part === 'event' ? [{ name: 'exception', time: [1, 0], attributes: { 'exception.stacktrace': big } }] : [],
+        resource: defaultResource(),
+        instrumentationScope: { name: 't' },
+        droppedAttributesCount: 0, droppedEventsCount: 0, droppedLinksCount: 0,
+      } as unknown as ReadableSpan;
+    };
+    for (const part of ['event', 'link', 'status'] as const) {
+      const exporter = new ScriptedExporter<ReadableSpan>(() => 'manual');
+      const p = new BatchingSpanProcessor({ env: {}, exporter, maxQueueBytes: 16_384, scheduledDelayMillis: 60_000 });
+      p.onEnd(span(1, part));
+      p.onEnd(span(2, part));
+      expect(p.queueFill()).toBeGreaterThan(12_000 / 16_384);
+      p.onEnd(span(3, part)); // 18 KB > 16 KB
+      expect(p.stats()).toMatchObject({ queued: 2, dropped: { queue_full: 1 } });
     }
   });
 });
