@@ -4,7 +4,7 @@ import type { Resource } from '@opentelemetry/resources';
 import { RecordStore, recordFieldBytes, type EncodedBatch } from './record-store';
 import { ProtoWriter } from './proto-writer';
 import type { EncodedBatchExporter } from './encoded-exporter';
-import { updateBatchingOptions, type BatchingLimits, type ResolvedBatchingOptions } from './options';
+import { MAX_TIMER_MILLIS, updateBatchingOptions, type BatchingLimits, type ResolvedBatchingOptions } from './options';
 
 /** Why a record was not exported. Each record ends exported or dropped for exactly one of these. */
 export type DropReason = 'queue_full' | 'export_failed' | 'export_timeout' | 'shutdown' | 'below_level';
@@ -82,6 +82,21 @@ interface Batch {
 }
 
 const componentCounter = new Map<string, number>();
+
+/** A timeout argument as a delay Node's timers keep: 0..MAX_TIMER_MILLIS (NaN: 0). */
+function timerMillis(ms: number): number {
+  return ms > 0 ? Math.min(ms, MAX_TIMER_MILLIS) : 0;
+}
+
+/** Waits for `p`, but not past `deadline` (ms since the epoch). */
+function untilDeadline(p: Promise<void>, deadline: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timerMillis(deadline - Date.now()));
+    timer.unref();
+  });
+  return Promise.race([p, expired]).finally(() => clearTimeout(timer));
+}
 
 /**
  * The batching engine behind both processors: a bounded priority queue of encoded records
@@ -284,27 +299,51 @@ export class BatchingEngine<T extends GroupedRecord> {
 
   /**
    * Resolves once every record offered before the call is exported or counted as
-   * dropped. Partial batches are sent at once; concurrency and timeouts still apply.
+   * dropped, or after `timeoutMillis` (default forceFlushTimeoutMillis) with those
+   * records still held. Partial batches are sent at once; concurrency and timeouts still apply.
    */
-  forceFlush(): Promise<void> {
+  forceFlush(timeoutMillis: number = this.options.forceFlushTimeoutMillis): Promise<void> {
     const target = this.queue.nextSeq - 1;
     if (this.oldestUnsettled() > target) return Promise.resolve();
     if (target > this.flushSeq) this.flushSeq = target;
     return new Promise<void>((resolve) => {
-      this.waiters.push({ target, resolve });
+      const waiter = { target, resolve };
+      const timer = setTimeout(() => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        resolve();
+      }, timerMillis(timeoutMillis));
+      timer.unref();
+      waiter.resolve = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.waiters.push(waiter);
       this.pump();
     });
   }
 
   /**
-   * Flushes, then shuts the exporter down. Idempotent: later calls return the same
-   * promise. Records offered after the call are counted as `shutdown`.
+   * Sends what is held (batches backing off before a retry go once more, at once), then
+   * shuts the exporter down, all within `timeoutMillis` (default shutdownTimeoutMillis):
+   * records still queued or in flight by then count as `shutdown`. Idempotent: later calls
+   * return the same promise. Records offered after the call count as `shutdown`.
    */
-  shutdown(): Promise<void> {
+  shutdown(timeoutMillis: number = this.options.shutdownTimeoutMillis): Promise<void> {
     if (this.shutdownPromise) return this.shutdownPromise;
     this.closed = true;
-    this.shutdownPromise = this.forceFlush()
-      .then(() => this.exporter.shutdown())
+    const deadline = Date.now() + timerMillis(timeoutMillis);
+    for (const b of this.active) {
+      if (b.retryTimer === undefined) continue;
+      clearTimeout(b.retryTimer);
+      b.retryTimer = undefined;
+      this.ready.push(b);
+    }
+    this.shutdownPromise = this.forceFlush(deadline - Date.now())
+      .then(() => {
+        this.abandon();
+        return untilDeadline(this.exporter.shutdown(), deadline);
+      })
       .finally(() => {
         if (this.delayTimer) clearTimeout(this.delayTimer);
         if (this.immediate) clearImmediate(this.immediate);
@@ -313,6 +352,24 @@ export class BatchingEngine<T extends GroupedRecord> {
         this.warnDrops();
       });
     return this.shutdownPromise;
+  }
+
+  /** Counts every record still held (queued, waiting or in flight) as `shutdown`; late callbacks are ignored. */
+  private abandon(): void {
+    const q = this.queue;
+    const queued = q.length;
+    for (let c = q.lowestClass(); c >= 0; c = q.lowestClass()) q.shed(c);
+    let held = queued;
+    for (const b of this.active) {
+      if (b.retryTimer !== undefined) clearTimeout(b.retryTimer);
+      held += b.encoded.count;
+    }
+    this.active.clear();
+    this.ready.length = 0;
+    this.retained = this.retainedBytes = 0;
+    this.inFlightBatches = this.inFlightRecords = 0;
+    if (held > 0) this.drop('shutdown', held);
+    this.resolveWaiters();
   }
 
   private readonly onImmediate = (): void => {
@@ -391,13 +448,13 @@ export class BatchingEngine<T extends GroupedRecord> {
     this.inFlightRecords += batch.encoded.count;
     let done = false;
     const timer = setTimeout(() => {
-      if (done) return;
+      if (done || !this.active.has(batch)) return; // not active: counted by shutdown
       done = true;
       this.settle(batch, 'export_timeout');
     }, this.options.exportTimeoutMillis);
     timer.unref();
     const callback = (result: ExportResult): void => {
-      if (done) return;
+      if (done || !this.active.has(batch)) return;
       done = true;
       clearTimeout(timer);
       if (result.code === ExportResultCode.SUCCESS) this.settle(batch, undefined);

@@ -157,3 +157,54 @@ describe('the byte bound', () => {
     }
   });
 });
+
+describe('shutdown and forceFlush', () => {
+  const total = (s: ReturnType<BatchingLogRecordProcessor['stats']>) => s.exported + Object.values(s.dropped).reduce((a, b) => a + b, 0) + s.queued + s.inFlight;
+
+  it('shutdown sends a batch waiting for a retry once more, at once', async () => {
+    const exporter = new ScriptedExporter(['fail', 'ok']);
+    const p = new BatchingLogRecordProcessor({ env: {}, exporter, maxExportAttempts: 5, retryBaseDelayMillis: 20_000, maxExportBatchSize: 3, scheduledDelayMillis: 60_000 });
+    const { logger } = loggerFor(p);
+    for (let i = 0; i < 3; i++) logger.emit({ body: i });
+    await ticksUntil(() => exporter.calls.length === 1);
+    expect(p.stats()).toMatchObject({ queued: 3, inFlight: 0 }); // backing off (up to 20 s)
+    const t0 = Date.now();
+    await p.shutdown();
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(exporter.calls).toEqual([3, 3]);
+    expect(p.stats()).toMatchObject({ exported: 3, queued: 0, inFlight: 0 });
+  }, 10_000);
+
+  it('shutdown(timeoutMillis) gives up by then and counts what is queued or in flight as shutdown; a late callback changes nothing', async () => {
+    const exporter = new ScriptedExporter(() => 'manual');
+    const p = new BatchingLogRecordProcessor({ env: {}, exporter, maxExportBatchSize: 2, maxConcurrentExports: 1, exportTimeoutMillis: 60_000 });
+    const { logger } = loggerFor(p);
+    for (let i = 0; i < 5; i++) logger.emit({ body: i });
+    await ticksUntil(() => exporter.pending.length === 1);
+    const t0 = Date.now();
+    await p.shutdown(200);
+    const took = Date.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(190);
+    expect(took).toBeLessThan(2000);
+    expect(p.stats()).toMatchObject({ exported: 0, queued: 0, inFlight: 0, dropped: { shutdown: 5 } });
+    exporter.completeOne(); // the hung export answers after all
+    await tick();
+    expect(p.stats()).toMatchObject({ exported: 0, dropped: { shutdown: 5 } });
+    expect(total(p.stats())).toBe(5);
+  }, 10_000);
+
+  it('shutdown() without a timeout honours shutdownTimeoutMillis; forceFlush({ timeoutMillis }) resolves by then, counting nothing', async () => {
+    const exporter = new ScriptedExporter(() => 'hang');
+    const p = new BatchingLogRecordProcessor({ env: {}, exporter, exportTimeoutMillis: 60_000, shutdownTimeoutMillis: 150 });
+    const { logger } = loggerFor(p);
+    for (let i = 0; i < 3; i++) logger.emit({ body: i });
+    let t0 = Date.now();
+    await p.forceFlush({ timeoutMillis: 100 });
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(p.stats()).toMatchObject({ inFlight: 3, dropped: { shutdown: 0 } });
+    t0 = Date.now();
+    await p.shutdown();
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(p.stats()).toMatchObject({ inFlight: 0, queued: 0, dropped: { shutdown: 3 } });
+  }, 10_000);
+});
