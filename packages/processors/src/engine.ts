@@ -81,6 +81,12 @@ interface Batch {
   retryTimer?: NodeJS.Timeout;
 }
 
+/** A resource whose detectors may still be running (ResourceImpl from @opentelemetry/resources). */
+interface AsyncResource {
+  readonly asyncAttributesPending?: boolean;
+  waitForAsyncAttributes?(): Promise<void>;
+}
+
 const componentCounter = new Map<string, number>();
 
 /** A timeout argument as a delay Node's timers keep: 0..MAX_TIMER_MILLIS (NaN: 0). */
@@ -138,6 +144,8 @@ export class BatchingEngine<T extends GroupedRecord> {
   private dropWarnTimer: NodeJS.Timeout | undefined;
   private lastDropWarnAt = 0;
   private pumping = false;
+  /** Resources whose async attributes are being awaited: no batch is assembled meanwhile. */
+  private readonly pendingResources = new Set<Resource>();
   private closed = false;
   private shutdownPromise: Promise<void> | undefined;
 
@@ -181,6 +189,7 @@ export class BatchingEngine<T extends GroupedRecord> {
       this.drop('queue_full', 1);
       return;
     }
+    if ((item.resource as AsyncResource).asyncAttributesPending) this.awaitResource(item.resource);
     if (q.length >= o.maxExportBatchSize) {
       if (this.immediate === undefined && this.inFlightBatches < o.maxConcurrentExports) {
         this.immediate = setImmediate(this.onImmediate);
@@ -231,6 +240,33 @@ export class BatchingEngine<T extends GroupedRecord> {
       } else return false; // not reached: the sums above said there was enough
     }
     return true;
+  }
+
+  /**
+   * As the SDK's processors do: a resource whose detectors are still running is encoded only
+   * once its attributes have settled (or after exportTimeoutMillis, with what it has). The
+   * wait starts in a microtask, off the caller's path; batches are assembled after it.
+   */
+  private awaitResource(resource: Resource): void {
+    const r = resource as AsyncResource;
+    if (this.pendingResources.has(resource) || typeof r.waitForAsyncAttributes !== 'function') return;
+    this.pendingResources.add(resource);
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        diag.warn(`${this.signal.processorName}: resource attributes still pending after ${this.options.exportTimeoutMillis} ms; exporting without them`);
+        resolve();
+      }, this.options.exportTimeoutMillis);
+      timer.unref();
+    });
+    const settled = Promise.resolve().then(() => r.waitForAsyncAttributes!());
+    Promise.race([settled, gaveUp])
+      .catch((err: unknown) => diag.debug(`${this.signal.processorName}: resource attributes failed`, err))
+      .then(() => {
+        clearTimeout(timer);
+        this.pendingResources.delete(resource);
+        this.pump();
+      });
   }
 
   /** The waiting batch (not in flight) of the lowest class below `cls`, the oldest of ties. */
@@ -413,7 +449,8 @@ export class BatchingEngine<T extends GroupedRecord> {
       const budget = q.length >= 4 * o.maxExportBatchSize ? PUMP_BACKLOG_SLICE_MILLIS : PUMP_SLICE_MILLIS;
       for (let units = 0; ; units++) {
         const canSend = this.ready.length > 0 && this.inFlightBatches < o.maxConcurrentExports;
-        const canTake = !canSend && this.inFlightBatches + this.ready.length < o.maxConcurrentExports && this.due();
+        const canTake =
+          !canSend && this.inFlightBatches + this.ready.length < o.maxConcurrentExports && this.pendingResources.size === 0 && this.due();
         if (!canSend && !canTake) break;
         if (units > 0 && performance.now() - start > budget) {
           if (this.immediate === undefined) {

@@ -1,7 +1,8 @@
 import { SeverityNumber, SpanStatusCode, TraceFlags } from '@opentelemetry/api';
-import { defaultResource } from '@opentelemetry/resources';
+import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
+import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
-import { BatchingLogRecordProcessor, BatchingSpanProcessor, LevelController } from '../src';
+import { BatchingLogRecordProcessor, BatchingSpanProcessor, LevelController, type EncodedBatch } from '../src';
 import { loggerFor, ScriptedExporter, tick, ticksUntil } from './helpers';
 
 const base = { env: {}, retryBaseDelayMillis: 1 };
@@ -207,4 +208,28 @@ describe('shutdown and forceFlush', () => {
     expect(Date.now() - t0).toBeLessThan(2000);
     expect(p.stats()).toMatchObject({ inFlight: 0, queued: 0, dropped: { shutdown: 3 } });
   }, 10_000);
+});
+
+describe('a resource with async attributes', () => {
+  it('is encoded once its attributes have settled, as the SDK processors wait for them', async () => {
+    const sent: EncodedBatch[] = [];
+    const exporter = {
+      exportsEncodedBatches: true as const,
+      export(batch: EncodedBatch, cb: (r: { code: number }) => void) {
+        sent.push(batch);
+        cb({ code: 0 });
+      },
+      async shutdown() {},
+    };
+    const detected = new Promise<string>((r) => setTimeout(() => r('settled-later'), 50));
+    const resource = resourceFromAttributes({ 'host.detected': detected });
+    expect(resource.asyncAttributesPending).toBe(true);
+    const p = new BatchingLogRecordProcessor({ env: {}, exporter, scheduledDelayMillis: 0 });
+    const logger = new LoggerProvider({ resource, processors: [p] }).getLogger('t');
+    logger.emit({ body: 'r1' });
+    await p.forceFlush();
+    expect(sent).toHaveLength(1);
+    expect(Buffer.from(sent[0].bytes).includes('settled-later')).toBe(true);
+    expect(p.stats().exported).toBe(1);
+  });
 });
