@@ -162,6 +162,12 @@ describe('the byte bound', () => {
 describe('shutdown and forceFlush', () => {
   const total = (s: ReturnType<BatchingLogRecordProcessor['stats']>) => s.exported + Object.values(s.dropped).reduce((a, b) => a + b, 0) + s.queued + s.inFlight;
 
+  it('refuses timeout options a Node timer cannot keep', () => {
+    const exporter = new ScriptedExporter();
+    expect(() => new BatchingLogRecordProcessor({ env: {}, exporter, shutdownTimeoutMillis: 3e9 })).toThrow(/shutdownTimeoutMillis must be <= 2147483647/);
+    expect(() => new BatchingLogRecordProcessor({ env: {}, exporter, forceFlushTimeoutMillis: -1 })).toThrow(/forceFlushTimeoutMillis must be >= 0/);
+  });
+
   it('shutdown sends a batch waiting for a retry once more, at once', async () => {
     const exporter = new ScriptedExporter(['fail', 'ok']);
     const p = new BatchingLogRecordProcessor({ env: {}, exporter, maxExportAttempts: 5, retryBaseDelayMillis: 20_000, maxExportBatchSize: 3, scheduledDelayMillis: 60_000 });
