@@ -26,14 +26,21 @@ export abstract class BatchingProcessor<T extends GroupedRecord> {
     this.engine = new BatchingEngine<T>(exporter, resolveBatchingOptions(options, prefix), signal, options.meterProvider as MeterProvider | undefined);
   }
 
-  /** Resolves once every record queued before the call is exported or counted as dropped. */
-  forceFlush(): Promise<void> {
-    return this.engine.forceFlush();
+  /**
+   * Resolves once every record queued before the call is exported or counted as dropped,
+   * or after the timeout (default forceFlushTimeoutMillis): a number of milliseconds or, as
+   * the SDK's LoggerProvider passes it, `{ timeoutMillis }`.
+   */
+  forceFlush(timeout?: number | { timeoutMillis?: number }): Promise<void> {
+    return this.engine.forceFlush(timeoutOf(timeout) ?? this.engine.getOptions().forceFlushTimeoutMillis);
   }
 
-  /** Flushes, then shuts the exporter down; idempotent. Later records count as `shutdown`. */
-  shutdown(): Promise<void> {
-    return this.engine.shutdown();
+  /**
+   * Flushes, then shuts the exporter down, within the timeout (default shutdownTimeoutMillis):
+   * what is still held then counts as `shutdown`. Idempotent. Later records count as `shutdown`.
+   */
+  shutdown(timeout?: number | { timeoutMillis?: number }): Promise<void> {
+    return this.engine.shutdown(timeoutOf(timeout) ?? this.engine.getOptions().shutdownTimeoutMillis);
   }
 
   /** Changes limits while running; see {@link BatchingEngine.setOptions}. */
@@ -55,4 +62,8 @@ export abstract class BatchingProcessor<T extends GroupedRecord> {
   queueFill(): number {
     return this.engine.queueFill();
   }
+}
+
+function timeoutOf(t: number | { timeoutMillis?: number } | undefined): number | undefined {
+  return typeof t === 'number' ? t : t?.timeoutMillis;
 }

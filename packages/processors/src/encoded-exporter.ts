@@ -30,8 +30,9 @@ export class SdkExporterBridge<T> implements EncodedBatchExporter {
     private readonly decode: (batch: EncodedBatch) => T[],
   ) {}
 
-  export(batch: EncodedBatch, resultCallback: (result: ExportResult) => void): void {
-    this.exporter.export(this.decode(batch), resultCallback);
+  /** Returns what the SDK exporter's export() returned (a promise, if it is async: the engine catches its rejection). */
+  export(batch: EncodedBatch, resultCallback: (result: ExportResult) => void): unknown {
+    return this.exporter.export(this.decode(batch), resultCallback);
   }
 
   shutdown(): Promise<void> {

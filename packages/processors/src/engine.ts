@@ -1,10 +1,10 @@
 import { context, diag, type MeterProvider, type ObservableResult, type Attributes } from '@opentelemetry/api';
 import { ExportResultCode, suppressTracing, type ExportResult, type InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
-import { RecordStore, type EncodedBatch } from './record-store';
+import { RecordStore, recordFieldBytes, type EncodedBatch } from './record-store';
 import { ProtoWriter } from './proto-writer';
 import type { EncodedBatchExporter } from './encoded-exporter';
-import { updateBatchingOptions, type BatchingLimits, type ResolvedBatchingOptions } from './options';
+import { MAX_TIMER_MILLIS, updateBatchingOptions, type BatchingLimits, type ResolvedBatchingOptions } from './options';
 
 /** Why a record was not exported. Each record ends exported or dropped for exactly one of these. */
 export type DropReason = 'queue_full' | 'export_failed' | 'export_timeout' | 'shutdown' | 'below_level';
@@ -52,6 +52,9 @@ export const PUMP_SLICE_MILLIS = 0.1;
  */
 export const PUMP_BACKLOG_SLICE_MILLIS = 0.8;
 
+/** Longest backoff before a retry, whatever the attempt: 2**attempt must not overflow Node's timer. */
+export const MAX_RETRY_DELAY_MILLIS = 30_000;
+
 /** What differs between the log and span paths. */
 export interface EngineSignal {
   /** Number of priority classes; class 0 is shed first. */
@@ -72,9 +75,34 @@ interface Batch {
   /** The request, sent as it is by every attempt. */
   encoded: EncodedBatch;
   attempt: number;
+  /** An export of it has not called back yet; else it waits (to be sent, or for a retry) and can be shed. */
+  inFlight?: boolean;
+  /** Set while it backs off before a retry. */
+  retryTimer?: NodeJS.Timeout;
+}
+
+/** A resource whose detectors may still be running (ResourceImpl from @opentelemetry/resources). */
+interface AsyncResource {
+  readonly asyncAttributesPending?: boolean;
+  waitForAsyncAttributes?(): Promise<void>;
 }
 
 const componentCounter = new Map<string, number>();
+
+/** A timeout argument as a delay Node's timers keep: 0..MAX_TIMER_MILLIS (NaN: 0). */
+function timerMillis(ms: number): number {
+  return ms > 0 ? Math.min(ms, MAX_TIMER_MILLIS) : 0;
+}
+
+/** Waits for `p`, but not past `deadline` (ms since the epoch). */
+function untilDeadline(p: Promise<void>, deadline: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timerMillis(deadline - Date.now()));
+    timer.unref();
+  });
+  return Promise.race([p, expired]).finally(() => clearTimeout(timer));
+}
 
 /**
  * The batching engine behind both processors: a bounded priority queue of encoded records
@@ -107,6 +135,8 @@ export class BatchingEngine<T extends GroupedRecord> {
   private inFlightRecords = 0;
   /** Records waiting for a retry: they count against the queue's bounds. */
   private retained = 0;
+  /** Bytes of the requests of those records (their batches): they count against maxQueueBytes. */
+  private retainedBytes = 0;
   /** Records with seq <= flushSeq go out even in partial batches. */
   private flushSeq = -1;
   private immediate: NodeJS.Immediate | undefined;
@@ -114,6 +144,8 @@ export class BatchingEngine<T extends GroupedRecord> {
   private dropWarnTimer: NodeJS.Timeout | undefined;
   private lastDropWarnAt = 0;
   private pumping = false;
+  /** Resources whose async attributes are being awaited: no batch is assembled meanwhile. */
+  private readonly pendingResources = new Set<Resource>();
   private closed = false;
   private shutdownPromise: Promise<void> | undefined;
 
@@ -135,15 +167,10 @@ export class BatchingEngine<T extends GroupedRecord> {
     }
     const q = this.queue;
     const o = this.options;
-    while (q.length + this.retained >= o.maxQueueSize) {
-      // Full: shed the oldest record of the lowest class, if it is below this one.
-      const low = q.lowestClass();
-      if (low < 0 || low >= cls) {
-        this.drop('queue_full', 1);
-        return;
-      }
-      q.shed(low);
+    if (q.length + this.retained >= o.maxQueueSize && q.countBelow(cls) === 0 && this.lowestWaiting(cls) === undefined) {
+      // full, and nothing held below this record's class: refused before it is encoded
       this.drop('queue_full', 1);
+      return;
     }
     const w = this.writer;
     w.reset();
@@ -155,18 +182,14 @@ export class BatchingEngine<T extends GroupedRecord> {
       this.drop('export_failed', 1);
       return;
     }
-    q.push(w.buf, w.pos, cls, item.resource, item.instrumentationScope);
+    const fits = this.makeRoom(cls, recordFieldBytes(w.pos));
+    if (fits) q.push(w.buf, w.pos, cls, item.resource, item.instrumentationScope);
     if (w.buf.length > 1 << 20) this.writer.buf = new Uint8Array(4096); // one huge record: don't keep its buffer
-    while (q.bytes > o.maxQueueBytes) {
-      // Over the byte bound: the same rule, the new record goes when nothing is below it.
-      const low = q.lowestClass();
+    if (!fits) {
       this.drop('queue_full', 1);
-      if (low < cls) q.shed(low);
-      else {
-        q.shedNewest(cls);
-        return;
-      }
+      return;
     }
+    if ((item.resource as AsyncResource).asyncAttributesPending) this.awaitResource(item.resource);
     if (q.length >= o.maxExportBatchSize) {
       if (this.immediate === undefined && this.inFlightBatches < o.maxConcurrentExports) {
         this.immediate = setImmediate(this.onImmediate);
@@ -175,6 +198,103 @@ export class BatchingEngine<T extends GroupedRecord> {
     } else if (this.delayTimer === undefined) {
       this.armDelayTimer();
     }
+  }
+
+  /**
+   * Makes room for one more record of class `cls` and `size` bytes within both bounds, by
+   * shedding what is held below `cls`, the lowest class first: the oldest queued record of
+   * that class, or a whole batch waiting to be sent or retried whose records are all of that
+   * class or lower (counted `queue_full`). Sheds nothing and returns false when even shedding
+   * everything below `cls` would not make room (a record larger than maxQueueBytes, say).
+   */
+  private makeRoom(cls: number, size: number): boolean {
+    const q = this.queue;
+    const o = this.options;
+    let overCount = q.length + this.retained + 1 - o.maxQueueSize;
+    let overBytes = q.bytes + this.retainedBytes + size - o.maxQueueBytes;
+    if (overCount <= 0 && overBytes <= 0) return true;
+    let count = q.countBelow(cls);
+    let bytes = q.bytesBelow(cls);
+    if (this.retained > 0) {
+      for (const b of this.active) {
+        if (!b.inFlight && b.encoded.maxClass < cls) {
+          count += b.encoded.count;
+          bytes += b.encoded.bytes.length;
+        }
+      }
+    }
+    if (count < overCount || bytes < overBytes) return false;
+    while (overCount > 0 || overBytes > 0) {
+      const low = q.lowestClass();
+      const waiting = this.lowestWaiting(cls);
+      if (waiting !== undefined && (low < 0 || low >= cls || waiting.encoded.maxClass < low)) {
+        overCount -= waiting.encoded.count;
+        overBytes -= waiting.encoded.bytes.length;
+        this.shedWaiting(waiting);
+      } else if (low >= 0 && low < cls) {
+        const before = q.bytes;
+        q.shed(low);
+        overCount--;
+        overBytes -= before - q.bytes;
+        this.drop('queue_full', 1);
+      } else return false; // not reached: the sums above said there was enough
+    }
+    return true;
+  }
+
+  /**
+   * As the SDK's processors do: a resource whose detectors are still running is encoded only
+   * once its attributes have settled (or after exportTimeoutMillis, with what it has). The
+   * wait starts in a microtask, off the caller's path; batches are assembled after it.
+   */
+  private awaitResource(resource: Resource): void {
+    const r = resource as AsyncResource;
+    if (this.pendingResources.has(resource) || typeof r.waitForAsyncAttributes !== 'function') return;
+    this.pendingResources.add(resource);
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        diag.warn(`${this.signal.processorName}: resource attributes still pending after ${this.options.exportTimeoutMillis} ms; exporting without them`);
+        resolve();
+      }, this.options.exportTimeoutMillis);
+      timer.unref();
+    });
+    const settled = Promise.resolve().then(() => r.waitForAsyncAttributes!());
+    Promise.race([settled, gaveUp])
+      .catch((err: unknown) => diag.debug(`${this.signal.processorName}: resource attributes failed`, err))
+      .then(() => {
+        clearTimeout(timer);
+        this.pendingResources.delete(resource);
+        this.pump();
+      });
+  }
+
+  /** The waiting batch (not in flight) of the lowest class below `cls`, the oldest of ties. */
+  private lowestWaiting(cls: number): Batch | undefined {
+    if (this.retained === 0) return undefined;
+    let best: Batch | undefined;
+    for (const b of this.active) {
+      const e = b.encoded;
+      if (b.inFlight || e.maxClass >= cls) continue;
+      if (!best || e.maxClass < best.encoded.maxClass || (e.maxClass === best.encoded.maxClass && e.minSeq < best.encoded.minSeq)) best = b;
+    }
+    return best;
+  }
+
+  /** Drops a waiting batch to make room: its records count as queue_full. */
+  private shedWaiting(b: Batch): void {
+    if (b.retryTimer !== undefined) {
+      clearTimeout(b.retryTimer);
+      b.retryTimer = undefined;
+    } else {
+      const i = this.ready.indexOf(b);
+      if (i >= 0) this.ready.splice(i, 1);
+    }
+    this.active.delete(b);
+    this.retained -= b.encoded.count;
+    this.retainedBytes -= b.encoded.bytes.length;
+    this.drop('queue_full', b.encoded.count);
+    this.resolveWaiters();
   }
 
   /**
@@ -200,7 +320,7 @@ export class BatchingEngine<T extends GroupedRecord> {
   /** Share of the queue's bounds in use, 0..1 (the larger of count and bytes). */
   queueFill(): number {
     const byCount = (this.queue.length + this.retained) / this.options.maxQueueSize;
-    const byBytes = this.queue.bytes / this.options.maxQueueBytes;
+    const byBytes = (this.queue.bytes + this.retainedBytes) / this.options.maxQueueBytes;
     return byCount > byBytes ? byCount : byBytes;
   }
 
@@ -215,27 +335,51 @@ export class BatchingEngine<T extends GroupedRecord> {
 
   /**
    * Resolves once every record offered before the call is exported or counted as
-   * dropped. Partial batches are sent at once; concurrency and timeouts still apply.
+   * dropped, or after `timeoutMillis` (default forceFlushTimeoutMillis) with those
+   * records still held. Partial batches are sent at once; concurrency and timeouts still apply.
    */
-  forceFlush(): Promise<void> {
+  forceFlush(timeoutMillis: number = this.options.forceFlushTimeoutMillis): Promise<void> {
     const target = this.queue.nextSeq - 1;
     if (this.oldestUnsettled() > target) return Promise.resolve();
     if (target > this.flushSeq) this.flushSeq = target;
     return new Promise<void>((resolve) => {
-      this.waiters.push({ target, resolve });
+      const waiter = { target, resolve };
+      const timer = setTimeout(() => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        resolve();
+      }, timerMillis(timeoutMillis));
+      timer.unref();
+      waiter.resolve = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.waiters.push(waiter);
       this.pump();
     });
   }
 
   /**
-   * Flushes, then shuts the exporter down. Idempotent: later calls return the same
-   * promise. Records offered after the call are counted as `shutdown`.
+   * Sends what is held (batches backing off before a retry go once more, at once), then
+   * shuts the exporter down, all within `timeoutMillis` (default shutdownTimeoutMillis):
+   * records still queued or in flight by then count as `shutdown`. Idempotent: later calls
+   * return the same promise. Records offered after the call count as `shutdown`.
    */
-  shutdown(): Promise<void> {
+  shutdown(timeoutMillis: number = this.options.shutdownTimeoutMillis): Promise<void> {
     if (this.shutdownPromise) return this.shutdownPromise;
     this.closed = true;
-    this.shutdownPromise = this.forceFlush()
-      .then(() => this.exporter.shutdown())
+    const deadline = Date.now() + timerMillis(timeoutMillis);
+    for (const b of this.active) {
+      if (b.retryTimer === undefined) continue;
+      clearTimeout(b.retryTimer);
+      b.retryTimer = undefined;
+      this.ready.push(b);
+    }
+    this.shutdownPromise = this.forceFlush(deadline - Date.now())
+      .then(() => {
+        this.abandon();
+        return untilDeadline(this.exporter.shutdown(), deadline);
+      })
       .finally(() => {
         if (this.delayTimer) clearTimeout(this.delayTimer);
         if (this.immediate) clearImmediate(this.immediate);
@@ -244,6 +388,24 @@ export class BatchingEngine<T extends GroupedRecord> {
         this.warnDrops();
       });
     return this.shutdownPromise;
+  }
+
+  /** Counts every record still held (queued, waiting or in flight) as `shutdown`; late callbacks are ignored. */
+  private abandon(): void {
+    const q = this.queue;
+    const queued = q.length;
+    for (let c = q.lowestClass(); c >= 0; c = q.lowestClass()) q.shed(c);
+    let held = queued;
+    for (const b of this.active) {
+      if (b.retryTimer !== undefined) clearTimeout(b.retryTimer);
+      held += b.encoded.count;
+    }
+    this.active.clear();
+    this.ready.length = 0;
+    this.retained = this.retainedBytes = 0;
+    this.inFlightBatches = this.inFlightRecords = 0;
+    if (held > 0) this.drop('shutdown', held);
+    this.resolveWaiters();
   }
 
   private readonly onImmediate = (): void => {
@@ -287,7 +449,8 @@ export class BatchingEngine<T extends GroupedRecord> {
       const budget = q.length >= 4 * o.maxExportBatchSize ? PUMP_BACKLOG_SLICE_MILLIS : PUMP_SLICE_MILLIS;
       for (let units = 0; ; units++) {
         const canSend = this.ready.length > 0 && this.inFlightBatches < o.maxConcurrentExports;
-        const canTake = !canSend && this.inFlightBatches + this.ready.length < o.maxConcurrentExports && this.due();
+        const canTake =
+          !canSend && this.inFlightBatches + this.ready.length < o.maxConcurrentExports && this.pendingResources.size === 0 && this.due();
         if (!canSend && !canTake) break;
         if (units > 0 && performance.now() - start > budget) {
           if (this.immediate === undefined) {
@@ -299,11 +462,13 @@ export class BatchingEngine<T extends GroupedRecord> {
         if (canSend) {
           const batch = this.ready.shift()!;
           this.retained -= batch.encoded.count;
+          this.retainedBytes -= batch.encoded.bytes.length;
           this.send(batch);
         } else {
           const batch: Batch = { encoded: q.take(o.maxExportBatchSize)!, attempt: 1 };
           this.active.add(batch);
           this.retained += batch.encoded.count; // held, not yet in flight
+          this.retainedBytes += batch.encoded.bytes.length;
           this.ready.push(batch);
         }
       }
@@ -315,24 +480,29 @@ export class BatchingEngine<T extends GroupedRecord> {
   }
 
   private send(batch: Batch): void {
+    batch.inFlight = true;
     this.inFlightBatches++;
     this.inFlightRecords += batch.encoded.count;
     let done = false;
     const timer = setTimeout(() => {
-      if (done) return;
+      if (done || !this.active.has(batch)) return; // not active: counted by shutdown
       done = true;
       this.settle(batch, 'export_timeout');
     }, this.options.exportTimeoutMillis);
     timer.unref();
     const callback = (result: ExportResult): void => {
-      if (done) return;
+      if (done || !this.active.has(batch)) return;
       done = true;
       clearTimeout(timer);
       if (result.code === ExportResultCode.SUCCESS) this.settle(batch, undefined);
       else this.failed(batch, result.error);
     };
     try {
-      this.exportAttempt(batch, callback);
+      const returned = this.exportAttempt(batch, callback);
+      // an async export() that throws: a failure, not an unhandled rejection
+      if (returned !== undefined && typeof (returned as PromiseLike<unknown>).then === 'function') {
+        (returned as PromiseLike<unknown>).then(undefined, (err: unknown) => callback({ code: ExportResultCode.FAILED, error: err as Error }));
+      }
     } catch (err) {
       if (!done) {
         done = true;
@@ -342,9 +512,10 @@ export class BatchingEngine<T extends GroupedRecord> {
     }
   }
 
-  private exportAttempt(batch: Batch, callback: (result: ExportResult) => void): void {
+  /** Returns what export() returned: a promise, from an async exporter. */
+  private exportAttempt(batch: Batch, callback: (result: ExportResult) => void): unknown {
     // The exporter's own requests must not be traced (as the SDK's processors do).
-    context.with(suppressTracing(context.active()), this.exporter.export, this.exporter, batch.encoded, callback);
+    return context.with(suppressTracing(context.active()), this.exporter.export, this.exporter, batch.encoded, callback);
   }
 
   private failed(batch: Batch, error: unknown): void {
@@ -354,22 +525,26 @@ export class BatchingEngine<T extends GroupedRecord> {
       this.settle(batch, 'export_failed');
       return;
     }
+    batch.inFlight = false;
     this.inFlightBatches--;
     this.inFlightRecords -= batch.encoded.count;
     this.retained += batch.encoded.count;
+    this.retainedBytes += batch.encoded.bytes.length;
     // Exponential backoff with full jitter.
-    const delay = Math.random() * this.options.retryBaseDelayMillis * 2 ** (batch.attempt - 1);
+    const delay = Math.random() * Math.min(MAX_RETRY_DELAY_MILLIS, this.options.retryBaseDelayMillis * 2 ** (batch.attempt - 1));
     batch.attempt++;
-    const t = setTimeout(() => {
+    batch.retryTimer = setTimeout(() => {
+      batch.retryTimer = undefined;
       this.ready.push(batch);
       this.pump();
     }, delay);
-    t.unref();
+    batch.retryTimer.unref();
     this.pump();
   }
 
   private settle(batch: Batch, reason: DropReason | undefined): void {
     const n = batch.encoded.count;
+    batch.inFlight = false;
     this.inFlightBatches--;
     this.inFlightRecords -= n;
     this.active.delete(batch);

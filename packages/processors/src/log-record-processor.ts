@@ -32,7 +32,8 @@ export function severityClass(severity: number | undefined): number {
  * A LogRecordProcessor that batches records for an exporter without losing any it does
  * not count: see {@link BatchingEngine}. When a full queue must drop, it drops the
  * least severe record first. With a {@link LevelController} it refuses records below
- * the floor in `enabled()`, before the SDK creates them.
+ * the floor in `enabled()`, before the SDK creates them (not counted: such a record was
+ * never emitted), and counts as `below_level` those that reach `onEmit` below the floor.
  */
 export class BatchingLogRecordProcessor extends BatchingProcessor<ReadableLogRecord> implements LogRecordProcessor {
   private readonly level: LevelController | undefined;
@@ -55,10 +56,9 @@ export class BatchingLogRecordProcessor extends BatchingProcessor<ReadableLogRec
     severityNumber?: number;
     eventName?: string;
   }): boolean {
+    // A check, not a record: nothing is counted here (a refused record counts once, in onEmit).
     const level = this.level;
-    if (level === undefined || level.isEnabled(options.severityNumber)) return true;
-    this.engine.dropBelowLevel();
-    return false;
+    return level === undefined || level.isEnabled(options.severityNumber);
   }
 
   onEmit(logRecord: ReadWriteLogRecord, _context?: Context): void {

@@ -24,6 +24,10 @@ export interface BatchingOptions {
   retryBaseDelayMillis?: number;
   /** Least time between two diag warnings about drops. Default 5,000 ms. */
   dropWarningIntervalMillis?: number;
+  /** Longest forceFlush() waits when called without a timeout (the SDK passes none). Default 30,000 ms. */
+  forceFlushTimeoutMillis?: number;
+  /** Longest shutdown() waits when called without a timeout; what is still held then counts as `shutdown`. Default 30,000 ms. */
+  shutdownTimeoutMillis?: number;
   /** When given, the processor's counts are exported as metrics (otel.sdk.processor.*). */
   meterProvider?: MeterProvider;
   /** Where OTEL_* variables are read from. Default process.env. */
@@ -40,6 +44,8 @@ export interface ResolvedBatchingOptions {
   maxExportAttempts: number;
   retryBaseDelayMillis: number;
   dropWarningIntervalMillis: number;
+  forceFlushTimeoutMillis: number;
+  shutdownTimeoutMillis: number;
 }
 
 /** Defaults in one place. */
@@ -53,6 +59,8 @@ export const BATCHING_DEFAULTS: Readonly<ResolvedBatchingOptions> = Object.freez
   maxExportAttempts: 3,
   retryBaseDelayMillis: 500,
   dropWarningIntervalMillis: 5000,
+  forceFlushTimeoutMillis: 30_000,
+  shutdownTimeoutMillis: 30_000,
 });
 
 /** The standard variable prefix for each signal. */
@@ -114,9 +122,11 @@ const MINIMUM: Record<keyof ResolvedBatchingOptions, number> = {
   maxExportAttempts: 1,
   retryBaseDelayMillis: 0,
   dropWarningIntervalMillis: 0,
+  forceFlushTimeoutMillis: 0,
+  shutdownTimeoutMillis: 0,
 };
 
-const TIMES = new Set<keyof ResolvedBatchingOptions>(['scheduledDelayMillis', 'exportTimeoutMillis', 'retryBaseDelayMillis', 'dropWarningIntervalMillis']);
+const TIMES = new Set<keyof ResolvedBatchingOptions>(['scheduledDelayMillis', 'exportTimeoutMillis', 'retryBaseDelayMillis', 'dropWarningIntervalMillis', 'forceFlushTimeoutMillis', 'shutdownTimeoutMillis']);
 
 /** The options that can change while a processor runs (see setOptions). */
 export type BatchingLimits = Partial<Omit<ResolvedBatchingOptions, 'dropWarningIntervalMillis'>>;

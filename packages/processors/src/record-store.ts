@@ -49,6 +49,8 @@ class ClassQueue {
   group = new Float64Array(64);
   head = 0;
   length = 0;
+  /** Encoded bytes of its records (what they add to requests); kept by the store. */
+  bytes = 0;
   /** Slabs in use, oldest first; slabs[i] has id firstSlab + i. */
   slabs: Uint8Array[] = [];
   used: number[] = [];
@@ -190,15 +192,32 @@ export class RecordStore {
   push(bytes: Uint8Array, n: number, cls: number, resource: Resource, scope: InstrumentationScope): void {
     const group = this.groupOf(resource, scope);
     this.groups[group]!.live++;
-    this.queues[cls].push(bytes, n, this.seq++, group);
+    const q = this.queues[cls];
+    q.push(bytes, n, this.seq++, group);
     this.length++;
-    this.bytes += recordFieldBytes(n);
+    const size = recordFieldBytes(n);
+    q.bytes += size;
+    this.bytes += size;
   }
 
   /** Lowest class with a record queued, or -1 when empty. */
   lowestClass(): number {
     for (let c = 0; c < this.classes; c++) if (this.queues[c].length > 0) return c;
     return -1;
+  }
+
+  /** Records queued of a class below `cls`. */
+  countBelow(cls: number): number {
+    let n = 0;
+    for (let c = 0; c < cls && c < this.classes; c++) n += this.queues[c].length;
+    return n;
+  }
+
+  /** Encoded bytes queued of a class below `cls`. */
+  bytesBelow(cls: number): number {
+    let n = 0;
+    for (let c = 0; c < cls && c < this.classes; c++) n += this.queues[c].bytes;
+    return n;
   }
 
   /** Discards the oldest record of class `cls` (which must be non-empty). */
@@ -374,7 +393,9 @@ export class RecordStore {
   /** Accounts for the record at index `i` of `q` leaving the queue. */
   private forget(q: ClassQueue, i: number, release = true): void {
     this.length--;
-    this.bytes -= recordFieldBytes(q.len[i]);
+    const size = recordFieldBytes(q.len[i]);
+    q.bytes -= size;
+    this.bytes -= size;
     if (release) this.release(q.group[i]);
   }
 

@@ -208,7 +208,7 @@ describe('BatchingLogRecordProcessor', () => {
     p.onEmit({ severityNumber: SeverityNumber.INFO, body: 'direct', attributes: {} } as never); // onEmit guards too
     await p.forceFlush();
     expect(exporter.accepted.map((r) => r.body)).toEqual(['yes']);
-    expect(p.stats().dropped.below_level).toBe(3); // enabled(INFO) probe, DEBUG emit, direct onEmit
+    expect(p.stats().dropped.below_level).toBe(1); // the direct onEmit; the probe and the DEBUG emit were refused in enabled(), before a record existed
     level.setConfiguredLevel('debug');
     logger.emit({ severityNumber: SeverityNumber.DEBUG, body: 'now yes' });
     await p.forceFlush();
