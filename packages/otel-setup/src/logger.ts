@@ -33,7 +33,7 @@ class FacadeLogger implements Logger {
   }
 
   private log(severityNumber: SeverityNumber, severityText: string, message: string | Error, attributes?: Attributes): void {
-    // no enabled() here: the SDK's Logger.emit asks the processors itself (once, and counts a refusal once)
+    // no enabled() here: the SDK's Logger.emit asks the processors itself; a refusal counts once (countRefusedEmits)
     const l = this.otel;
     if (message instanceof Error) {
       l.emit({

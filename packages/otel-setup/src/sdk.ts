@@ -10,7 +10,7 @@ import type { PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { ConsoleSpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
-import { BatchingLogRecordProcessor, BatchingSpanProcessor, LevelController, LoadMonitor, OtlpHttpExporter, RequestTracker } from '@ccr/otel-processors';
+import { BatchingLogRecordProcessor, BatchingSpanProcessor, countRefusedEmits, LevelController, LoadMonitor, OtlpHttpExporter, RequestTracker } from '@ccr/otel-processors';
 import { deepFreeze, splitRestartOnly } from './config/resolve';
 import type { BatchingConfig, OtelSetupConfig } from './config/types';
 import { ConsoleEchoProcessor } from './console-echo';
@@ -130,6 +130,8 @@ export class Telemetry {
     }
     if (cfg.consoleEcho) logProcessors.push(new ConsoleEchoProcessor(this.level));
     self.loggerProvider = new LoggerProvider({ resource, processors: logProcessors });
+    // records the SDK refuses before any processor sees them still count, once, as below_level
+    if (self.logProcessor) countRefusedEmits(self.loggerProvider, self.logProcessor);
     undo.push(() => void this.loggerProvider.shutdown().catch(() => undefined));
     logs.setGlobalLoggerProvider(this.loggerProvider);
     undo.push(() => logs.disable());

@@ -1,4 +1,5 @@
 export { BatchingLogRecordProcessor, severityClass } from './log-record-processor';
+export { countRefusedEmits } from './refused-emits';
 export type { BatchingLogRecordProcessorOptions } from './log-record-processor';
 export { BatchingSpanProcessor } from './span-processor';
 export type { BatchingSpanProcessorOptions } from './span-processor';

@@ -32,8 +32,9 @@ export function severityClass(severity: number | undefined): number {
  * A LogRecordProcessor that batches records for an exporter without losing any it does
  * not count: see {@link BatchingEngine}. When a full queue must drop, it drops the
  * least severe record first. With a {@link LevelController} it refuses records below
- * the floor in `enabled()`, before the SDK creates them (not counted: such a record was
- * never emitted), and counts as `below_level` those that reach `onEmit` below the floor.
+ * the floor in `enabled()`, before the SDK creates them, and counts as `below_level` those
+ * that reach `onEmit` below the floor; {@link countRefusedEmits} counts those the SDK refused
+ * before any processor saw them. Each refused record counts once; enabled() checks never count.
  */
 export class BatchingLogRecordProcessor extends BatchingProcessor<ReadableLogRecord> implements LogRecordProcessor {
   private readonly level: LevelController | undefined;
@@ -59,6 +60,16 @@ export class BatchingLogRecordProcessor extends BatchingProcessor<ReadableLogRec
     // A check, not a record: nothing is counted here (a refused record counts once, in onEmit).
     const level = this.level;
     return level === undefined || level.isEnabled(options.severityNumber);
+  }
+
+  /** true when records of this severity pass the level (or there is no level). */
+  isAtLevel(severityNumber: number | undefined): boolean {
+    return this.level === undefined || this.level.isEnabled(severityNumber);
+  }
+
+  /** Counts one record refused below the level before it reached onEmit (see countRefusedEmits). */
+  countBelowLevel(): void {
+    this.engine.dropBelowLevel();
   }
 
   onEmit(logRecord: ReadWriteLogRecord, _context?: Context): void {

@@ -282,3 +282,34 @@ describe('shutdown and failures', () => {
     expect(p.stats().dropped.export_failed).toBe(3);
   });
 });
+
+describe('countRefusedEmits: every record emitted below the level counts once, checks never', () => {
+  it('counts a refused emit once, never a logger.enabled() check, and leaves a record another processor wants to onEmit', async () => {
+    const { LoggerProvider } = require('@opentelemetry/sdk-logs');
+    const { countRefusedEmits } = require('../src');
+    const exporter = new ScriptedExporter();
+    const level = new LevelController({ level: 'warn' });
+    const p = new BatchingLogRecordProcessor({ env: {}, exporter, level });
+    const provider = new LoggerProvider({ processors: [p] });
+    countRefusedEmits(provider, p);
+    const logger = provider.getLogger('t');
+    for (let i = 0; i < 5; i++) logger.enabled({ severityNumber: SeverityNumber.INFO });
+    for (let i = 0; i < 3; i++) logger.emit({ severityNumber: SeverityNumber.INFO, body: 'below' });
+    logger.emit({ severityNumber: SeverityNumber.ERROR, body: 'kept' });
+    await p.forceFlush();
+    expect(p.stats().dropped.below_level).toBe(3);
+    expect(exporter.accepted.map((r) => r.body)).toEqual(['kept']);
+    expect(provider.getLogger('t')).toBe(logger); // wrapped once
+
+    // another processor that wants every record: the SDK creates it and our onEmit counts it, once
+    const seen: unknown[] = [];
+    const p2 = new BatchingLogRecordProcessor({ env: {}, exporter: new ScriptedExporter(), level });
+    const provider2 = new LoggerProvider({ processors: [p2, { onEmit: (r: { body: unknown }) => seen.push(r.body), forceFlush: async () => {}, shutdown: async () => {} }] });
+    countRefusedEmits(provider2, p2);
+    provider2.getLogger('t').emit({ severityNumber: SeverityNumber.INFO, body: 'echo' });
+    expect(seen).toEqual(['echo']);
+    expect(p2.stats().dropped.below_level).toBe(1);
+    await provider.shutdown();
+    await provider2.shutdown();
+  });
+});
