@@ -1,0 +1,264 @@
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SeverityNumber } from '@opentelemetry/api';
+import { ExportResultCode } from '@opentelemetry/core';
+import {
+  BatchingLogRecordProcessor,
+  ExportSpill,
+  MAX_BACKOFF_MILLIS,
+  MAX_RETRY_AFTER_MILLIS,
+  OtlpHttpExporter,
+  parseRetryAfter,
+  type EncodedBatch,
+  type EncodedBatchExporter,
+  type ExportOutcome,
+  type ProcessorStats,
+} from '../src';
+import { loggerFor } from './helpers';
+import { decodeOtlp } from './otlp';
+import { markHoldersDead, tempDir, until } from './spill-helpers';
+
+const OK: ExportOutcome = { code: ExportResultCode.SUCCESS };
+const REFUSED: ExportOutcome = { code: ExportResultCode.FAILED, error: new Error('connect ECONNREFUSED') };
+
+/** The bodies of a logs request's records. */
+function bodiesOf(bytes: Uint8Array): string[] {
+  const j = decodeOtlp('logs', bytes) as { resourceLogs: Array<{ scopeLogs: Array<{ logRecords: Array<{ body: { stringValue: string } }> }> }> };
+  return j.resourceLogs.flatMap((r) => r.scopeLogs.flatMap((s) => s.logRecords.map((l) => l.body.stringValue)));
+}
+
+/** A collector stand-in whose answer per call is scripted; answers asynchronously, as a socket does. */
+class ScriptedEncodedExporter implements EncodedBatchExporter {
+  readonly exportsEncodedBatches = true as const;
+  readonly bodies: string[] = [];
+  readonly callTimes: number[] = [];
+  constructor(public answer: (call: number) => ExportOutcome | 'hang') {}
+  get calls(): number {
+    return this.callTimes.length;
+  }
+  export(batch: EncodedBatch, cb: (r: ExportOutcome) => void): void {
+    const call = this.callTimes.length;
+    this.callTimes.push(Date.now());
+    const a = this.answer(call);
+    if (a === 'hang') return;
+    if (a.code === ExportResultCode.SUCCESS) this.bodies.push(...bodiesOf(batch.bytes));
+    void Promise.resolve().then(() => cb(a));
+  }
+  async shutdown(): Promise<void> {}
+}
+
+const sum = (d: Record<string, number>) => Object.values(d).reduce((a, b) => a + b, 0);
+/** emitted = exported + dropped + queued + inFlight + spilled. */
+function expectAddsUp(s: ProcessorStats, emitted: number): void {
+  expect(s.exported + sum(s.dropped) + s.queued + s.inFlight + s.spilled).toBe(emitted);
+}
+
+/** Waits on real I/O while timers may be fake (setImmediate stays real). */
+async function spinUntil(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+const spills: ExportSpill[] = [];
+function newSpill(dir: string, flushIntervalMillis = 20): ExportSpill {
+  const s = new ExportSpill({ dir, serviceName: 'svc', flushIntervalMillis });
+  spills.push(s);
+  return s;
+}
+afterEach(async () => {
+  jest.useRealTimers();
+  await Promise.all(spills.splice(0).map((s) => s.close()));
+});
+
+describe('processors with a durable spill', () => {
+  it('spills batches while the collector is down and replays them all once it is back; stats add up throughout', async () => {
+    const spill = newSpill(tempDir());
+    await spill.open();
+    let down = true;
+    const exporter = new ScriptedEncodedExporter(() => (down ? REFUSED : OK));
+    const p = new BatchingLogRecordProcessor({ env: {}, exporter, spill, maxExportBatchSize: 50, scheduledDelayMillis: 5, retryBaseDelayMillis: 20 });
+    const { logger } = loggerFor(p);
+    let emitted = 0;
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < 100; i++) logger.emit({ body: `r${emitted++}`, severityNumber: SeverityNumber.INFO });
+      await new Promise((r) => setTimeout(r, 10));
+      expectAddsUp(p.stats(), emitted);
+    }
+    await until(() => p.stats().spilled === emitted);
+    const during = p.stats();
+    expect(during.exported).toBe(0);
+    expect(sum(during.dropped)).toBe(0);
+    // backoff: far fewer attempts than the 40 batches
+    expect(exporter.calls).toBeLessThan(20);
+    expect(p.queueFill()).toBe(0);
+
+    down = false;
+    for (let i = 0; i < 500; i++) logger.emit({ body: `r${emitted++}`, severityNumber: SeverityNumber.INFO });
+    await until(() => p.stats().exported === emitted, 15_000);
+    const after = p.stats();
+    expect(after).toMatchObject({ exported: 2500, spilled: 0, queued: 0, inFlight: 0 });
+    expect(sum(after.dropped)).toBe(0);
+    expect(new Set(exporter.bodies).size).toBe(2500);
+    expect(exporter.bodies.length).toBe(2500);
+    expect(spill.pendingRecords()).toBe(0);
+    await p.shutdown();
+  });
+
+  it('honours Retry-After: no attempt before it is over, then replays and sends', async () => {
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+    const spill = newSpill(tempDir());
+    await spill.open();
+    const exporter = new ScriptedEncodedExporter((call) =>
+      call === 0 ? { code: ExportResultCode.FAILED, error: new Error('HTTP 503'), retryAfterMillis: 7000 } : OK,
+    );
+    const p = new BatchingLogRecordProcessor({ env: {}, exporter, spill, maxExportBatchSize: 10, scheduledDelayMillis: 0 });
+    const { logger } = loggerFor(p);
+    for (let i = 0; i < 10; i++) logger.emit({ body: `a${i}`, severityNumber: SeverityNumber.INFO });
+    await spinUntil(() => p.stats().spilled === 10);
+    // live traffic during the wait goes to the spill without an attempt
+    for (let i = 0; i < 10; i++) logger.emit({ body: `b${i}`, severityNumber: SeverityNumber.INFO });
+    await spinUntil(() => p.stats().spilled === 20);
+    jest.advanceTimersByTime(6900);
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    expect(exporter.calls).toBe(1);
+    jest.advanceTimersByTime(200);
+    await spinUntil(() => p.stats().exported === 20);
+    expect(exporter.calls).toBe(3);
+    expect(exporter.callTimes[1] - exporter.callTimes[0]).toBeGreaterThanOrEqual(7000);
+    expect(new Set(exporter.bodies).size).toBe(20);
+    expectAddsUp(p.stats(), 20);
+  });
+
+  it('backs off exponentially while the collector stays down, capped, without a busy loop', async () => {
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+    // batches stay in memory: no disk read whose real duration would span fake seconds
+    const spill = newSpill(tempDir(), 3_600_000);
+    await spill.open();
+    const exporter = new ScriptedEncodedExporter(() => REFUSED);
+    const p = new BatchingLogRecordProcessor({ env: {}, exporter, spill, maxExportBatchSize: 10, scheduledDelayMillis: 0 });
+    const { logger } = loggerFor(p);
+    for (let i = 0; i < 10; i++) logger.emit({ body: `a${i}`, severityNumber: SeverityNumber.INFO });
+    await spinUntil(() => p.stats().spilled === 10);
+    for (let s = 0; s < 240; s++) {
+      jest.advanceTimersByTime(1000);
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    }
+    // 4 minutes: delays 0.25-0.5 s, doubling, capped at 15-30 s
+    expect(exporter.calls).toBeGreaterThanOrEqual(8);
+    expect(exporter.calls).toBeLessThanOrEqual(25);
+    const gaps = exporter.callTimes.slice(1).map((t, i) => t - exporter.callTimes[i]);
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(MAX_BACKOFF_MILLIS + 1000);
+    expect(gaps[gaps.length - 1]).toBeGreaterThanOrEqual(MAX_BACKOFF_MILLIS / 2);
+    expect(p.stats()).toMatchObject({ spilled: 10, exported: 0 });
+  });
+
+  it('an outage is not load: with the spill, batches waiting on a failed collector leave queueFill', async () => {
+    const fill = async (withSpill: boolean): Promise<number> => {
+      const exporter = new ScriptedEncodedExporter(() => REFUSED);
+      const spill = withSpill ? newSpill(tempDir()) : undefined;
+      await spill?.open();
+      const p = new BatchingLogRecordProcessor({
+        env: {}, exporter, spill, maxQueueSize: 1000, maxExportBatchSize: 100, scheduledDelayMillis: 0, maxExportAttempts: 5, retryBaseDelayMillis: 5000,
+      });
+      const { logger } = loggerFor(p);
+      for (let i = 0; i < 600; i++) logger.emit({ body: `r${i}`, severityNumber: SeverityNumber.INFO });
+      await until(() => p.stats().inFlight === 0 && p.stats().queued + p.stats().spilled === 600 && exporter.calls >= 1);
+      await new Promise((r) => setTimeout(r, 50));
+      expectAddsUp(p.stats(), 600);
+      return p.queueFill();
+    };
+    expect(await fill(false)).toBeGreaterThanOrEqual(0.4);
+    expect(await fill(true)).toBe(0);
+  });
+
+  it('spillSync writes what is queued, waiting and in flight at exit; a successor replays it', async () => {
+    const dir = tempDir();
+    const spill = newSpill(dir);
+    await spill.open();
+    const hung = new ScriptedEncodedExporter(() => 'hang');
+    const p = new BatchingLogRecordProcessor({
+      env: {}, exporter: hung, spill, maxExportBatchSize: 50, maxConcurrentExports: 2, scheduledDelayMillis: 60_000,
+    });
+    const { logger } = loggerFor(p);
+    for (let i = 0; i < 275; i++) logger.emit({ body: `r${i}`, severityNumber: SeverityNumber.WARN });
+    await until(() => hung.calls === 2);
+    expect(p.stats()).toMatchObject({ inFlight: 100, queued: 175 });
+    expect(p.spillSync()).toBe(275);
+    const s = p.stats();
+    expect(s).toMatchObject({ queued: 0, inFlight: 0, spilled: 275, exported: 0 });
+    expectAddsUp(s, 275);
+    // written synchronously: on disk before spillSync returned
+    expect(spill.spill.stats().written.records).toBe(275);
+    logger.emit({ body: 'late', severityNumber: SeverityNumber.WARN });
+    expect(p.stats().dropped.shutdown).toBe(1);
+    await spill.close();
+
+    markHoldersDead(dir, 'svc');
+    const next = newSpill(dir);
+    const exporter = new ScriptedEncodedExporter(() => OK);
+    const q = new BatchingLogRecordProcessor({ env: {}, exporter, spill: next });
+    await next.open();
+    await until(() => q.stats().adoptedExported === 275);
+    expect(new Set(exporter.bodies).size).toBe(275);
+    expect(q.stats()).toMatchObject({ exported: 0, spilled: 0, adoptedDropped: 0 });
+    expectAddsUp(q.stats(), 0);
+  });
+
+  it('refuses an SDK exporter with a spill (a replayed batch is bytes only)', () => {
+    const spill = newSpill(tempDir());
+    const sdkExporter = { export: () => {}, shutdown: async () => {} };
+    expect(() => new BatchingLogRecordProcessor({ env: {}, exporter: sdkExporter, spill })).toThrow(/encoded-batch exporter/);
+  });
+});
+
+describe('Retry-After', () => {
+  it('parses delay-seconds and HTTP dates, caps them, ignores garbage', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(parseRetryAfter('3', now)).toBe(3000);
+    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:10 GMT', now)).toBe(10_000);
+    expect(parseRetryAfter('Wed, 31 Dec 2025 00:00:00 GMT', now)).toBe(0);
+    expect(parseRetryAfter('999999', now)).toBe(MAX_RETRY_AFTER_MILLIS);
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseRetryAfter(undefined, now)).toBeUndefined();
+  });
+
+  it('OtlpHttpExporter reports Retry-After on 429 and 503, and 400 as not retryable', async () => {
+    const answers: Array<[number, Record<string, string>]> = [
+      [429, { 'retry-after': '2' }],
+      [503, { 'retry-after': new Date(Date.now() + 60_000).toUTCString() }],
+      [503, {}],
+      [400, {}],
+      [500, { 'retry-after': '5' }],
+    ];
+    let n = 0;
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const [status, headers] = answers[n++];
+        res.writeHead(status, headers).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const e = new OtlpHttpExporter('logs', { url: `http://127.0.0.1:${port}/v1/logs`, env: {} });
+      const batch = { bytes: new Uint8Array(0), count: 0, minSeq: 0, minClass: 0, maxClass: 0, scopes: [] };
+      const results: ExportOutcome[] = [];
+      for (let i = 0; i < answers.length; i++) results.push(await new Promise<ExportOutcome>((r) => e.export(batch, r)));
+      await e.shutdown();
+      expect(results.map((r) => r.code)).toEqual(answers.map(() => ExportResultCode.FAILED));
+      expect(results[0].retryAfterMillis).toBe(2000);
+      expect(results[1].retryAfterMillis).toBeGreaterThan(55_000);
+      expect(results[1].retryAfterMillis).toBeLessThanOrEqual(60_000);
+      expect(results[2].retryAfterMillis).toBeUndefined();
+      expect(results[3].retryable).toBe(false);
+      expect(results[4].retryAfterMillis).toBeUndefined();
+      expect(results[4].retryable).toBeUndefined();
+    } finally {
+      server.close();
+    }
+  });
+});
