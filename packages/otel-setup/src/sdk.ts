@@ -10,7 +10,7 @@ import type { PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { ConsoleSpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
-import { BatchingLogRecordProcessor, BatchingSpanProcessor, LevelController, LoadMonitor, OtlpHttpExporter, RequestTracker } from '@ccr/otel-processors';
+import { BatchingLogRecordProcessor, BatchingSpanProcessor, ExportSpill, LevelController, LoadMonitor, OtlpHttpExporter, RequestTracker } from '@ccr/otel-processors';
 import { deepFreeze, splitRestartOnly } from './config/resolve';
 import type { BatchingConfig, OtelSetupConfig } from './config/types';
 import { ConsoleEchoProcessor } from './console-echo';
@@ -42,6 +42,8 @@ export class Telemetry {
   readonly logProcessor: BatchingLogRecordProcessor | undefined;
   readonly spanProcessor: BatchingSpanProcessor | undefined;
   readonly monitor: LoadMonitor | undefined;
+  /** The durable spill both processors share (cfg.spill.dir), or undefined when off. */
+  readonly spill: ExportSpill | undefined;
   readonly sampler!: ReconfigurableSampler;
   readonly requestTracking: HttpRequestTracking | undefined;
   readonly stdoutCapture: StdoutCapture | undefined;
@@ -116,6 +118,15 @@ export class Telemetry {
     metrics.setGlobalMeterProvider(meterProvider);
     undo.push(() => metrics.disable());
 
+    if (cfg.spill.dir !== false && (cfg.export.logs || cfg.export.traces)) {
+      const { dir, maxBytes, maxAgeMillis, flushIntervalMillis, segmentBytes } = cfg.spill;
+      // one directory per service.name: a later process of the same service replays what this one left
+      const spill = new ExportSpill({ dir, serviceName: cfg.serviceName, maxBytes, maxAgeMillis, flushIntervalMillis, segmentBytes });
+      self.spill = spill;
+      void spill.open(); // never rejects; appends are accepted once it returns
+      undo.push(() => void spill.close());
+    }
+
     self.level = new LevelController({ level: cfg.level });
     // secrets out first, then the queue
     const logProcessors: LogRecordProcessor[] = [new RedactingLogRecordProcessor()];
@@ -124,6 +135,7 @@ export class Telemetry {
         exporter: new OtlpHttpExporter('logs', { url: cfg.exporter.endpoints.logs, protocol: cfg.exporter.protocol }),
         level: this.level,
         meterProvider,
+        spill: this.spill,
         ...batchingOptions(cfg.batching.logs),
       });
       logProcessors.push(this.logProcessor!);
@@ -140,6 +152,7 @@ export class Telemetry {
       self.spanProcessor = new BatchingSpanProcessor({
         exporter: new OtlpHttpExporter('traces', { url: cfg.exporter.endpoints.traces, protocol: cfg.exporter.protocol }),
         meterProvider,
+        spill: this.spill,
         ...batchingOptions(cfg.batching.spans),
       });
       spanProcessors.push(this.spanProcessor!);
@@ -287,6 +300,16 @@ export class Telemetry {
     ]).then(() => undefined);
   }
 
+  /**
+   * For the end of the process (process 'exit', a re-raised signal): every record still queued,
+   * waiting or in flight goes to the spill with synchronous writes. Nothing without a spill.
+   */
+  spillSync(): void {
+    if (!this.spill) return;
+    this.spanProcessor?.spillSync();
+    this.logProcessor?.spillSync();
+  }
+
   shutdown(timeoutMillis = this.config.shutdown.timeoutMillis): Promise<void> {
     if (this.shutdownPromise) return this.shutdownPromise;
     this.stdoutCapture?.stop();
@@ -299,6 +322,8 @@ export class Telemetry {
       await this.tracerProvider.shutdown().catch(() => undefined);
       await this.loggerProvider.shutdown().catch(() => undefined);
       await this.meterProvider.shutdown().catch(() => undefined);
+      // what could not be sent stays on disk for the next process of the service
+      await this.spill?.close();
     })();
     this.shutdownPromise = withDeadline(all, timeoutMillis).then(() => {
       for (const i of this.instrumentations) i.disable();
@@ -317,9 +342,9 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 function batchingOptions(b: Readonly<BatchingConfig>) {
   return {
     env: {},
-    // One attempt per batch, as before: a process that ends (beforeExit flush, bounded by its
-    // deadline) must not wait through backoffs while the collector is down. Retries come back
-    // with the durable spill (issue 8).
+    // One attempt per batch: a process that ends (beforeExit flush, bounded by its deadline) must
+    // not wait through backoffs while the collector is down. With the spill on, a failed batch
+    // goes there and is replayed once the collector is back.
     maxExportAttempts: 1,
     maxQueueSize: b.maxQueueSize,
     maxQueueBytes: b.maxQueueBytes,

@@ -28,6 +28,11 @@ export interface ShutdownHooksOptions {
   timeoutMillis?: number;
   /** Deadline of the beforeExit flush, default 1000 ms. */
   exitFlushMillis?: number;
+  /**
+   * Called synchronously as the process ends (process 'exit', or before a signal is re-raised,
+   * which ends the process without an 'exit' event): writes what is still held to the spill.
+   */
+  spillSync?: () => void;
   /** true while records wait to be exported; a later beforeExit flushes again only then. */
   pending?: () => boolean;
   signals?: NodeJS.Signals[];
@@ -82,12 +87,14 @@ export class ShutdownHooks {
       process.prependListener(sig, h);
     }
     process.on('beforeExit', this.onBeforeExit);
+    process.on('exit', this.onExit);
   }
 
   uninstall(): void {
     for (const [sig, h] of this.handlers) process.removeListener(sig, h);
     this.handlers.clear();
     process.removeListener('beforeExit', this.onBeforeExit);
+    process.removeListener('exit', this.onExit);
     if (this.exitTimer) clearTimeout(this.exitTimer);
     this.exitTimer = undefined;
     this.installed = false;
@@ -122,6 +129,8 @@ export class ShutdownHooks {
   private end(sig: NodeJS.Signals): void {
     if (this.ended) return;
     this.ended = true;
+    // the re-raised signal ends the process without an 'exit' event
+    this.onExit();
     this.uninstall();
     const num = os.constants.signals[sig] ?? 15;
     // still here after the re-raise (a listener ignored it, or no signals on this platform)
@@ -132,6 +141,15 @@ export class ShutdownHooks {
       /* the timer above ends the process */
     }
   }
+
+  /** Never throws: the process is ending. */
+  private readonly onExit = (): void => {
+    try {
+      this.opts.spillSync?.();
+    } catch {
+      /* counted where it can be; nothing may throw here */
+    }
+  };
 
   private readonly onBeforeExit = (): void => {
     if (this.exitFlushing || this.signalled || this.exitTimedOut || this.exitFlushes >= MAX_EXIT_FLUSHES) return;
