@@ -530,6 +530,9 @@ export class BatchingEngine<T extends GroupedRecord> {
    * probes the collector again once it is over.
    */
   private collectorDown(result: ExportOutcome | undefined): void {
+    // exports that were under way together fail together: one outage, one step of backoff
+    const now = Date.now();
+    if (now < this.downUntil && result?.retryAfterMillis === undefined) return;
     const failures = ++this.downFailures;
     let delay = result?.retryAfterMillis;
     if (delay === undefined) {
@@ -537,8 +540,8 @@ export class BatchingEngine<T extends GroupedRecord> {
       const exp = Math.min(MAX_BACKOFF_MILLIS, base * 2 ** Math.min(failures - 1, 20));
       delay = exp / 2 + (Math.random() * exp) / 2;
     }
-    this.downUntil = Math.max(this.downUntil, Date.now() + delay);
-    this.spill?.replayAfter(this.downUntil - Date.now());
+    this.downUntil = Math.max(this.downUntil, now + delay);
+    this.spill?.replayAfter(this.downUntil - now);
   }
 
   /** An export succeeded: the collector is back; replay what the spill holds. */
