@@ -2,7 +2,7 @@
  * Child process for spill.test.ts, started with the preload (node -r packages/otel-setup): emits RATE
  * log records per second for DURATION_MS through the logs API (attributes run and seq), printing
  * `{"at":<ms>,"seq":<emitted so far>}` every 100 ms; then prints `{"emitted":N,"stats":...}` and ends
- * with SIGTERM (the preload flushes, and spills what it cannot send). With RATE=0 it emits nothing
+ * with SIGTERM (the preload flushes, and spills what it cannot send), or with EXIT=exit by process.exit(0). With RATE=0 it emits nothing
  * and only prints the preload's stats every 500 ms (a successor that replays what a dead process left).
  */
 'use strict';
@@ -32,6 +32,8 @@ const timer = setInterval(() => {
   if (now - t0 >= durationMs) {
     clearInterval(timer);
     print({ emitted: seq, stats: otel.stats()?.logs });
-    process.kill(process.pid, 'SIGTERM');
+    // EXIT=exit: the app ends itself at once, records still queued (the preload spills them on 'exit')
+    if (process.env.EXIT === 'exit') process.exit(0);
+    else process.kill(process.pid, 'SIGTERM');
   }
 }, 10);

@@ -3,7 +3,8 @@
  * real ccr-otelcol (shipped config) that is down. (a) The collector is down for the first 20 s, then
  * started: every record arrives. (b) The app is SIGKILLed during the outage; the collector is started,
  * then a successor process of the same service: every record emitted up to 1 s before the kill
- * arrives (replayed by the successor from the dead process's spill directory).
+ * arrives (replayed by the successor from the dead process's spill directory). (c) Apps that end by
+ * SIGTERM and by process.exit() during an outage, records still queued: a successor delivers them all.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -157,4 +158,37 @@ test('app SIGKILLed during an outage; collector started, then a successor of the
   expect({ missing: r.missing.length, first: r.missing.slice(0, 10) }).toEqual({ missing: 0, first: [] });
   expect(r.duplicated).toBeLessThanOrEqual(upTo / 1000);
   expect(stats?.adoptedExported).toBeGreaterThanOrEqual(upTo);
+});
+
+test('apps ending by SIGTERM and by process.exit() during an outage: what they held is spilled and a successor delivers it', async () => {
+  const col = await downCollector();
+  const spillDir = path.join(outDir, 'spill-c');
+  const service = 'spill-e2e-c';
+  const runs: Array<{ run: string; emitted: number; stats: any }> = [];
+  for (const exit of ['sigterm', 'exit']) {
+    const run = `${exit}-${Date.now()}`;
+    // a long schedule delay and large batches: every record is still queued when the app ends
+    const app = sender(col, `c-${exit}`, {
+      OTEL_SERVICE_NAME: service, CCR_OTEL_SPILL_DIR: spillDir, OTEL_BLRP_SCHEDULE_DELAY: '60000', OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '8192', RATE: String(RATE), DURATION_MS: '3000', RUN: run, EXIT: exit,
+    });
+    const code = await app.exited();
+    const end = lines(app).find((l) => l.emitted !== undefined);
+    if (!end) throw new Error(`the sender printed no count (exit ${JSON.stringify(code)}):\n${app.output().slice(-2000)}`);
+    expect(end.emitted).toBe((RATE * 3000) / 1000);
+    expect(end.stats.queued).toBe(end.emitted);
+    runs.push({ run, emitted: end.emitted, stats: end.stats });
+  }
+  await col.restart();
+  const successor = sender(col, 'c-successor', { OTEL_SERVICE_NAME: service, CCR_OTEL_SPILL_DIR: spillDir, RATE: '0', DURATION_MS: '20000', RUN: 'c-successor' });
+  for (const { run, emitted, stats } of runs) {
+    const counts = await waitFor(`every record of ${run} on disk`, () => {
+      const c = seqsOnDisk(col, run);
+      return c.size >= emitted ? c : undefined;
+    }, { timeoutMs: 20_000, proc: successor }).catch(() => seqsOnDisk(col, run));
+    const r = reconcile(counts, emitted);
+    console.log(`${run}: ${emitted} emitted (queued at the end: ${stats?.queued}), ${r.unique} arrived, ${r.missing.length} missing, ${r.duplicated} duplicates`);
+    expect({ missing: r.missing.length, first: r.missing.slice(0, 10) }).toEqual({ missing: 0, first: [] });
+    expect(r.duplicated).toBe(0);
+  }
+  await successor.stop();
 });

@@ -12,6 +12,10 @@ import * as os from 'node:os';
  *   process.exit(0), keeping that exit code, or keeps running as a CLI does on Ctrl-C): we only flush.
  * A second signal while we flush ends the process at once with 128 + signal number.
  *
+ * At the end, on every path that runs JavaScript (process 'exit', and before a signal is re-raised,
+ * which ends the process with no 'exit' event), `spillSync` writes what is still held to the durable
+ * spill, synchronously.
+ *
  * On beforeExit: a flush that keeps the event loop alive for at most `exitFlushMillis` (default
  * 1 s), so that short-lived processes end promptly even when the collector is down. At the deadline
  * the process ends only when no other beforeExit listener exists; otherwise we just stop holding the
