@@ -42,7 +42,7 @@ function sender(col: RunningCollector, name: string, env: Record<string, string>
       OTEL_SETUP_DIR,
       OTEL_EXPORTER_OTLP_ENDPOINT: col.otlpHttpEndpoint,
       LOG_LEVEL: 'info',
-      // the level floor is tested in the unit tests; here every record must be kept
+      // every record must be kept: the level floor stays where it is configured (test (a) turns it on)
       CCR_OTEL_ADAPTIVE: 'false',
       ...env,
     }),
@@ -91,7 +91,10 @@ test('collector down for the first 20 s at 2k records/s, then started: every rec
   const col = await downCollector();
   const run = `down-${Date.now()}`;
   const spillDir = path.join(outDir, 'spill-a');
-  const app = sender(col, 'a', { OTEL_SERVICE_NAME: 'spill-e2e-a', CCR_OTEL_SPILL_DIR: spillDir, RATE: String(RATE), DURATION_MS: '28000', RUN: run });
+  // the adaptive level on, as users run it: an outage must not raise the floor (no below_level drops)
+  const app = sender(col, 'a', {
+    OTEL_SERVICE_NAME: 'spill-e2e-a', CCR_OTEL_SPILL_DIR: spillDir, CCR_OTEL_ADAPTIVE: 'true', RATE: String(RATE), DURATION_MS: '28000', RUN: run,
+  });
   await sleep(20_000);
   const during = lines(app).filter((l) => l.seq !== undefined).pop();
   await col.restart();
@@ -117,6 +120,7 @@ test('collector down for the first 20 s at 2k records/s, then started: every rec
   expect({ missing: r.missing.length, first: r.missing.slice(0, 10) }).toEqual({ missing: 0, first: [] });
   expect(r.duplicated).toBeLessThanOrEqual(emitted / 1000);
   expect(app.output()).not.toMatch(/dropped \d+ log records/);
+  expect(end.stats.dropped.below_level).toBe(0);
 });
 
 test('app SIGKILLed during an outage; collector started, then a successor of the same service: every record up to 1 s before the kill arrives', async () => {

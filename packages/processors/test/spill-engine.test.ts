@@ -207,6 +207,24 @@ describe('processors with a durable spill', () => {
     expectAddsUp(q.stats(), 0);
   });
 
+  it('counts what the spill lets go (spill_full) in the processor of its signal; stats still add up', async () => {
+    const spill = new ExportSpill({ dir: tempDir(), serviceName: 'svc', maxBytes: 4096, flushIntervalMillis: 20 });
+    spills.push(spill);
+    await spill.open();
+    const exporter = new ScriptedEncodedExporter(() => REFUSED);
+    const p = new BatchingLogRecordProcessor({ env: {}, exporter, spill, maxExportBatchSize: 10, scheduledDelayMillis: 0 });
+    const { logger } = loggerFor(p);
+    // ~10 batches of ~1 KiB: the spill holds about 3
+    for (let i = 0; i < 100; i++) logger.emit({ body: `r${i}-${'x'.repeat(80)}`, severityNumber: SeverityNumber.INFO });
+    await until(() => p.stats().queued + p.stats().inFlight === 0);
+    const s = p.stats();
+    expect(s.dropped.spill_full).toBeGreaterThan(0);
+    expect(s.spilled).toBeGreaterThan(0);
+    expect(s.spilled + s.dropped.spill_full).toBe(100);
+    expect(s.spilled).toBe(spill.pendingRecords());
+    expectAddsUp(s, 100);
+  });
+
   it('refuses an SDK exporter with a spill (a replayed batch is bytes only)', () => {
     const spill = newSpill(tempDir());
     const sdkExporter = { export: () => {}, shutdown: async () => {} };
