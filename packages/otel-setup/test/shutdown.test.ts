@@ -1,5 +1,8 @@
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { DurableSpill } from '@ccr/otel-processors';
 import { childEnv, runChild, startSink } from './helpers';
 import type { Sink } from './helpers';
 
@@ -91,6 +94,51 @@ describe('shutdown in a child process', () => {
     });
     expect(r.code).toBe(143);
     expect(r.ms).toBeLessThan(4000);
+  });
+
+  test('SIGTERM while the collector never answers: at the deadline the exports in flight go to the spill, a successor finds them', async () => {
+    const sockets = new Set<net.Socket>();
+    const blackHole = net.createServer((sock) => {
+      sockets.add(sock);
+      sock.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => blackHole.listen(0, '127.0.0.1', r));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spill-sigterm-'));
+    try {
+      const port = (blackHole.address() as net.AddressInfo).port;
+      const env = childEnv(sink, {
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+        OTEL_SERVICE_NAME: 'spill-sigterm',
+        CCR_OTEL_SPILL_DIR: dir,
+        CCR_OTEL_SHUTDOWN_TIMEOUT: '500',
+      });
+      let sent = false;
+      const r = await runChild(['-r', '@ccr/otel-setup', fixture('sigterm.js')], env, {
+        onStdout: (out, kill) => {
+          if (out.includes('ready') && !sent) {
+            sent = true;
+            // the batch is in flight to the black hole by then
+            setTimeout(() => kill('SIGTERM'), 300);
+          }
+        },
+      });
+      expect(r.signal ?? r.code).toMatch(/SIGTERM|143/);
+      // a successor of the service adopts the dead process's directory
+      const spill = new DurableSpill({ dir, serviceName: 'spill-sigterm' });
+      await spill.open();
+      let records = 0;
+      const replay = await spill.replay(async (b) => {
+        if (b.signal === 'logs') records += b.records;
+        return 'ok';
+      });
+      await spill.close();
+      expect(replay.stopped).toBe('empty');
+      expect(records).toBe(50);
+    } finally {
+      for (const s of sockets) s.destroy();
+      blackHole.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a short-lived process exits promptly when the collector is down', async () => {
