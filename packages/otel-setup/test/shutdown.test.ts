@@ -150,6 +150,31 @@ describe('shutdown in a child process', () => {
     expect(r.ms).toBeLessThan(2000);
   });
 
+  test('a short-lived process with the spill on exits promptly when the collector is down; its record and span wait on disk', async () => {
+    const port = await closedPort();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spill-short-'));
+    try {
+      const env = childEnv(sink, { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_SERVICE_NAME: 'spill-short', CCR_OTEL_SPILL_DIR: dir });
+      const r = await runChild(['-r', '@ccr/otel-setup', fixture('short.js')], env);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe('done\n');
+      expect(r.ms).toBeLessThan(2000);
+      const spill = new DurableSpill({ dir, serviceName: 'spill-short' });
+      await spill.open();
+      const records: Record<string, number> = {};
+      await spill.replay(async (b) => {
+        records[b.signal] = (records[b.signal] ?? 0) + b.records;
+        return 'ok';
+      });
+      await spill.close();
+      // the log record, and the span (the self-log of the preload may add records: at least ours)
+      expect(records.logs).toBeGreaterThanOrEqual(1);
+      expect(records.traces).toBe(1);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("beforeExit: the flush deadline never cuts short the app's own async cleanup", async () => {
     const port = await closedPort();
     const env = childEnv(sink, { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, CCR_OTEL_EXIT_FLUSH_TIMEOUT: '200' });
