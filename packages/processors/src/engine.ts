@@ -49,6 +49,11 @@ const SPILL_DROP: Record<SpillDropReason, DropReason> = {
 export const MAX_BACKOFF_MILLIS = 30_000;
 /** Shortest: even with retryBaseDelayMillis 0, a down collector is not hammered. */
 const MIN_BACKOFF_MILLIS = 50;
+/**
+ * With the spill on, an export unanswered for this long means the collector is stalled (a black
+ * hole, or far too slow): full batches beyond two then go to the spill instead of piling up in memory.
+ */
+export const STALLED_EXPORT_MILLIS = 1000;
 
 export interface ProcessorStats {
   /** Records the exporter accepted. */
@@ -116,6 +121,8 @@ interface Batch {
   attempt: number;
   /** An export of it has not called back yet. */
   inFlight?: boolean;
+  /** When its current export started (performance.now()). */
+  sentAt?: number;
   /** Taken to the spill at exit (spillSync): a late callback or retry timer ignores it. */
   gone?: boolean;
 }
@@ -373,6 +380,7 @@ export class BatchingEngine<T extends GroupedRecord> {
           this.ready.push(batch);
         }
       }
+      if (this.spill !== undefined) this.overflowToSpill();
       if (q.length > 0 && this.delayTimer === undefined && !this.closed) this.armDelayTimer();
     } finally {
       this.pumping = false;
@@ -384,6 +392,7 @@ export class BatchingEngine<T extends GroupedRecord> {
     this.inFlightBatches++;
     this.inFlightRecords += batch.encoded.count;
     batch.inFlight = true;
+    batch.sentAt = performance.now();
     let done = false;
     const timer = setTimeout(() => {
       if (done || batch.gone) return;
@@ -522,6 +531,25 @@ export class BatchingEngine<T extends GroupedRecord> {
     this.active.delete(batch);
     this.spilled += batch.encoded.count;
     return true;
+  }
+
+  /**
+   * Every export slot taken by exports unanswered for STALLED_EXPORT_MILLIS: full batches beyond
+   * two go to the spill (replayed once exports succeed again), so that a stalled collector fills
+   * neither memory nor the queue (which would raise the adaptive level floor).
+   */
+  private overflowToSpill(): void {
+    const o = this.options;
+    const q = this.queue;
+    if (this.inFlightBatches < o.maxConcurrentExports || q.length < 3 * o.maxExportBatchSize) return;
+    const stalledBefore = performance.now() - STALLED_EXPORT_MILLIS;
+    for (const b of this.active) if (b.inFlight && b.sentAt !== undefined && b.sentAt > stalledBefore) return;
+    const spill = this.spill!;
+    while (q.length >= 3 * o.maxExportBatchSize && spill.available()) {
+      const encoded = q.take(o.maxExportBatchSize)!;
+      if (spill.append(this.spillSignal, encoded)) this.spilled += encoded.count;
+      else this.drop('export_failed', encoded.count); // taken from the queue: counted, never lost
+    }
   }
 
   /**

@@ -174,6 +174,34 @@ describe('processors with a durable spill', () => {
     expect(await fill(true)).toBe(0);
   });
 
+  it('a stalled collector (exports never answered) fills neither memory nor queueFill: the excess goes to the spill', async () => {
+    const spill = newSpill(tempDir());
+    await spill.open();
+    const hung = new ScriptedEncodedExporter(() => 'hang');
+    const p = new BatchingLogRecordProcessor({
+      env: {}, exporter: hung, spill, maxQueueSize: 2000, maxExportBatchSize: 50, maxConcurrentExports: 2, scheduledDelayMillis: 20,
+    });
+    const { logger } = loggerFor(p);
+    let emitted = 0;
+    let maxQueued = 0;
+    const t0 = Date.now();
+    while (Date.now() - t0 < 2500) {
+      for (let i = 0; i < 40; i++) logger.emit({ body: `r${emitted++}`, severityNumber: SeverityNumber.INFO });
+      await new Promise((r) => setTimeout(r, 20));
+      const s = p.stats();
+      expectAddsUp(s, emitted);
+      if (Date.now() - t0 > 1500) maxQueued = Math.max(maxQueued, s.queued);
+    }
+    const s = p.stats();
+    expect(hung.calls).toBe(2);
+    expect(s.inFlight).toBeGreaterThan(0);
+    expect(s.spilled).toBeGreaterThan(0);
+    expect(sum(s.dropped)).toBe(0);
+    // without the spill the queue would hold everything not in flight (~4,000, past maxQueueSize)
+    expect(maxQueued).toBeLessThan(600);
+    expect(p.queueFill()).toBeLessThan(0.3);
+  });
+
   it('spillSync writes what is queued, waiting and in flight at exit; a successor replays it', async () => {
     const dir = tempDir();
     const spill = newSpill(dir);
