@@ -582,7 +582,13 @@ export class BatchingEngine<T extends GroupedRecord> {
 
   /** Sends one batch the spill replays, with this processor's exporter and export timeout. */
   private replayBatch(b: SpilledBatch): Promise<SendOutcome> {
-    if (this.closed || Date.now() < this.downUntil - 5) return Promise.resolve('retry');
+    if (this.closed) return Promise.resolve('retry');
+    const wait = this.downUntil - Date.now();
+    if (wait > 5) {
+      // still backing off: the replay comes back then (another signal's timer may have started it)
+      this.spill?.replayAfter(wait);
+      return Promise.resolve('retry');
+    }
     const n = b.records;
     const encoded: EncodedBatch = { bytes: Buffer.from(b.bytes), count: n, minSeq: -1, minClass: b.priority, maxClass: b.priority, scopes: [] };
     return new Promise<SendOutcome>((resolve) => {

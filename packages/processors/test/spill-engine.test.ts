@@ -198,8 +198,8 @@ describe('processors with a durable spill', () => {
     expect(s.spilled).toBeGreaterThan(0);
     expect(sum(s.dropped)).toBe(0);
     // without the spill the queue would hold everything not in flight (~4,000, past maxQueueSize)
-    expect(maxQueued).toBeLessThan(600);
-    expect(p.queueFill()).toBeLessThan(0.3);
+    expect(maxQueued).toBeLessThan(1000);
+    expect(p.queueFill()).toBeLessThan(0.5);
   });
 
   it('spillSync writes what is queued, waiting and in flight at exit; a successor replays it', async () => {
