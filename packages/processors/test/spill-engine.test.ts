@@ -2,8 +2,10 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SeverityNumber } from '@opentelemetry/api';
 import { ExportResultCode } from '@opentelemetry/core';
+import { TracerProvider } from '@opentelemetry/sdk-trace';
 import {
   BatchingLogRecordProcessor,
+  BatchingSpanProcessor,
   ExportSpill,
   MAX_BACKOFF_MILLIS,
   MAX_RETRY_AFTER_MILLIS,
@@ -27,12 +29,21 @@ function bodiesOf(bytes: Uint8Array): string[] {
   return j.resourceLogs.flatMap((r) => r.scopeLogs.flatMap((s) => s.logRecords.map((l) => l.body.stringValue)));
 }
 
+/** The names of a traces request's spans. */
+function spanNamesOf(bytes: Uint8Array): string[] {
+  const j = decodeOtlp('traces', bytes) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ name: string }> }> }> };
+  return j.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans.map((x) => x.name)));
+}
+
 /** A collector stand-in whose answer per call is scripted; answers asynchronously, as a socket does. */
 class ScriptedEncodedExporter implements EncodedBatchExporter {
   readonly exportsEncodedBatches = true as const;
   readonly bodies: string[] = [];
   readonly callTimes: number[] = [];
-  constructor(public answer: (call: number) => ExportOutcome | 'hang') {}
+  constructor(
+    public answer: (call: number) => ExportOutcome | 'hang',
+    private readonly read: (bytes: Uint8Array) => string[] = bodiesOf,
+  ) {}
   get calls(): number {
     return this.callTimes.length;
   }
@@ -41,7 +52,7 @@ class ScriptedEncodedExporter implements EncodedBatchExporter {
     this.callTimes.push(Date.now());
     const a = this.answer(call);
     if (a === 'hang') return;
-    if (a.code === ExportResultCode.SUCCESS) this.bodies.push(...bodiesOf(batch.bytes));
+    if (a.code === ExportResultCode.SUCCESS) this.bodies.push(...this.read(batch.bytes));
     void Promise.resolve().then(() => cb(a));
   }
   async shutdown(): Promise<void> {}
@@ -200,6 +211,33 @@ describe('processors with a durable spill', () => {
     // without the spill the queue would hold everything not in flight (~4,000, past maxQueueSize)
     expect(maxQueued).toBeLessThan(1000);
     expect(p.queueFill()).toBeLessThan(0.5);
+  });
+
+  it('logs and spans share one spill: the replay sends each batch to the exporter of its signal', async () => {
+    const spill = newSpill(tempDir());
+    await spill.open();
+    let down = true;
+    const logsOut = new ScriptedEncodedExporter(() => (down ? REFUSED : OK));
+    const spansOut = new ScriptedEncodedExporter(() => (down ? REFUSED : OK), spanNamesOf);
+    const lp = new BatchingLogRecordProcessor({ env: {}, exporter: logsOut, spill, maxExportBatchSize: 20, scheduledDelayMillis: 5, retryBaseDelayMillis: 20 });
+    const sp = new BatchingSpanProcessor({ env: {}, exporter: spansOut, spill, maxExportBatchSize: 20, scheduledDelayMillis: 5, retryBaseDelayMillis: 20 });
+    const { logger } = loggerFor(lp);
+    const tracer = new TracerProvider({ spanProcessors: [sp] }).getTracer('t');
+    for (let i = 0; i < 100; i++) {
+      logger.emit({ body: `log${i}`, severityNumber: SeverityNumber.INFO });
+      tracer.startSpan(`span${i}`).end();
+      if (i % 20 === 19) await new Promise((r) => setTimeout(r, 10));
+    }
+    await until(() => lp.stats().spilled === 100 && sp.stats().spilled === 100);
+    down = false;
+    logger.emit({ body: 'log-live', severityNumber: SeverityNumber.INFO });
+    tracer.startSpan('span-live').end();
+    await until(() => lp.stats().exported === 101 && sp.stats().exported === 101, 15_000);
+    expect(new Set(logsOut.bodies).size).toBe(101);
+    expect(logsOut.bodies.every((b) => b.startsWith('log'))).toBe(true);
+    expect(new Set(spansOut.bodies).size).toBe(101);
+    expect(spansOut.bodies.every((b) => b.startsWith('span'))).toBe(true);
+    expect(spill.pendingRecords()).toBe(0);
   });
 
   it('spillSync writes what is queued, waiting and in flight at exit; a successor replays it', async () => {
