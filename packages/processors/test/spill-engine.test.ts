@@ -293,7 +293,7 @@ describe('processors with a durable spill', () => {
 
   it('refuses an SDK exporter with a spill (a replayed batch is bytes only)', () => {
     const spill = newSpill(tempDir());
-    const sdkExporter = { export: () => {}, shutdown: async () => {} };
+    const sdkExporter = { export: () => {}, shutdown: async () => {}, forceFlush: async () => {} };
     expect(() => new BatchingLogRecordProcessor({ env: {}, exporter: sdkExporter, spill })).toThrow(/encoded-batch exporter/);
   });
 });
