@@ -87,6 +87,7 @@ export function start(options: StartOptions = {}): Readonly<OtelSetupConfig> {
         timeoutMillis: config.shutdown.timeoutMillis,
         exitFlushMillis: config.shutdown.exitFlushMillis,
         pending: () => waiting(telemetry.logProcessor) || waiting(telemetry.spanProcessor),
+        spillSync: () => telemetry.spillSync(),
       });
       state.hooks.install();
     }

@@ -10,7 +10,7 @@ import type { PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { ConsoleSpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
-import { BatchingLogRecordProcessor, BatchingSpanProcessor, countRefusedEmits, LevelController, LoadMonitor, OtlpHttpExporter, RequestTracker } from '@ccr/otel-processors';
+import { BatchingLogRecordProcessor, BatchingSpanProcessor, countRefusedEmits, ExportSpill, LevelController, LoadMonitor, OtlpHttpExporter, RequestTracker } from '@ccr/otel-processors';
 import { deepFreeze, splitRestartOnly } from './config/resolve';
 import type { BatchingConfig, OtelSetupConfig } from './config/types';
 import { ConsoleEchoProcessor } from './console-echo';
@@ -42,6 +42,8 @@ export class Telemetry {
   readonly logProcessor: BatchingLogRecordProcessor | undefined;
   readonly spanProcessor: BatchingSpanProcessor | undefined;
   readonly monitor: LoadMonitor | undefined;
+  /** The durable spill both processors share (cfg.spill.dir), or undefined when off. */
+  readonly spill: ExportSpill | undefined;
   readonly sampler!: ReconfigurableSampler;
   readonly requestTracking: HttpRequestTracking | undefined;
   readonly stdoutCapture: StdoutCapture | undefined;
@@ -116,6 +118,15 @@ export class Telemetry {
     metrics.setGlobalMeterProvider(meterProvider);
     undo.push(() => metrics.disable());
 
+    if (cfg.spill.dir !== false && (cfg.export.logs || cfg.export.traces)) {
+      const { dir, maxBytes, maxAgeMillis, flushIntervalMillis, segmentBytes } = cfg.spill;
+      // one directory per service.name: a later process of the same service replays what this one left
+      const spill = new ExportSpill({ dir, serviceName: cfg.serviceName, maxBytes, maxAgeMillis, flushIntervalMillis, segmentBytes });
+      self.spill = spill;
+      void spill.open(); // never rejects; appends are accepted once it returns
+      undo.push(() => void spill.close());
+    }
+
     self.level = new LevelController({ level: cfg.level });
     // secrets out first, then the queue
     const logProcessors: LogRecordProcessor[] = [new RedactingLogRecordProcessor()];
@@ -124,6 +135,7 @@ export class Telemetry {
         exporter: new OtlpHttpExporter('logs', { url: cfg.exporter.endpoints.logs, protocol: cfg.exporter.protocol }),
         level: this.level,
         meterProvider,
+        spill: this.spill,
         ...batchingOptions(cfg.batching.logs),
       });
       logProcessors.push(this.logProcessor!);
@@ -142,6 +154,7 @@ export class Telemetry {
       self.spanProcessor = new BatchingSpanProcessor({
         exporter: new OtlpHttpExporter('traces', { url: cfg.exporter.endpoints.traces, protocol: cfg.exporter.protocol }),
         meterProvider,
+        spill: this.spill,
         ...batchingOptions(cfg.batching.spans),
       });
       spanProcessors.push(this.spanProcessor!);
@@ -289,6 +302,16 @@ export class Telemetry {
     ]).then(() => undefined);
   }
 
+  /**
+   * For the end of the process (process 'exit', a re-raised signal): every record still queued,
+   * waiting or in flight goes to the spill with synchronous writes. Nothing without a spill.
+   */
+  spillSync(): void {
+    if (!this.spill) return;
+    this.spanProcessor?.spillSync();
+    this.logProcessor?.spillSync();
+  }
+
   shutdown(timeoutMillis = this.config.shutdown.timeoutMillis): Promise<void> {
     if (this.shutdownPromise) return this.shutdownPromise;
     this.stdoutCapture?.stop();
@@ -301,6 +324,8 @@ export class Telemetry {
       await this.tracerProvider.shutdown().catch(() => undefined);
       await this.loggerProvider.shutdown().catch(() => undefined);
       await this.meterProvider.shutdown().catch(() => undefined);
+      // what could not be sent stays on disk for the next process of the service
+      await this.spill?.close();
     })();
     this.shutdownPromise = withDeadline(all, timeoutMillis).then(() => {
       for (const i of this.instrumentations) i.disable();
@@ -320,8 +345,9 @@ function batchingOptions(b: Readonly<BatchingConfig>) {
   return {
     env: {},
     // A collector restart takes seconds: 6 attempts, backoff 0.5 s x 2^n with full jitter (up to
-    // ~15 s in all). Retry timers are unref'd and the exit paths have their own deadlines, so a
-    // process that ends does not wait for them.
+    // ~15 s in all), when the spill is off. With the spill on, a failed batch goes to disk and is
+    // replayed once the collector is back. Retry timers are unref'd and the exit paths have their
+    // own deadlines, so a process that ends does not wait for them.
     maxExportAttempts: 6,
     maxQueueSize: b.maxQueueSize,
     maxQueueBytes: b.maxQueueBytes,

@@ -12,6 +12,10 @@ import * as os from 'node:os';
  *   process.exit(0), keeping that exit code, or keeps running as a CLI does on Ctrl-C): we only flush.
  * A second signal while we flush ends the process at once with 128 + signal number.
  *
+ * At the end, on every path that runs JavaScript (process 'exit', and before a signal is re-raised,
+ * which ends the process with no 'exit' event), `spillSync` writes what is still held to the durable
+ * spill, synchronously.
+ *
  * On beforeExit: a flush that keeps the event loop alive for at most `exitFlushMillis` (default
  * 1 s), so that short-lived processes end promptly even when the collector is down. At the deadline
  * the process ends only when no other beforeExit listener exists; otherwise we just stop holding the
@@ -28,6 +32,11 @@ export interface ShutdownHooksOptions {
   timeoutMillis?: number;
   /** Deadline of the beforeExit flush, default 1000 ms. */
   exitFlushMillis?: number;
+  /**
+   * Called synchronously as the process ends (process 'exit', or before a signal is re-raised,
+   * which ends the process without an 'exit' event): writes what is still held to the spill.
+   */
+  spillSync?: () => void;
   /** true while records wait to be exported; a later beforeExit flushes again only then. */
   pending?: () => boolean;
   signals?: NodeJS.Signals[];
@@ -82,12 +91,14 @@ export class ShutdownHooks {
       process.prependListener(sig, h);
     }
     process.on('beforeExit', this.onBeforeExit);
+    process.on('exit', this.onExit);
   }
 
   uninstall(): void {
     for (const [sig, h] of this.handlers) process.removeListener(sig, h);
     this.handlers.clear();
     process.removeListener('beforeExit', this.onBeforeExit);
+    process.removeListener('exit', this.onExit);
     if (this.exitTimer) clearTimeout(this.exitTimer);
     this.exitTimer = undefined;
     this.installed = false;
@@ -122,6 +133,8 @@ export class ShutdownHooks {
   private end(sig: NodeJS.Signals): void {
     if (this.ended) return;
     this.ended = true;
+    // the re-raised signal ends the process without an 'exit' event
+    this.onExit();
     this.uninstall();
     const num = os.constants.signals[sig] ?? 15;
     // still here after the re-raise (a listener ignored it, or no signals on this platform)
@@ -132,6 +145,15 @@ export class ShutdownHooks {
       /* the timer above ends the process */
     }
   }
+
+  /** Never throws: the process is ending. */
+  private readonly onExit = (): void => {
+    try {
+      this.opts.spillSync?.();
+    } catch {
+      /* counted where it can be; nothing may throw here */
+    }
+  };
 
   private readonly onBeforeExit = (): void => {
     if (this.exitFlushing || this.signalled || this.exitTimedOut || this.exitFlushes >= MAX_EXIT_FLUSHES) return;

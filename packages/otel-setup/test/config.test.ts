@@ -298,3 +298,31 @@ describe('reload: settings that need a restart', () => {
     expect(restart.sort()).toEqual(['adaptive.enabled', 'captureStdout', 'export.logs', 'shutdown.timeoutMillis']);
   });
 });
+
+describe('spill configuration', () => {
+  test('off by default; the production profile turns it on under the cache directory', () => {
+    expect(resolve({}).cfg.spill.dir).toBe(false);
+    expect(resolve({ NODE_ENV: 'production', XDG_CACHE_HOME: '/var/cache/me' }).cfg.spill.dir).toBe('/var/cache/me/ccr-otel/spill');
+    expect(resolve({ NODE_ENV: 'production', HOME: '/home/u', XDG_CACHE_HOME: '' }).cfg.spill.dir).toBe('/home/u/.cache/ccr-otel/spill');
+    expect(resolve({}).cfg.spill.maxBytes).toBe(256 * 1024 * 1024);
+  });
+
+  test('CCR_OTEL_SPILL_DIR turns it on (or off), above the file; CCR_OTEL_SPILL_MAX_BYTES bounds it', () => {
+    expect(resolve({ CCR_OTEL_SPILL_DIR: '/tmp/s' }).cfg.spill.dir).toBe('/tmp/s');
+    expect(resolve({ NODE_ENV: 'production', CCR_OTEL_SPILL_DIR: 'off' }).cfg.spill.dir).toBe(false);
+    expect(resolve({ CCR_OTEL_SPILL_DIR: '/tmp/env' }, { spill: { dir: '/tmp/file' } }).cfg.spill.dir).toBe('/tmp/env');
+    expect(resolve({ NODE_ENV: 'production' }, { spill: { dir: false } }).cfg.spill.dir).toBe(false);
+    expect(resolve({}, { spill: { dir: '/tmp/file', maxAgeMillis: 60000 } }).cfg.spill).toMatchObject({ dir: '/tmp/file', maxAgeMillis: 60000 });
+    expect(resolve({ CCR_OTEL_SPILL_MAX_BYTES: '1048576' }).cfg.spill.maxBytes).toBe(1048576);
+    const bad = resolve({ CCR_OTEL_SPILL_MAX_BYTES: '12' });
+    expect(bad.cfg.spill.maxBytes).toBe(256 * 1024 * 1024);
+    expect(bad.warnings.join()).toMatch(/CCR_OTEL_SPILL_MAX_BYTES="12" is not an integer >= 1024/);
+  });
+
+  test('file keys spill.* are validated', () => {
+    expect(validateLayer({ spill: { dir: 3 } })).toMatch(/^spill.dir: must be a directory path or false/);
+    expect(validateLayer({ spill: { maxBytes: 10 } })).toMatch(/^spill.maxBytes: must be an integer >= 1024/);
+    expect(validateLayer({ spill: { flushIntervalMillis: 2 ** 31 } })).toMatch(/^spill.flushIntervalMillis: must be <= 2147483647/);
+    expect(validateLayer({ spill: { dir: '/x', maxBytes: 4096, maxAgeMillis: 1, flushIntervalMillis: 100, segmentBytes: 4096 } })).toBeUndefined();
+  });
+});

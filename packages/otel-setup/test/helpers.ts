@@ -72,6 +72,8 @@ export function childEnv(sink: Sink, extra: Record<string, string> = {}): NodeJS
     OTEL_BLRP_SCHEDULE_DELAY: '50',
     OTEL_BSP_SCHEDULE_DELAY: '50',
     OTEL_METRIC_EXPORT_INTERVAL: '60000',
+    // the production profile spills under ~/.cache: tests that want the spill give it a directory
+    CCR_OTEL_SPILL_DIR: 'off',
     ...extra,
   };
 }

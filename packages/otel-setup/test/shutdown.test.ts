@@ -1,5 +1,8 @@
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { DurableSpill } from '@ccr/otel-processors';
 import { childEnv, runChild, startSink } from './helpers';
 import type { Sink } from './helpers';
 
@@ -93,6 +96,51 @@ describe('shutdown in a child process', () => {
     expect(r.ms).toBeLessThan(4000);
   });
 
+  test('SIGTERM while the collector never answers: at the deadline the exports in flight go to the spill, a successor finds them', async () => {
+    const sockets = new Set<net.Socket>();
+    const blackHole = net.createServer((sock) => {
+      sockets.add(sock);
+      sock.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => blackHole.listen(0, '127.0.0.1', r));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spill-sigterm-'));
+    try {
+      const port = (blackHole.address() as net.AddressInfo).port;
+      const env = childEnv(sink, {
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+        OTEL_SERVICE_NAME: 'spill-sigterm',
+        CCR_OTEL_SPILL_DIR: dir,
+        CCR_OTEL_SHUTDOWN_TIMEOUT: '500',
+      });
+      let sent = false;
+      const r = await runChild(['-r', '@ccr/otel-setup', fixture('sigterm.js')], env, {
+        onStdout: (out, kill) => {
+          if (out.includes('ready') && !sent) {
+            sent = true;
+            // the batch is in flight to the black hole by then
+            setTimeout(() => kill('SIGTERM'), 300);
+          }
+        },
+      });
+      expect(r.signal ?? r.code).toMatch(/SIGTERM|143/);
+      // a successor of the service adopts the dead process's directory
+      const spill = new DurableSpill({ dir, serviceName: 'spill-sigterm' });
+      await spill.open();
+      let records = 0;
+      const replay = await spill.replay(async (b) => {
+        if (b.signal === 'logs') records += b.records;
+        return 'ok';
+      });
+      await spill.close();
+      expect(replay.stopped).toBe('empty');
+      expect(records).toBe(50);
+    } finally {
+      for (const s of sockets) s.destroy();
+      blackHole.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a short-lived process exits promptly when the collector is down', async () => {
     const port = await closedPort();
     const env = childEnv(sink, { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` });
@@ -100,6 +148,31 @@ describe('shutdown in a child process', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('done\n');
     expect(r.ms).toBeLessThan(2000);
+  });
+
+  test('a short-lived process with the spill on exits promptly when the collector is down; its record and span wait on disk', async () => {
+    const port = await closedPort();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'spill-short-'));
+    try {
+      const env = childEnv(sink, { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_SERVICE_NAME: 'spill-short', CCR_OTEL_SPILL_DIR: dir });
+      const r = await runChild(['-r', '@ccr/otel-setup', fixture('short.js')], env);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe('done\n');
+      expect(r.ms).toBeLessThan(2000);
+      const spill = new DurableSpill({ dir, serviceName: 'spill-short' });
+      await spill.open();
+      const records: Record<string, number> = {};
+      await spill.replay(async (b) => {
+        records[b.signal] = (records[b.signal] ?? 0) + b.records;
+        return 'ok';
+      });
+      await spill.close();
+      // the log record, and the span (the self-log of the preload may add records: at least ours)
+      expect(records.logs).toBeGreaterThanOrEqual(1);
+      expect(records.traces).toBe(1);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("beforeExit: the flush deadline never cuts short the app's own async cleanup", async () => {

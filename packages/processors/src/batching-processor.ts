@@ -2,7 +2,7 @@ import type { MeterProvider } from '@opentelemetry/api';
 import { BatchingEngine, type BatchExporter, type EngineSignal, type GroupedRecord, type ProcessorStats } from './engine';
 import { isEncodedBatchExporter, SdkExporterBridge, type EncodedBatchExporter } from './encoded-exporter';
 import type { EncodedBatch } from './record-store';
-import { resolveBatchingOptions, type BatchingLimits, type BatchingOptions, type EnvPrefix, type ResolvedBatchingOptions } from './options';
+import { InvalidOptionError, resolveBatchingOptions, type BatchingLimits, type BatchingOptions, type EnvPrefix, type ResolvedBatchingOptions } from './options';
 
 /**
  * What the log and span processors share: options resolved (explicit, else the standard
@@ -24,6 +24,19 @@ export abstract class BatchingProcessor<T extends GroupedRecord> {
     // an SDK exporter gets records decoded from each batch; an encoded-batch exporter the bytes
     const exporter = isEncodedBatchExporter(e) ? e : new SdkExporterBridge<T>(e, decode);
     this.engine = new BatchingEngine<T>(exporter, resolveBatchingOptions(options, prefix), signal, options.meterProvider as MeterProvider | undefined);
+    if (options.spill) {
+      // a replayed batch is bytes only: an SDK exporter would need records rebuilt from them
+      if (!isEncodedBatchExporter(e)) throw new InvalidOptionError(`${signal.processorName}: spill needs an encoded-batch exporter (OtlpHttpExporter)`);
+      this.engine.attachSpill(options.spill);
+    }
+  }
+
+  /**
+   * For process 'exit': writes every record still queued, waiting or in flight to the spill,
+   * synchronously; returns how many. Does nothing without a spill. See {@link BatchingEngine.spillSync}.
+   */
+  spillSync(): number {
+    return this.engine.spillSync();
   }
 
   /**
@@ -53,7 +66,7 @@ export abstract class BatchingProcessor<T extends GroupedRecord> {
     return this.engine.getOptions();
   }
 
-  /** Exported, dropped by reason, queued and in flight. */
+  /** Exported, dropped by reason, queued, in flight and spilled. */
   stats(): ProcessorStats {
     return this.engine.stats();
   }

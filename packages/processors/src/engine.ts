@@ -5,9 +5,24 @@ import { RecordStore, recordFieldBytes, type EncodedBatch } from './record-store
 import { ProtoWriter } from './proto-writer';
 import type { EncodedBatchExporter } from './encoded-exporter';
 import { MAX_TIMER_MILLIS, updateBatchingOptions, type BatchingLimits, type ResolvedBatchingOptions } from './options';
+import type { ExportSpill } from './export-spill';
+import type { ExportOutcome } from './otlp-http-exporter';
+import type { SendOutcome, SpilledBatch } from './spill/durable-spill';
+import type { SpillDropReason } from './spill/spill-options';
 
 /** Why a record was not exported. Each record ends exported or dropped for exactly one of these. */
-export type DropReason = 'queue_full' | 'export_failed' | 'export_timeout' | 'shutdown' | 'below_level';
+export type DropReason =
+  | 'queue_full'
+  | 'export_failed'
+  | 'export_timeout'
+  | 'shutdown'
+  | 'below_level'
+  /** Given to the spill, then let go by it (see SpillDropReason): full, too old, corrupt on disk, disk error, refused on replay. */
+  | 'spill_full'
+  | 'spill_expired'
+  | 'spill_corrupt'
+  | 'spill_disk_error'
+  | 'spill_rejected';
 
 export const DROP_REASONS: readonly DropReason[] = [
   'queue_full',
@@ -15,7 +30,30 @@ export const DROP_REASONS: readonly DropReason[] = [
   'export_timeout',
   'shutdown',
   'below_level',
+  'spill_full',
+  'spill_expired',
+  'spill_corrupt',
+  'spill_disk_error',
+  'spill_rejected',
 ];
+
+const SPILL_DROP: Record<SpillDropReason, DropReason> = {
+  spill_full: 'spill_full',
+  expired: 'spill_expired',
+  corrupt: 'spill_corrupt',
+  disk_error: 'spill_disk_error',
+  rejected: 'spill_rejected',
+};
+
+/** Longest wait between two attempts while the collector is down (before jitter). */
+export const MAX_BACKOFF_MILLIS = 30_000;
+/** Shortest: even with retryBaseDelayMillis 0, a down collector is not hammered. */
+const MIN_BACKOFF_MILLIS = 50;
+/**
+ * With the spill on, an export unanswered for this long means the collector is stalled (a black
+ * hole, or far too slow): full batches beyond two then go to the spill instead of piling up in memory.
+ */
+export const STALLED_EXPORT_MILLIS = 1000;
 
 export interface ProcessorStats {
   /** Records the exporter accepted. */
@@ -26,6 +64,15 @@ export interface ProcessorStats {
   queued: number;
   /** Records in exports that have not called back yet. */
   inFlight: number;
+  /**
+   * Records of this process in the spill, not yet replayed (replays in flight included).
+   * emitted = exported + every dropped + queued + inFlight + spilled.
+   */
+  spilled: number;
+  /** Records dead processes of the service spilled, replayed by this one (not part of the sum above). */
+  adoptedExported: number;
+  /** The same, let go by the spill (full, expired, corrupt...). */
+  adoptedDropped: number;
 }
 
 /** The part of an SDK log-record or span exporter a processor uses. */
@@ -79,6 +126,10 @@ interface Batch {
   inFlight?: boolean;
   /** Set while it backs off before a retry. */
   retryTimer?: NodeJS.Timeout;
+  /** When its current export started (performance.now()). */
+  sentAt?: number;
+  /** Taken to the spill at exit (spillSync): a late callback or retry timer ignores it. */
+  gone?: boolean;
 }
 
 /** A resource whose detectors may still be running (ResourceImpl from @opentelemetry/resources). */
@@ -128,6 +179,11 @@ export class BatchingEngine<T extends GroupedRecord> {
     export_timeout: 0,
     shutdown: 0,
     below_level: 0,
+    spill_full: 0,
+    spill_expired: 0,
+    spill_corrupt: 0,
+    spill_disk_error: 0,
+    spill_rejected: 0,
   };
   private readonly reported: Record<DropReason, number> = { ...this.dropped };
   private exported = 0;
@@ -148,6 +204,15 @@ export class BatchingEngine<T extends GroupedRecord> {
   private readonly pendingResources = new Set<Resource>();
   private closed = false;
   private shutdownPromise: Promise<void> | undefined;
+  /** Where failed batches go instead of waiting in memory for a retry (attachSpill). */
+  private spill: ExportSpill | undefined;
+  private spillSignal: 'logs' | 'traces' = 'logs';
+  private spilled = 0;
+  private adoptedExported = 0;
+  private adoptedDropped = 0;
+  /** While the collector is down (after a failed export with the spill on): batches go straight to the spill until then. */
+  private downUntil = 0;
+  private downFailures = 0;
 
   constructor(
     private readonly exporter: EncodedBatchExporter,
@@ -319,8 +384,10 @@ export class BatchingEngine<T extends GroupedRecord> {
 
   /** Share of the queue's bounds in use, 0..1 (the larger of count and bytes). */
   queueFill(): number {
-    const byCount = (this.queue.length + this.retained) / this.options.maxQueueSize;
-    const byBytes = (this.queue.bytes + this.retainedBytes) / this.options.maxQueueBytes;
+    // An outage is not load: with the spill taking them, batches waiting on a failed collector don't count.
+    const spilling = this.spill?.available() === true;
+    const byCount = (spilling ? this.queue.length : this.queue.length + this.retained) / this.options.maxQueueSize;
+    const byBytes = (spilling ? this.queue.bytes : this.queue.bytes + this.retainedBytes) / this.options.maxQueueBytes;
     return byCount > byBytes ? byCount : byBytes;
   }
 
@@ -330,6 +397,9 @@ export class BatchingEngine<T extends GroupedRecord> {
       dropped: { ...this.dropped },
       queued: this.queue.length + this.retained,
       inFlight: this.inFlightRecords,
+      spilled: this.spilled,
+      adoptedExported: this.adoptedExported,
+      adoptedDropped: this.adoptedDropped,
     };
   }
 
@@ -392,6 +462,8 @@ export class BatchingEngine<T extends GroupedRecord> {
 
   /** Counts every record still held (queued, waiting or in flight) as `shutdown`; late callbacks are ignored. */
   private abandon(): void {
+    // with a spill, what shutdown could not send goes to disk for the next process, not lost
+    if (this.spill?.available()) this.spillSync();
     const q = this.queue;
     const queued = q.length;
     for (let c = q.lowestClass(); c >= 0; c = q.lowestClass()) q.shed(c);
@@ -463,6 +535,7 @@ export class BatchingEngine<T extends GroupedRecord> {
           const batch = this.ready.shift()!;
           this.retained -= batch.encoded.count;
           this.retainedBytes -= batch.encoded.bytes.length;
+          if (this.spillWhileDown(batch)) continue;
           this.send(batch);
         } else {
           const batch: Batch = { encoded: q.take(o.maxExportBatchSize)!, attempt: 1 };
@@ -472,6 +545,7 @@ export class BatchingEngine<T extends GroupedRecord> {
           this.ready.push(batch);
         }
       }
+      if (this.spill !== undefined) this.overflowToSpill();
       if (q.length > 0 && this.delayTimer === undefined && !this.closed) this.armDelayTimer();
     } finally {
       this.pumping = false;
@@ -483,19 +557,24 @@ export class BatchingEngine<T extends GroupedRecord> {
     batch.inFlight = true;
     this.inFlightBatches++;
     this.inFlightRecords += batch.encoded.count;
+    batch.sentAt = performance.now();
     let done = false;
     const timer = setTimeout(() => {
-      if (done || !this.active.has(batch)) return; // not active: counted by shutdown
+      if (done || batch.gone || !this.active.has(batch)) return; // not active: counted by shutdown
       done = true;
-      this.settle(batch, 'export_timeout');
+      batch.inFlight = false;
+      if (!this.spillFailed(batch, undefined)) this.settle(batch, 'export_timeout');
     }, this.options.exportTimeoutMillis);
     timer.unref();
     const callback = (result: ExportResult): void => {
-      if (done || !this.active.has(batch)) return;
+      if (done || batch.gone || !this.active.has(batch)) return;
       done = true;
+      batch.inFlight = false;
       clearTimeout(timer);
-      if (result.code === ExportResultCode.SUCCESS) this.settle(batch, undefined);
-      else this.failed(batch, result.error);
+      if (result.code === ExportResultCode.SUCCESS) {
+        this.collectorUp();
+        this.settle(batch, undefined);
+      } else if (!this.spillFailed(batch, result)) this.failed(batch, result.error);
     };
     try {
       const returned = this.exportAttempt(batch, callback);
@@ -506,6 +585,7 @@ export class BatchingEngine<T extends GroupedRecord> {
     } catch (err) {
       if (!done) {
         done = true;
+        batch.inFlight = false;
         clearTimeout(timer);
         this.failed(batch, err);
       }
@@ -535,11 +615,187 @@ export class BatchingEngine<T extends GroupedRecord> {
     batch.attempt++;
     batch.retryTimer = setTimeout(() => {
       batch.retryTimer = undefined;
+      if (batch.gone) return;
       this.ready.push(batch);
       this.pump();
     }, delay);
     batch.retryTimer.unref();
     this.pump();
+  }
+
+  // ---- the durable spill (issue 8) ----
+
+  /** Failed batches go to `spill` from now on; replayed batches of this signal come back through here. */
+  attachSpill(spill: ExportSpill): void {
+    this.spill = spill;
+    this.spillSignal = this.signal.signal === 'log' ? 'logs' : 'traces';
+    spill.attach(this.spillSignal, {
+      replayBatch: (b) => this.replayBatch(b),
+      spillDropped: (reason, records, adopted) => {
+        if (adopted) this.adoptedDropped += records;
+        else {
+          this.spilled -= records;
+          this.drop(SPILL_DROP[reason], records);
+        }
+      },
+    });
+  }
+
+  /**
+   * At exit (process 'exit', after the flush deadline): every record still queued, waiting
+   * for a retry or in flight is written to the spill with synchronous calls, so that the next
+   * process of the service sends it. A batch in flight may then arrive twice (counted by the
+   * receiver as a duplicate, never lost). Returns the records written; later records count
+   * as `shutdown`. Without a spill it does nothing.
+   */
+  spillSync(): number {
+    const spill = this.spill;
+    if (!spill) return 0;
+    this.closed = true;
+    let moved = 0;
+    for (const batch of [...this.active]) {
+      const n = batch.encoded.count;
+      if (!spill.append(this.spillSignal, batch.encoded)) continue;
+      batch.gone = true;
+      this.active.delete(batch);
+      if (batch.inFlight) {
+        this.inFlightBatches--;
+        this.inFlightRecords -= n;
+      } else {
+        this.retained -= n;
+        this.retainedBytes -= batch.encoded.bytes.length;
+        if (batch.retryTimer) clearTimeout(batch.retryTimer);
+        const i = this.ready.indexOf(batch);
+        if (i >= 0) this.ready.splice(i, 1);
+      }
+      this.spilled += n;
+      moved += n;
+    }
+    while (this.queue.length > 0) {
+      const encoded = this.queue.take(this.options.maxExportBatchSize)!;
+      if (spill.append(this.spillSignal, encoded)) {
+        this.spilled += encoded.count;
+        moved += encoded.count;
+      } else this.drop('shutdown', encoded.count);
+    }
+    spill.flushSync();
+    this.resolveWaiters();
+    return moved;
+  }
+
+  /** A failed export (result undefined: timed out) with the spill on: the batch goes to the spill. */
+  private spillFailed(batch: Batch, result: ExportOutcome | undefined): boolean {
+    const spill = this.spill;
+    if (!spill || result?.retryable === false) return false;
+    this.collectorDown(result);
+    if (!spill.available() || !spill.append(this.spillSignal, batch.encoded)) return false;
+    const n = batch.encoded.count;
+    this.inFlightBatches--;
+    this.inFlightRecords -= n;
+    this.active.delete(batch);
+    this.spilled += n;
+    this.pump();
+    return true;
+  }
+
+  /** While the collector is down, a batch due to be sent goes to the spill without an attempt. */
+  private spillWhileDown(batch: Batch): boolean {
+    const spill = this.spill;
+    if (!spill || Date.now() >= this.downUntil || !spill.available()) return false;
+    if (!spill.append(this.spillSignal, batch.encoded)) return false;
+    this.active.delete(batch);
+    this.spilled += batch.encoded.count;
+    return true;
+  }
+
+  /**
+   * Every export slot taken by exports unanswered for STALLED_EXPORT_MILLIS: full batches beyond
+   * two go to the spill (replayed once exports succeed again), so that a stalled collector fills
+   * neither memory nor the queue (which would raise the adaptive level floor).
+   */
+  private overflowToSpill(): void {
+    const o = this.options;
+    const q = this.queue;
+    if (this.inFlightBatches < o.maxConcurrentExports || q.length < 3 * o.maxExportBatchSize) return;
+    const stalledBefore = performance.now() - STALLED_EXPORT_MILLIS;
+    for (const b of this.active) if (b.inFlight && b.sentAt !== undefined && b.sentAt > stalledBefore) return;
+    const spill = this.spill!;
+    while (q.length >= 3 * o.maxExportBatchSize && spill.available()) {
+      const encoded = q.take(o.maxExportBatchSize)!;
+      if (spill.append(this.spillSignal, encoded)) this.spilled += encoded.count;
+      else this.drop('export_failed', encoded.count); // taken from the queue: counted, never lost
+    }
+  }
+
+  /**
+   * Backs off after a failure: Retry-After when the collector gave one, else exponential
+   * (from retryBaseDelayMillis up to MAX_BACKOFF_MILLIS) with jitter; the spill's replay
+   * probes the collector again once it is over.
+   */
+  private collectorDown(result: ExportOutcome | undefined): void {
+    // exports that were under way together fail together: one outage, one step of backoff
+    const now = Date.now();
+    if (now < this.downUntil && result?.retryAfterMillis === undefined) return;
+    const failures = ++this.downFailures;
+    let delay = result?.retryAfterMillis;
+    if (delay === undefined) {
+      const base = Math.max(this.options.retryBaseDelayMillis, MIN_BACKOFF_MILLIS);
+      const exp = Math.min(MAX_BACKOFF_MILLIS, base * 2 ** Math.min(failures - 1, 20));
+      delay = exp / 2 + (Math.random() * exp) / 2;
+    }
+    this.downUntil = Math.max(this.downUntil, now + delay);
+    this.spill?.replayAfter(this.downUntil - now);
+  }
+
+  /** An export succeeded: the collector is back; replay what the spill holds. */
+  private collectorUp(): void {
+    if (!this.spill) return;
+    this.downFailures = 0;
+    this.downUntil = 0;
+    if (this.spill.pendingRecords() > 0) this.spill.replaySoon();
+  }
+
+  /** Sends one batch the spill replays, with this processor's exporter and export timeout. */
+  private replayBatch(b: SpilledBatch): Promise<SendOutcome> {
+    if (this.closed) return Promise.resolve('retry');
+    const wait = this.downUntil - Date.now();
+    if (wait > 5) {
+      // still backing off: the replay comes back then (another signal's timer may have started it)
+      this.spill?.replayAfter(wait);
+      return Promise.resolve('retry');
+    }
+    const n = b.records;
+    const encoded: EncodedBatch = { bytes: Buffer.from(b.bytes), count: n, minSeq: -1, minClass: b.priority, maxClass: b.priority, scopes: [] };
+    return new Promise<SendOutcome>((resolve) => {
+      let done = false;
+      const finish = (result: ExportOutcome | undefined): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (result?.code === ExportResultCode.SUCCESS) {
+          if (b.adopted) this.adoptedExported += n;
+          else {
+            this.spilled -= n;
+            this.exported += n;
+          }
+          this.collectorUp();
+          resolve('ok');
+        } else if (result?.retryable === false) {
+          resolve('drop'); // counted through onDrop as spill_rejected
+        } else {
+          this.collectorDown(result);
+          resolve('retry');
+        }
+      };
+      const timer = setTimeout(() => finish(undefined), this.options.exportTimeoutMillis);
+      timer.unref();
+      try {
+        context.with(suppressTracing(context.active()), this.exporter.export, this.exporter, encoded, finish);
+      } catch (err) {
+        diag.debug(`${this.signal.processorName}: replayed export threw`, err);
+        finish({ code: ExportResultCode.FAILED, error: err as Error });
+      }
+    });
   }
 
   private settle(batch: Batch, reason: DropReason | undefined): void {

@@ -1,4 +1,5 @@
 import { diag, type MeterProvider } from '@opentelemetry/api';
+import type { ExportSpill } from './export-spill';
 
 /**
  * Options shared by {@link BatchingLogRecordProcessor} and {@link BatchingSpanProcessor}.
@@ -28,6 +29,13 @@ export interface BatchingOptions {
   forceFlushTimeoutMillis?: number;
   /** Longest shutdown() waits when called without a timeout; what is still held then counts as `shutdown`. Default 30,000 ms. */
   shutdownTimeoutMillis?: number;
+  /**
+   * Where batches go when an export fails or times out, instead of waiting in memory for a
+   * retry: replayed oldest first once the collector accepts again, and written there
+   * synchronously at exit (spillSync). Shared by the log and span processors of a service.
+   * Needs an encoded-batch exporter (OtlpHttpExporter). Default: none (retries in memory).
+   */
+  spill?: ExportSpill;
   /** When given, the processor's counts are exported as metrics (otel.sdk.processor.*). */
   meterProvider?: MeterProvider;
   /** Where OTEL_* variables are read from. Default process.env. */

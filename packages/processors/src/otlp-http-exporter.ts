@@ -9,6 +9,37 @@ import { InvalidOptionError } from './options';
 import { otlpJson } from './otlp-json';
 
 export type OtlpSignal = 'logs' | 'traces';
+
+/**
+ * What an export answers, beyond the SDK's ExportResult: when the receiver asked to wait
+ * (Retry-After on 429 or 503), and whether sending the same request again can succeed.
+ */
+export interface ExportOutcome extends ExportResult {
+  /** The receiver's Retry-After, in ms from now (429 and 503 only). */
+  retryAfterMillis?: number;
+  /** false when the receiver refused the request for good (a 4xx other than 408 and 429). */
+  retryable?: boolean;
+}
+
+/** Longest Retry-After honoured: a larger one is cut to this (a typo must not stop exports for days). */
+export const MAX_RETRY_AFTER_MILLIS = 5 * 60_000;
+
+/**
+ * A Retry-After value (delay-seconds or an HTTP date) in ms from `now`, capped at
+ * MAX_RETRY_AFTER_MILLIS; undefined when absent or unreadable.
+ */
+export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const raw = (Array.isArray(value) ? value[0] : value)?.trim();
+  if (!raw) return undefined;
+  let ms: number;
+  if (/^\d+$/.test(raw)) ms = Number(raw) * 1000;
+  else {
+    const at = Date.parse(raw);
+    if (Number.isNaN(at)) return undefined;
+    ms = at - now;
+  }
+  return ms < 0 ? 0 : ms > MAX_RETRY_AFTER_MILLIS ? MAX_RETRY_AFTER_MILLIS : ms;
+}
 export type OtlpHttpProtocol = 'http/protobuf' | 'http/json';
 
 export interface OtlpHttpExporterOptions {
@@ -159,7 +190,8 @@ export class OtlpHttpExporter implements EncodedBatchExporter {
     };
   }
 
-  export(batch: EncodedBatch, resultCallback: (result: ExportResult) => void): void {
+  /** Calls back once, with an {@link ExportOutcome} (Retry-After, retryable) on failure. */
+  export(batch: EncodedBatch, resultCallback: (result: ExportOutcome) => void): void {
     if (this.closed) {
       resultCallback({ code: ExportResultCode.FAILED, error: new Error('OtlpHttpExporter is shut down') });
       return;
@@ -175,9 +207,9 @@ export class OtlpHttpExporter implements EncodedBatchExporter {
     } else this.post(body, contentType, false, resultCallback);
   }
 
-  private post(body: Uint8Array, contentType: string, gzipped: boolean, cb: (r: ExportResult) => void): void {
+  private post(body: Uint8Array, contentType: string, gzipped: boolean, cb: (r: ExportOutcome) => void): void {
     let done = false;
-    const finish = (r: ExportResult) => {
+    const finish = (r: ExportOutcome) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
@@ -194,7 +226,12 @@ export class OtlpHttpExporter implements EncodedBatchExporter {
       res.on('error', (error) => finish({ code: ExportResultCode.FAILED, error }));
       res.on('end', () => {
         if (status >= 200 && status < 300) finish({ code: ExportResultCode.SUCCESS });
-        else finish({ code: ExportResultCode.FAILED, error: new Error(`OTLP ${this.signal} export: HTTP ${status}`) });
+        else {
+          const r: ExportOutcome = { code: ExportResultCode.FAILED, error: new Error(`OTLP ${this.signal} export: HTTP ${status}`) };
+          if (status === 429 || status === 503) r.retryAfterMillis = parseRetryAfter(res.headers['retry-after']);
+          if (status >= 400 && status < 500 && status !== 408 && status !== 429) r.retryable = false;
+          finish(r);
+        }
       });
       res.resume(); // the response body (an Export*ServiceResponse) is not needed
     });

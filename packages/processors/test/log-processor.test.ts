@@ -20,7 +20,18 @@ describe('BatchingLogRecordProcessor', () => {
     await p.forceFlush();
     expect(exporter.accepted.map((r) => r.body)).toEqual(Array.from({ length: 1050 }, (_, i) => `r${i}`));
     expect(Math.max(...exporter.calls)).toBeLessThanOrEqual(100);
-    expect(p.stats()).toEqual({ exported: 1050, dropped: { queue_full: 0, export_failed: 0, export_timeout: 0, shutdown: 0, below_level: 0 }, queued: 0, inFlight: 0 });
+    expect(p.stats()).toEqual({
+      exported: 1050,
+      dropped: {
+        queue_full: 0, export_failed: 0, export_timeout: 0, shutdown: 0, below_level: 0,
+        spill_full: 0, spill_expired: 0, spill_corrupt: 0, spill_disk_error: 0, spill_rejected: 0,
+      },
+      queued: 0,
+      inFlight: 0,
+      spilled: 0,
+      adoptedExported: 0,
+      adoptedDropped: 0,
+    });
   });
 
   it('sends a full batch without waiting for the delay, and a partial one after scheduledDelayMillis', async () => {

@@ -1,3 +1,4 @@
+import { SPILL_DEFAULTS } from '@ccr/otel-processors/dist/spill/spill-options';
 import type { OtelSetupConfig } from './types';
 
 /** Built-in defaults: the lowest layer. Everything else overrides these. */
@@ -47,6 +48,13 @@ export function defaultConfig(): OtelSetupConfig {
     leakWatch: { enabled: true, intervalMillis: 30000, windowMillis: 24 * 3600 * 1000, samples: 10, growthThreshold: 0.1 },
     shutdown: { timeoutMillis: 5000, exitFlushMillis: 1000 },
     redaction: { keys: [], patterns: [] },
+    spill: {
+      dir: false,
+      maxBytes: SPILL_DEFAULTS.maxBytes,
+      maxAgeMillis: SPILL_DEFAULTS.maxAgeMillis,
+      flushIntervalMillis: SPILL_DEFAULTS.flushIntervalMillis,
+      segmentBytes: SPILL_DEFAULTS.segmentBytes,
+    },
     diagLevel: 'none',
     configFile: undefined,
   };

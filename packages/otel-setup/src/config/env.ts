@@ -34,6 +34,8 @@ function str(env: NodeJS.ProcessEnv, name: string): string | undefined {
 
 const TRUE_WORDS = new Set(['true', '1', 'yes', 'on']);
 const FALSE_WORDS = new Set(['false', '0', 'no', 'off']);
+/** CCR_OTEL_SPILL_DIR values that turn the spill off (as the processors' resolveSpillOptions reads them). */
+const SPILL_OFF = new Set(['off', 'false', 'none', '0']);
 
 /**
  * OTEL_SDK_DISABLED as the OpenTelemetry SDK reads it: only `true` (any case, trimmed) disables. Any
@@ -367,6 +369,14 @@ export function parseEnv(env: NodeJS.ProcessEnv, warn: WarnFn): EnvParseResult {
     layer.shutdown = {};
     if (st !== undefined) layer.shutdown.timeoutMillis = st;
     if (ef !== undefined) layer.shutdown.exitFlushMillis = ef;
+  }
+  // the durable spill: a path turns it on there, off/false/none/0 turns it off
+  const spillDir = r.string('CCR_OTEL_SPILL_DIR');
+  const spillMax = r.int('CCR_OTEL_SPILL_MAX_BYTES', d.spill.maxBytes, 1024);
+  if (spillDir !== undefined || spillMax !== undefined) {
+    layer.spill = {};
+    if (spillDir !== undefined) layer.spill.dir = SPILL_OFF.has(spillDir.toLowerCase()) ? false : spillDir;
+    if (spillMax !== undefined) layer.spill.maxBytes = spillMax;
   }
 
   return { layer, exportAsked };

@@ -15,7 +15,8 @@ import { redactionOptionsProblem } from '../redact';
  *   "batching": { "logs": {...}, "spans": {...} }, "requestTracking": { "enabled", "maxActive", "ttlMs", "sweepIntervalMs", "bodyPeekBytes" },
  *   "genai": { "captureContent", "captureContentMaxBytes", "maxModels", "prices": { "<provider>": { "<model>": { "input", "output", "cacheRead", "cacheCreation" } } } },
  *   "sampling": { "ratio": 0.5 }, "export": {...}, "consoleEcho", "captureStdout", "leakWatch": {...}, "shutdown": { "timeoutMillis" },
- *   "redaction": { "keys": ["ccrAdminPin"], "patterns": ["\\bmyco_[A-Za-z0-9]{24}"] } }
+ *   "redaction": { "keys": ["ccrAdminPin"], "patterns": ["\\bmyco_[A-Za-z0-9]{24}"] },
+ *   "spill": { "dir": "/var/cache/ccr-otel/spill" | false, "maxBytes", "maxAgeMillis", "flushIntervalMillis", "segmentBytes" } }
  */
 type Check = (v: unknown) => string | undefined;
 
@@ -72,6 +73,14 @@ export const FILE_SCHEMA: Schema = {
   leakWatch: { enabled: isBool, intervalMillis: isInt(10), windowMillis: isInt(10), samples: isInt(1), growthThreshold: isRatio },
   shutdown: { timeoutMillis: isInt(0), exitFlushMillis: isInt(0) },
   redaction: { keys: isStringList, patterns: isStringList },
+  // the same bounds as the spill's (spill-options.ts)
+  spill: {
+    dir: (v) => (v === false || (typeof v === 'string' && v.trim() !== '') ? undefined : 'must be a directory path or false'),
+    maxBytes: isInt(1024),
+    maxAgeMillis: isInt(1),
+    flushIntervalMillis: (v) => isInt(1)(v) ?? ((v as number) > 2 ** 31 - 1 ? `must be <= ${2 ** 31 - 1}` : undefined),
+    segmentBytes: (v) => isInt(1024)(v) ?? ((v as number) > 2 ** 32 ? `must be <= ${2 ** 32}` : undefined),
+  },
 };
 
 /** Returns the first problem found, as "path: what is wrong", or undefined when the value is valid. */

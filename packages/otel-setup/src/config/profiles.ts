@@ -1,8 +1,9 @@
+import { defaultSpillDir } from '@ccr/otel-processors/dist/spill/spill-options';
 import type { ConfigLayer, ProfileName } from './types';
 
 /**
  * NODE_ENV profiles (from the performance guide):
- * - production: level warn, export on.
+ * - production: level warn, export on, the durable spill on under the user's cache directory.
  * - development: level debug, export on, readable console echo on stderr.
  * - test: silent, nothing exported unless asked (OTEL_*_EXPORTER=otlp, an explicit endpoint, or CCR_OTEL_EXPORT=true), no leak watch.
  */
@@ -45,6 +46,7 @@ export function selectProfile(env: NodeJS.ProcessEnv, warn: (m: string) => void)
   return profileName(env.NODE_ENV);
 }
 
-export function profileLayer(name: ProfileName): ConfigLayer {
+export function profileLayer(name: ProfileName, env: NodeJS.ProcessEnv = process.env): ConfigLayer {
+  if (name === 'production') return { ...PROFILES.production, spill: { dir: defaultSpillDir(env) } };
   return name === 'default' ? {} : PROFILES[name];
 }

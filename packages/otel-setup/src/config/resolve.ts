@@ -46,7 +46,7 @@ function merge(input: ResolveInput): { cfg: OtelSetupConfig; envLayer: ConfigLay
   const base = defaultConfig();
   if (input.detectedServiceName) base.serviceName = input.detectedServiceName;
   if (input.detectedServiceVersion) base.serviceVersion = input.detectedServiceVersion;
-  const cfg = mergeLayers<OtelSetupConfig>(base, profileLayer(profile), input.file, input.options, envLayer);
+  const cfg = mergeLayers<OtelSetupConfig>(base, profileLayer(profile, env), input.file, input.options, envLayer);
   cfg.profile = profile;
   return { cfg, envLayer, exportAsked };
 }

@@ -105,6 +105,13 @@ export interface OtelSetupConfig {
    * the built-in ones (redact.ts). Config file key `redaction`; applies at run time.
    */
   redaction: { keys: string[]; patterns: string[] };
+  /**
+   * The durable spill (issue 8): failed batches go to disk and are replayed once the collector is
+   * back; records still queued at exit are written there. `dir` false = off (the default; the
+   * production profile puts it under the user's cache directory). Env CCR_OTEL_SPILL_DIR,
+   * CCR_OTEL_SPILL_MAX_BYTES; file keys `spill.*`. One directory per service.name inside `dir`.
+   */
+  spill: { dir: string | false; maxBytes: number; maxAgeMillis: number; flushIntervalMillis: number; segmentBytes: number };
   /** OTEL_LOG_LEVEL: the SDK's own diagnostics on stderr. */
   diagLevel: DiagLevelName;
   /** CCR_OTEL_CONFIG: watched JSON file. */

@@ -45,6 +45,8 @@ export interface SpilledBatch {
   priority: number;
   /** When it was appended, ms since the epoch. */
   createdAt: number;
+  /** Appended by an earlier (dead) process of the service, not by this one. */
+  adopted: boolean;
 }
 
 /**
@@ -116,6 +118,11 @@ function sub(c: SpillCounter, e: { records: number; payloadLength: number }): vo
   c.batches--;
   c.records -= e.records;
   c.bytes -= HEADER_BYTES + e.payloadLength;
+}
+
+/** Whether `e` comes from a dead process's directory (a buffered entry, with no segment yet, is ours). */
+function isAdopted(e: { segment?: Segment }): boolean {
+  return e.segment !== undefined && !e.segment.dir.own;
 }
 
 /** A directory name made of a service name. */
@@ -336,7 +343,14 @@ export class DurableSpill {
           const bytes = await this.payloadOf(entry);
           if (bytes === undefined) continue;
           try {
-            outcome = await send({ signal: entry.signal, bytes, records: entry.records, priority: entry.priority, createdAt: entry.createdAt });
+            outcome = await send({
+              signal: entry.signal,
+              bytes,
+              records: entry.records,
+              priority: entry.priority,
+              createdAt: entry.createdAt,
+              adopted: isAdopted(entry),
+            });
           } catch {
             outcome = 'retry';
           }
@@ -358,6 +372,11 @@ export class DurableSpill {
     } finally {
       this.replaying = false;
     }
+  }
+
+  /** Whether append() takes batches now (open, with a directory, not paused after a disk error). */
+  available(): boolean {
+    return this.phase === 'open' && this.own !== undefined && Date.now() >= this.availableAfter;
   }
 
   /** Counts so far, as a copy. */
@@ -509,8 +528,9 @@ export class DurableSpill {
         const torn = header
           ? { signal: header.signal, records: header.records, payloadLength: header.payloadLength }
           : { signal: 'logs' as const, records: 0, payloadLength: 0 };
+        const adopted = true;
         add(this.counts.adopted, torn);
-        if (header) this.count('corrupt', torn);
+        if (header) this.count('corrupt', { ...torn, adopted });
         else add(this.counts.dropped.corrupt, torn);
       }
       const seg: Segment = { dir, path, fd: -1, size: contents.length, live: 0, ops: 0, sealed: true, retired: false };
@@ -728,10 +748,10 @@ export class DurableSpill {
     this.count(reason, e);
   }
 
-  private count(reason: SpillDropReason, e: { signal: SpillSignal; records: number; payloadLength: number }): void {
+  private count(reason: SpillDropReason, e: { signal: SpillSignal; records: number; payloadLength: number; adopted?: boolean; segment?: Segment }): void {
     add(this.counts.dropped[reason], e);
     try {
-      this.options.onDrop?.(reason, e.signal, e.records);
+      this.options.onDrop?.(reason, e.signal, e.records, e.adopted ?? isAdopted(e));
     } catch (err) {
       diag.warn(`spill: onDrop threw: ${String(err)}`);
     }

@@ -35,8 +35,9 @@ export interface DurableSpillOptions {
    * Called for every batch the spill lets go without sending: by then the spill had accepted
    * it, so this is where its records get counted. (A corrupt region whose header is unreadable
    * has no known signal or records: it shows only in stats().dropped.corrupt.batches.)
+   * `adopted` is true for a batch a dead process appended (see SpilledBatch.adopted).
    */
-  onDrop?: (reason: SpillDropReason, signal: SpillSignal, records: number) => void;
+  onDrop?: (reason: SpillDropReason, signal: SpillSignal, records: number, adopted: boolean) => void;
 }
 
 export type ResolvedDurableSpillOptions = Required<Omit<DurableSpillOptions, 'onDrop'>> & Pick<DurableSpillOptions, 'onDrop'>;

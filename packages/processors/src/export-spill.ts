@@ -1,0 +1,141 @@
+import { diag } from '@opentelemetry/api';
+import { DurableSpill, type SendOutcome, type SpilledBatch } from './spill/durable-spill';
+import type { SpillSignal } from './spill/entry-format';
+import type { DurableSpillOptions, SpillDropReason } from './spill/spill-options';
+import type { EncodedBatch } from './record-store';
+
+/** Batches sent per replay slice; the next slice runs from setImmediate, so live traffic keeps flowing. */
+export const REPLAY_SLICE_BATCHES = 4;
+
+/** What a processor gives the spill: how to send a replayed batch and where its drops are counted. */
+export interface SpillSink {
+  /** Sends one replayed batch with the processor's exporter and counts it. */
+  replayBatch(batch: SpilledBatch): Promise<SendOutcome>;
+  /** A batch the spill let go without sending (spill_full, expired, corrupt, disk_error, rejected). */
+  spillDropped(reason: SpillDropReason, records: number, adopted: boolean): void;
+}
+
+/**
+ * One {@link DurableSpill} shared by the log and span processors of a service: batches are
+ * tagged with their signal, and the replay sends each one back through the processor of that
+ * signal. The replay runs oldest first, in slices of REPLAY_SLICE_BATCHES, whenever a
+ * processor sees the collector accept again (and once after open(), for what dead
+ * processes left); a batch that fails stops it until the processor's backoff is over.
+ */
+export class ExportSpill {
+  readonly spill: DurableSpill;
+  private readonly sinks = new Map<SpillSignal, SpillSink>();
+  private timer: NodeJS.Timeout | undefined;
+  private timerDue = Infinity;
+  private immediate: NodeJS.Immediate | undefined;
+  private running = false;
+  private closed = false;
+
+  constructor(options: Omit<DurableSpillOptions, 'onDrop'>) {
+    this.spill = new DurableSpill({
+      ...options,
+      onDrop: (reason, signal, records, adopted) => this.sinks.get(signal)?.spillDropped(reason, records, adopted),
+    });
+  }
+
+  /** Opens the spill (see DurableSpill.open), then replays what dead processes left. Never rejects. */
+  open(): Promise<void> {
+    const opened = this.spill.open();
+    void opened.then(() => this.replaySoon());
+    return opened;
+  }
+
+  /** Called by a processor's constructor: replayed batches of `signal` go to `sink`. */
+  attach(signal: SpillSignal, sink: SpillSink): void {
+    if (this.sinks.has(signal)) throw new Error(`ExportSpill: a processor of ${signal} is attached already`);
+    this.sinks.set(signal, sink);
+  }
+
+  /** Whether append() takes batches now. */
+  available(): boolean {
+    return !this.closed && this.spill.available();
+  }
+
+  /** Records pending in the spill (all signals, adopted ones included). */
+  pendingRecords(): number {
+    return this.spill.stats().pending.records;
+  }
+
+  /** Hands a batch to the spill; false when it cannot take it (the caller counts its records). */
+  append(signal: SpillSignal, batch: EncodedBatch, sync = false): boolean {
+    if (this.closed) return false;
+    const b = { signal, bytes: batch.bytes, records: batch.count, priority: batch.maxClass };
+    try {
+      return sync ? this.spill.appendSync(b) : this.spill.append(b);
+    } catch (err) {
+      diag.debug('ExportSpill: append failed', err);
+      return false;
+    }
+  }
+
+  /** Writes what is buffered with synchronous calls (exit paths). */
+  flushSync(): void {
+    try {
+      this.spill.flushSync();
+    } catch (err) {
+      diag.debug('ExportSpill: flushSync failed', err);
+    }
+  }
+
+  /** Starts a replay slice on the next turn of the event loop. */
+  replaySoon(): void {
+    if (this.closed || this.immediate !== undefined || this.running) return;
+    this.immediate = setImmediate(this.onReplay);
+    this.immediate.unref();
+  }
+
+  /** Starts a replay after `delayMillis` (a processor's backoff), unless one is due earlier. */
+  replayAfter(delayMillis: number): void {
+    if (this.closed) return;
+    const due = Date.now() + delayMillis;
+    if (this.timer !== undefined && this.timerDue <= due) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerDue = due;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerDue = Infinity;
+      this.replaySoon();
+    }, delayMillis);
+    this.timer.unref();
+  }
+
+  /** Stops replaying and closes the spill; what it holds stays for the next process. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.timer = this.immediate = undefined;
+    await this.spill.close();
+  }
+
+  private readonly onReplay = (): void => {
+    this.immediate = undefined;
+    if (this.closed || this.running) return;
+    this.running = true;
+    this.spill
+      .replay(this.send, { maxBatches: REPLAY_SLICE_BATCHES })
+      .then(
+        (r) => {
+          this.running = false;
+          if (r.stopped === 'limit') this.replaySoon();
+        },
+        (err) => {
+          this.running = false;
+          diag.debug('ExportSpill: replay failed', err);
+        },
+      );
+  };
+
+  private readonly send = (batch: SpilledBatch): Promise<SendOutcome> => {
+    const sink = this.sinks.get(batch.signal);
+    if (sink) return sink.replayBatch(batch);
+    // nothing here exports this signal (it was turned off since): counted as rejected
+    diag.warn(`ExportSpill: no processor for spilled ${batch.signal} records; ${batch.records} dropped`);
+    return Promise.resolve('drop');
+  };
+}
