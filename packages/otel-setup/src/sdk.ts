@@ -10,7 +10,7 @@ import type { PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { ConsoleSpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
-import { BatchingLogRecordProcessor, BatchingSpanProcessor, countRefusedEmits, ExportSpill, LevelController, LoadMonitor, OtlpHttpExporter, RequestTracker } from '@ccr/otel-processors';
+import { BatchingLogRecordProcessor, BatchingSpanProcessor, countRefusedEmits, detachedAgentFactory, ExportSpill, LevelController, LoadMonitor, OtlpHttpExporter, RequestTracker } from '@ccr/otel-processors';
 import { deepFreeze, splitRestartOnly } from './config/resolve';
 import type { BatchingConfig, OtelSetupConfig } from './config/types';
 import { ConsoleEchoProcessor } from './console-echo';
@@ -25,7 +25,6 @@ import { buildResource } from './resource';
 import { ReconfigurableSampler } from './sampler';
 import { StdoutCapture } from './stdout-capture';
 import { withDeadline } from './shutdown';
-import { detachedAgentFactory } from './detached-agent';
 
 /**
  * Wires the providers directly (lighter than sdk-node): one LoggerProvider with the
@@ -394,7 +393,7 @@ function metricExporter(cfg: Readonly<OtelSetupConfig>): PushMetricExporter {
 }
 
 /**
- * Options for every OTLP exporter: sockets that never keep the process alive (see detached-agent.ts).
+ * Options for every OTLP exporter: sockets that never keep the process alive (@ccr/otel-processors' detached-agent.ts).
  * Timeout, headers and compression come from the standard OTEL_EXPORTER_OTLP_* variables, which the
  * exporters read themselves.
  */

@@ -28,3 +28,4 @@ export { LoadMonitor, LOAD_MONITOR_DEFAULTS } from './load-monitor';
 export type { LoadMonitorOptions, LoadSource } from './load-monitor';
 export { RequestTracker, REQUEST_TRACKER_DEFAULTS } from './request-tracker';
 export type { RequestHandle, RequestTrackerOptions, RequestTrackerStats, TrackRequestOptions } from './request-tracker';
+export { detachedAgentFactory } from './detached-agent';

@@ -1,11 +1,12 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
-import type { Socket } from 'node:net';
 import { gzip } from 'node:zlib';
+import { diag } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { EncodedBatchExporter } from './encoded-exporter';
 import type { EncodedBatch } from './record-store';
-import { InvalidOptionError } from './options';
+import { InvalidOptionError, MAX_TIMER_MILLIS } from './options';
+import { detachedAgentFactory } from './detached-agent';
 import { otlpJson } from './otlp-json';
 
 export type OtlpSignal = 'logs' | 'traces';
@@ -82,14 +83,28 @@ function pick(env: Record<string, string | undefined>, signal: OtlpSignal, suffi
   return g || undefined;
 }
 
+/** A standard variable's unusable value: reported once per resolve, the default used (as the specification asks). */
+function badVariable(variable: string, raw: string, expected: string, fallback: unknown): void {
+  diag.warn(`${variable} must be ${expected}, got ${JSON.stringify(raw)}; using ${JSON.stringify(fallback)}`);
+}
+
 function parseHeaders(raw: string | undefined, variable: string): Record<string, string> {
   const out: Record<string, string> = {};
   if (!raw) return out;
   for (const part of raw.split(',')) {
     if (!part.trim()) continue;
     const eq = part.indexOf('=');
-    if (eq <= 0) throw new InvalidOptionError(`${variable}: expected key=value, got ${JSON.stringify(part.trim())}`);
-    out[decodeURIComponent(part.slice(0, eq).trim())] = decodeURIComponent(part.slice(eq + 1).trim());
+    let key: string;
+    let value: string;
+    try {
+      if (eq <= 0) throw new Error('no key');
+      key = decodeURIComponent(part.slice(0, eq).trim());
+      value = decodeURIComponent(part.slice(eq + 1).trim());
+    } catch {
+      diag.warn(`${variable}: expected key=value, got ${JSON.stringify(part.trim())}; that header is left out`);
+      continue;
+    }
+    out[key] = value;
   }
   return out;
 }
@@ -114,45 +129,43 @@ export function resolveOtlpHttpOptions(signal: OtlpSignal, options: OtlpHttpExpo
     ...parseHeaders(env.OTEL_EXPORTER_OTLP_HEADERS, 'OTEL_EXPORTER_OTLP_HEADERS'),
     ...parseHeaders(env[`OTEL_EXPORTER_OTLP_${S}_HEADERS`], `OTEL_EXPORTER_OTLP_${S}_HEADERS`),
   };
+  // An explicit option that is wrong throws (a programming error); a variable that is wrong is
+  // reported and its default used, as the specification asks of the environment.
   let timeoutMillis = options.timeoutMillis;
   if (timeoutMillis === undefined) {
     const raw = pick(env, signal, 'TIMEOUT');
     timeoutMillis = raw === undefined ? OTLP_HTTP_DEFAULTS.timeoutMillis : Number(raw);
+    if (raw !== undefined && !(Number.isFinite(timeoutMillis) && timeoutMillis > 0 && timeoutMillis <= MAX_TIMER_MILLIS)) {
+      badVariable(`OTEL_EXPORTER_OTLP_[${S}_]TIMEOUT`, raw, 'a positive number of ms', OTLP_HTTP_DEFAULTS.timeoutMillis);
+      timeoutMillis = OTLP_HTTP_DEFAULTS.timeoutMillis;
+    }
   }
-  if (!Number.isFinite(timeoutMillis) || timeoutMillis <= 0) throw new InvalidOptionError(`OTLP ${signal} timeout must be a positive number of ms, got ${timeoutMillis}`);
-  const compression = options.compression ?? (pick(env, signal, 'COMPRESSION') as 'gzip' | 'none' | undefined) ?? OTLP_HTTP_DEFAULTS.compression;
+  if (!Number.isFinite(timeoutMillis) || timeoutMillis <= 0 || timeoutMillis > MAX_TIMER_MILLIS) {
+    throw new InvalidOptionError(`OTLP ${signal} timeout must be a positive number of ms up to ${MAX_TIMER_MILLIS}, got ${timeoutMillis}`);
+  }
+  let compression = options.compression;
+  if (compression === undefined) {
+    const raw = pick(env, signal, 'COMPRESSION');
+    compression = raw === undefined ? OTLP_HTTP_DEFAULTS.compression : (raw.toLowerCase() as 'gzip' | 'none');
+    if (raw !== undefined && compression !== 'gzip' && compression !== 'none') {
+      badVariable(`OTEL_EXPORTER_OTLP_[${S}_]COMPRESSION`, raw, 'gzip or none', OTLP_HTTP_DEFAULTS.compression);
+      compression = OTLP_HTTP_DEFAULTS.compression;
+    }
+  }
   if (compression !== 'gzip' && compression !== 'none') throw new InvalidOptionError(`OTLP ${signal} compression must be gzip or none, got ${JSON.stringify(compression)}`);
-  const protocol = options.protocol ?? (pick(env, signal, 'PROTOCOL') as OtlpHttpProtocol | undefined) ?? OTLP_HTTP_DEFAULTS.protocol;
+  let protocol = options.protocol;
+  if (protocol === undefined) {
+    const raw = pick(env, signal, 'PROTOCOL');
+    protocol = (raw ?? OTLP_HTTP_DEFAULTS.protocol) as OtlpHttpProtocol;
+    if (raw !== undefined && protocol !== 'http/protobuf' && protocol !== 'http/json') {
+      badVariable(`OTEL_EXPORTER_OTLP_[${S}_]PROTOCOL`, raw, 'http/protobuf or http/json (pass an SDK exporter for others)', OTLP_HTTP_DEFAULTS.protocol);
+      protocol = OTLP_HTTP_DEFAULTS.protocol;
+    }
+  }
   if (protocol !== 'http/protobuf' && protocol !== 'http/json') {
     throw new InvalidOptionError(`OTLP ${signal} protocol ${JSON.stringify(protocol)} is not supported here (http/protobuf or http/json); pass an SDK exporter for others`);
   }
   return { url, headers, timeoutMillis, compression, protocol };
-}
-
-/** Sockets that never keep the process alive, kept alive between exports. */
-class DetachedHttpAgent extends http.Agent {
-  override createConnection(...args: Parameters<http.Agent['createConnection']>): ReturnType<http.Agent['createConnection']> {
-    const s = super.createConnection(...args) as unknown as Socket;
-    s.unref?.();
-    return s as unknown as ReturnType<http.Agent['createConnection']>;
-  }
-  // node's Agent ref()s a socket taken from the keep-alive pool: undo it
-  override reuseSocket(socket: Socket, req: http.ClientRequest): void {
-    super.reuseSocket(socket, req);
-    socket.unref();
-  }
-}
-
-class DetachedHttpsAgent extends https.Agent {
-  override createConnection(...args: Parameters<https.Agent['createConnection']>): ReturnType<https.Agent['createConnection']> {
-    const s = super.createConnection(...args) as unknown as Socket;
-    s.unref?.();
-    return s as unknown as ReturnType<https.Agent['createConnection']>;
-  }
-  override reuseSocket(socket: Socket, req: http.ClientRequest): void {
-    super.reuseSocket(socket, req);
-    socket.unref();
-  }
 }
 
 /**
@@ -177,7 +190,7 @@ export class OtlpHttpExporter implements EncodedBatchExporter {
     this.options = Object.freeze(resolveOtlpHttpOptions(signal, options));
     const u = new URL(this.options.url);
     const tls = u.protocol === 'https:';
-    this.agent = tls ? new DetachedHttpsAgent({ keepAlive: true }) : new DetachedHttpAgent({ keepAlive: true });
+    this.agent = detachedAgentFactory()(tls ? 'https:' : 'http:');
     this.send = tls ? https.request : http.request;
     this.target = {
       protocol: u.protocol,

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
-import { SeverityNumber } from '@opentelemetry/api';
+import { diag, SeverityNumber } from '@opentelemetry/api';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { BatchingLogRecordProcessor, BatchingSpanProcessor, InvalidOptionError, OtlpHttpExporter, resolveOtlpHttpOptions } from '../src';
 import { TracerProvider } from '@opentelemetry/sdk-trace';
@@ -69,13 +69,25 @@ describe('resolveOtlpHttpOptions', () => {
     expect(o).toMatchObject({ headers: { a: '3', b: 'two words' }, timeoutMillis: 500, compression: 'gzip', protocol: 'http/json' });
   });
 
-  it('refuses what it cannot do, naming it', () => {
-    expect(() => resolveOtlpHttpOptions('logs', { env: { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } })).toThrow(InvalidOptionError);
-    expect(() => resolveOtlpHttpOptions('logs', { env: { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' } })).toThrow(/grpc/);
-    expect(() => resolveOtlpHttpOptions('logs', { env: { OTEL_EXPORTER_OTLP_COMPRESSION: 'br' } })).toThrow(/compression/);
-    expect(() => resolveOtlpHttpOptions('logs', { env: { OTEL_EXPORTER_OTLP_TIMEOUT: 'soon' } })).toThrow(/timeout/);
-    expect(() => resolveOtlpHttpOptions('logs', { env: { OTEL_EXPORTER_OTLP_HEADERS: 'novalue' } })).toThrow(/OTEL_EXPORTER_OTLP_HEADERS/);
+  it('refuses a wrong explicit option, naming it; a wrong variable is reported and its default used', () => {
+    expect(() => resolveOtlpHttpOptions('logs', { protocol: 'grpc' as never })).toThrow(InvalidOptionError);
+    expect(() => resolveOtlpHttpOptions('logs', { compression: 'br' as never })).toThrow(/compression/);
+    expect(() => resolveOtlpHttpOptions('logs', { timeoutMillis: 3e9 })).toThrow(/timeout/);
     expect(() => resolveOtlpHttpOptions('logs', { url: 'ftp://x' })).toThrow(/http\(s\) URL/);
+    const warnings: string[] = [];
+    const spy = jest.spyOn(diag, 'warn').mockImplementation((m: string) => void warnings.push(m));
+    try {
+      const o = resolveOtlpHttpOptions('logs', {
+        env: { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc', OTEL_EXPORTER_OTLP_COMPRESSION: 'br', OTEL_EXPORTER_OTLP_TIMEOUT: 'soon', OTEL_EXPORTER_OTLP_HEADERS: 'novalue,a=b' },
+      });
+      expect(o).toMatchObject({ protocol: 'http/protobuf', compression: 'none', timeoutMillis: 10000, headers: { a: 'b' } });
+      expect(warnings.join('\n')).toMatch(/PROTOCOL must be http\/protobuf or http\/json .*got "grpc"/);
+      expect(warnings.join('\n')).toMatch(/COMPRESSION must be gzip or none, got "br"; using "none"/);
+      expect(warnings.join('\n')).toMatch(/TIMEOUT must be a positive number of ms, got "soon"; using 10000/);
+      expect(warnings.join('\n')).toMatch(/OTEL_EXPORTER_OTLP_HEADERS: expected key=value, got "novalue"/);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
 
