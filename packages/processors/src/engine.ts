@@ -17,6 +17,8 @@ export type DropReason =
   | 'export_timeout'
   | 'shutdown'
   | 'below_level'
+  /** Its fields could not be read or encoded (a getter that throws...): dropped, never thrown at the caller. */
+  | 'unreadable'
   /** Given to the spill, then let go by it (see SpillDropReason): full, too old, corrupt on disk, disk error, refused on replay. */
   | 'spill_full'
   | 'spill_expired'
@@ -30,6 +32,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   'export_timeout',
   'shutdown',
   'below_level',
+  'unreadable',
   'spill_full',
   'spill_expired',
   'spill_corrupt',
@@ -179,6 +182,7 @@ export class BatchingEngine<T extends GroupedRecord> {
     export_timeout: 0,
     shutdown: 0,
     below_level: 0,
+    unreadable: 0,
     spill_full: 0,
     spill_expired: 0,
     spill_corrupt: 0,
@@ -244,7 +248,7 @@ export class BatchingEngine<T extends GroupedRecord> {
     } catch (err) {
       // not encodable (a getter that throws...): counted, never thrown at the caller
       diag.debug(`${this.signal.processorName}: record not encodable`, err);
-      this.drop('export_failed', 1);
+      this.drop('unreadable', 1);
       return;
     }
     const fits = this.makeRoom(cls, recordFieldBytes(w.pos));
@@ -380,6 +384,11 @@ export class BatchingEngine<T extends GroupedRecord> {
   /** Counts records refused before they reached the queue (below the level floor). */
   dropBelowLevel(count = 1): void {
     this.dropped.below_level += count;
+  }
+
+  /** Counts a record that could not be read before it reached the queue (the SDK threw creating it). */
+  dropUnreadable(): void {
+    this.drop('unreadable', 1);
   }
 
   /** Share of the queue's bounds in use, 0..1 (the larger of count and bytes). */

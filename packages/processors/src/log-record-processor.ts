@@ -72,6 +72,11 @@ export class BatchingLogRecordProcessor extends BatchingProcessor<ReadableLogRec
     this.engine.dropBelowLevel();
   }
 
+  /** Counts one record whose creation threw (see countRefusedEmits): dropped as `unreadable`. */
+  countUnreadable(): void {
+    this.engine.dropUnreadable();
+  }
+
   onEmit(logRecord: ReadWriteLogRecord, _context?: Context): void {
     const sev = logRecord.severityNumber;
     if (this.level !== undefined && !this.level.isEnabled(sev)) {

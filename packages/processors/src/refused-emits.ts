@@ -1,4 +1,4 @@
-import type { LogRecord } from '@opentelemetry/api';
+import { diag, type LogRecord } from '@opentelemetry/api';
 import type { BatchingLogRecordProcessor } from './log-record-processor';
 
 interface SdkLogger {
@@ -21,7 +21,8 @@ const WRAPPED = Symbol('ccr.refusedEmitsCounted');
  * gets an emit that, for a record below the level only, asks the SDK whether any processor still
  * wants it; when none does, it counts the record as below_level and stops there. A record at or
  * above the level costs one comparison more; one that another processor wants goes on and is
- * counted by the processor's onEmit. Either way: once.
+ * counted by the processor's onEmit. Either way: once. A record whose creation throws (a hostile
+ * getter in its attributes) is counted as `unreadable` instead of reaching the application.
  */
 export function countRefusedEmits(provider: SdkLoggerProvider, processor: BatchingLogRecordProcessor): void {
   const getLogger = provider.getLogger;
@@ -30,8 +31,14 @@ export function countRefusedEmits(provider: SdkLoggerProvider, processor: Batchi
     if (logger && typeof logger.emit === 'function' && !logger[WRAPPED]) {
       const emit = logger.emit;
       logger.emit = function (this: SdkLogger, record: LogRecord): void {
-        if (processor.isAtLevel(record.severityNumber) || this.enabled(record)) return emit.call(this, record);
-        processor.countBelowLevel();
+        try {
+          if (processor.isAtLevel(record.severityNumber) || this.enabled(record)) return emit.call(this, record);
+          processor.countBelowLevel();
+        } catch (err) {
+          // a record the SDK cannot read (a getter that throws...): counted, never thrown into the app
+          diag.debug('a log record could not be read', err);
+          processor.countUnreadable();
+        }
       };
       logger[WRAPPED] = true;
     }

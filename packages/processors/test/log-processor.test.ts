@@ -23,7 +23,7 @@ describe('BatchingLogRecordProcessor', () => {
     expect(p.stats()).toEqual({
       exported: 1050,
       dropped: {
-        queue_full: 0, export_failed: 0, export_timeout: 0, shutdown: 0, below_level: 0,
+        queue_full: 0, export_failed: 0, export_timeout: 0, shutdown: 0, below_level: 0, unreadable: 0,
         spill_full: 0, spill_expired: 0, spill_corrupt: 0, spill_disk_error: 0, spill_rejected: 0,
       },
       queued: 0,
@@ -322,5 +322,28 @@ describe('countRefusedEmits: every record emitted below the level counts once, c
     expect(p2.stats().dropped.below_level).toBe(1);
     await provider.shutdown();
     await provider2.shutdown();
+  });
+});
+
+describe('hostile records', () => {
+  it('a record whose attributes throw when read is counted as unreadable, never thrown into the app', async () => {
+    const { LoggerProvider } = require('@opentelemetry/sdk-logs');
+    const { countRefusedEmits } = require('../src');
+    const p = new BatchingLogRecordProcessor({ env: {}, exporter: new ScriptedExporter() });
+    const provider = new LoggerProvider({ processors: [p] });
+    countRefusedEmits(provider, p);
+    const hostile = {};
+    Object.defineProperty(hostile, 'boom', { enumerable: true, get() { throw new Error('getter'); } });
+    const circular: Record<string, unknown> = { a: 1 };
+    circular.self = circular;
+    const logger = provider.getLogger('t');
+    expect(() => logger.emit({ body: 'x', attributes: hostile as never })).not.toThrow();
+    expect(() => logger.emit({ body: circular as never, attributes: { big: 10n as never, [Symbol('s') as never]: 1 } })).not.toThrow();
+    await p.forceFlush();
+    const s = p.stats();
+    // the getter throws while the SDK builds the record; the circular body has no OTLP form (the encoder refuses it)
+    expect(s.dropped.unreadable).toBe(2);
+    expect(s.exported).toBe(0);
+    await provider.shutdown();
   });
 });
