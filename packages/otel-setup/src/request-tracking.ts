@@ -290,7 +290,8 @@ export class HttpRequestTracking {
     const wrappers: Array<[string, boolean, unknown, unknown]> = [];
     const firstByte = () => {
       fired = true;
-      for (const [n, own, fn, w] of wrappers) {
+      for (let i = 0; i < wrappers.length; i++) {
+        const [n, own, fn, w] = wrappers[i];
         if (res[n] !== w) continue;
         if (own) res[n] = fn;
         else delete res[n];
