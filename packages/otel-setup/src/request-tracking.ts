@@ -231,10 +231,10 @@ export class HttpRequestTracking {
     const orig = req.emit;
     const self = this;
     let fired = false;
-    const wrapper = function (this: IncomingMessage, ev: string | symbol, ...args: unknown[]): boolean {
+    // `arguments` passed on as is: no rest array and spread per emitted event
+    const wrapper = function (this: IncomingMessage, ev: string | symbol, chunk?: unknown): boolean {
       if (!fired) {
         if (ev === 'data') {
-          const chunk = args[0];
           const n = typeof chunk === 'string' ? Buffer.byteLength(chunk) : ((chunk as Uint8Array | undefined)?.byteLength ?? 0);
           st.bodyBytes += n;
           if (st.peek) st.peek.write(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
@@ -248,7 +248,8 @@ export class HttpRequestTracking {
           self.endIngress(st);
         }
       }
-      return orig.call(this, ev, ...args);
+      // eslint-disable-next-line prefer-rest-params
+      return (orig as (...a: unknown[]) => boolean).apply(this, arguments as unknown as unknown[]);
     } as typeof req.emit;
     req.emit = wrapper;
   }
@@ -289,7 +290,8 @@ export class HttpRequestTracking {
     const wrappers: Array<[string, boolean, unknown, unknown]> = [];
     const firstByte = () => {
       fired = true;
-      for (const [n, own, fn, w] of wrappers) {
+      for (let i = 0; i < wrappers.length; i++) {
+        const [n, own, fn, w] = wrappers[i];
         if (res[n] !== w) continue;
         if (own) res[n] = fn;
         else delete res[n];
@@ -310,9 +312,10 @@ export class HttpRequestTracking {
     for (const n of names) {
       const own = Object.prototype.hasOwnProperty.call(res, n);
       const fn = res[n] as (...a: unknown[]) => unknown;
-      const w = function (this: ServerResponse, ...args: unknown[]) {
+      const w = function (this: ServerResponse) {
         if (!fired) firstByte();
-        return fn.apply(this, args);
+        // eslint-disable-next-line prefer-rest-params
+        return fn.apply(this, arguments as unknown as unknown[]);
       };
       wrappers.push([n, own, fn, w]);
       res[n] = w;
@@ -344,7 +347,7 @@ export class HttpRequestTracking {
       h.endPhase('response');
     }
     // upstream calls still open: the answer went out (or the client left) before they ended
-    for (const u of [...st.open]) this.endUpstream(u, undefined, cancelled ? { 'ccr.request.cancelled': true } : { 'ccr.upstream.incomplete': true }, !cancelled);
+    if (st.open.size) for (const u of [...st.open]) this.endUpstream(u, undefined, cancelled ? { 'ccr.request.cancelled': true } : { 'ccr.upstream.incomplete': true }, !cancelled);
     const complete = () => {
       st.deferred = undefined;
       const attrs: Attributes = {
@@ -406,8 +409,7 @@ export class HttpRequestTracking {
   }
 
   private onUndiciCreate({ request }: { request: UndiciRequest }): void {
-    const origin = String(request.origin ?? '');
-    const host = origin.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '').replace(/^[^@]*@/, '');
+    const host = hostOf(String(request.origin ?? ''));
     const p = String(request.path ?? '/');
     const q = p.indexOf('?');
     const u = this.beginUpstream(request, host, String(request.method ?? 'GET'), q < 0 ? p : p.slice(0, q));
@@ -573,10 +575,9 @@ function wrapWrites(request: ClientRequest, call: GenAiCall): void {
 function wrapDataEvents(response: IncomingMessage, call: GenAiCall): void {
   const own = Object.prototype.hasOwnProperty.call(response, 'emit');
   const orig = response.emit;
-  const wrapper = function (this: IncomingMessage, ev: string | symbol, ...args: unknown[]): boolean {
+  const wrapper = function (this: IncomingMessage, ev: string | symbol, c?: unknown): boolean {
     try {
       if (ev === 'data') {
-        const c = args[0];
         call.responseChunk(typeof c === 'string' ? Buffer.from(c) : (c as Uint8Array));
       } else if (ev === 'end' && response.emit === wrapper) {
         if (own) response.emit = orig;
@@ -585,9 +586,21 @@ function wrapDataEvents(response: IncomingMessage, call: GenAiCall): void {
     } catch {
       /* never into the host */
     }
-    return orig.call(this, ev, ...args);
+    // eslint-disable-next-line prefer-rest-params
+    return (orig as (...a: unknown[]) => boolean).apply(this, arguments as unknown as unknown[]);
   } as typeof response.emit;
   response.emit = wrapper;
+}
+
+/** host[:port] of an undici origin; a gateway calls few origins, so each is parsed once. */
+const hosts = new Map<string, string>();
+function hostOf(origin: string): string {
+  let host = hosts.get(origin);
+  if (host === undefined) {
+    host = origin.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '').replace(/^[^@]*@/, '');
+    if (hosts.size < 256) hosts.set(origin, host);
+  }
+  return host;
 }
 
 interface UndiciRequest {

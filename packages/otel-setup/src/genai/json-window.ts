@@ -28,8 +28,8 @@ export class JsonWindow {
       const part = take === b.length ? b : b.subarray(0, take);
       this.head.push(this.copy ? Buffer.from(part) : part);
       this.headLen += take;
+      if (take === b.length) return;
       b = b.subarray(take);
-      if (!b.length) return;
     }
     if (this.tailBytes <= 0) return;
     if (b.length >= this.tailBytes) this.tail = Buffer.from(b.subarray(b.length - this.tailBytes));

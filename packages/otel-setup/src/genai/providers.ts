@@ -93,7 +93,17 @@ const ALIASES: Record<string, string> = {
   ollama: 'ollama',
 };
 
+/** Answers by host: a gateway calls few hosts, and the suffix scan allocates a string per suffix. */
+const byHost = new Map<string, string | undefined>();
+
 export function providerFromHost(host: string): string | undefined {
+  if (byHost.has(host)) return byHost.get(host);
+  const provider = scanHost(host);
+  if (byHost.size < 256) byHost.set(host, provider);
+  return provider;
+}
+
+function scanHost(host: string): string | undefined {
   const colon = host.lastIndexOf(':');
   const name = (colon > 0 && host.indexOf(']') < colon ? host.slice(0, colon) : host).toLowerCase();
   for (const [suffix, provider] of HOSTS) {
