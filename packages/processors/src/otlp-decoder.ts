@@ -199,7 +199,9 @@ function keyValue(r: Reader, into: Record<string, unknown>): void {
     else if (tag >>> 3 === 2) value = anyValue(r.sub());
     else r.skip(tag & 7);
   }
-  into[key] = value;
+  // '__proto__' is a key like any other in OTLP: as an own property, not the object's prototype
+  if (key === '__proto__') Object.defineProperty(into, key, { value, enumerable: true, writable: true, configurable: true });
+  else into[key] = value;
 }
 
 /** The records of an encoded batch, with the resource and scope objects they came with. */
