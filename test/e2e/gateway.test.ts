@@ -120,7 +120,15 @@ describe('sample gateway under node -r @ccr/otel-setup', () => {
     expect(captured.length).toBeGreaterThanOrEqual(2);
     expect(captured[0].severityText).toBe('INFO');
 
-    const stats: any = await (await fetch(`${gatewayUrl}/__ccr_otel/stats`)).json();
+    // spans have their own batch delay: poll the processors' counts until both have exported
+    const stats: any = await waitFor(
+      'logs and spans exported by the gateway',
+      async () => {
+        const st: any = await (await fetch(`${gatewayUrl}/__ccr_otel/stats`)).json();
+        return st.logs.exported > 0 && st.spans.exported > 0 ? st : undefined;
+      },
+      { timeoutMs: 30000, intervalMs: 250 },
+    );
     expect(stats.logs.exported).toBeGreaterThan(0);
     expect(stats.spans.exported).toBeGreaterThan(0);
   });
