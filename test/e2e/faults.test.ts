@@ -64,6 +64,26 @@ function sender(name: string, endpoint: string, durationMs: number, env: Record<
   return { app, run };
 }
 
+/** Bytes of spill segment files under `dir` (the sender's spill directory), 0 when there are none. */
+function spillBytes(dir: string): number {
+  let total = 0;
+  const walk = (d: string) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.spill')) total += fs.statSync(p, { throwIfNoEntry: false })?.size ?? 0;
+    }
+  };
+  walk(dir);
+  return total;
+}
+
 function lines(p: Started): any[] {
   return p
     .output()
@@ -92,7 +112,7 @@ function seqsOnDisk(run: string): Map<number, number> {
  * Waits for the sender to end, then for its records on disk; reconciles them with its final stats:
  * emitted = unique arrived + counted drops, and none missing beyond the drops.
  */
-async function reconcile(name: string, app: Started, run: string, faultAttempts: number | string): Promise<{ emitted: number; unique: number; drops: number }> {
+async function reconcile(name: string, app: Started, run: string, faultAttempts: number | string, spilledBytes: number): Promise<{ emitted: number; unique: number; drops: number }> {
   const exit = await app.exited();
   const end = lines(app).find((l) => l.emitted !== undefined);
   if (!end) throw new Error(`the sender printed no count (exit ${JSON.stringify(exit)}):\n${app.output().slice(-2000)}`);
@@ -116,7 +136,7 @@ async function reconcile(name: string, app: Started, run: string, faultAttempts:
   }
   const unique = emitted - missing.length;
   const nonZero = Object.fromEntries(Object.entries(dropped).filter(([, v]) => v > 0));
-  const row = { case: name, emitted, arrived: unique, duplicates, drops: nonZero, missing: missing.length, faultAttempts };
+  const row = { case: name, emitted, arrived: unique, duplicates, drops: nonZero, missing: missing.length, faultAttempts, spilledBytes };
   results.push(row);
   console.log(`${name}: ${JSON.stringify(row)}; sender stats before exit ${JSON.stringify(end.stats)}`);
   expect(emitted).toBeGreaterThan(0);
@@ -135,15 +155,18 @@ async function proxyCase(name: string, mode: FaultMode, faultMs: number, env: Re
   const from = Date.now();
   proxy.mode = mode;
   await sleep(faultMs);
+  // what the spill holds on disk as the fault ends (written within its 1 s flush interval)
+  const spilledBytes = spillBytes(path.join(outDir, `spill-${name}`));
   proxy.mode = 'forward';
   const to = Date.now();
   const attempts = proxy.count('/v1/logs', from, to);
-  const r = await reconcile(name, app, run, attempts);
-  return { ...r, attempts };
+  const r = await reconcile(name, app, run, attempts, spilledBytes);
+  return { ...r, attempts, spilledBytes };
 }
 
 test('503 with Retry-After: 2 for 8 s, then forward: every record arrives, a handful of attempts during the 503s', async () => {
   const r = await proxyCase('503', '503', 8000);
+  expect(r.spilledBytes).toBeGreaterThan(0); // refused batches went to disk, not to memory
   expect(r.drops).toBe(0);
   expect(r.unique).toBe(r.emitted);
   // Retry-After 2 s over 8 s: about 4 rounds; a busy loop would be hundreds
@@ -153,6 +176,7 @@ test('503 with Retry-After: 2 for 8 s, then forward: every record arrives, a han
 
 test('429 with Retry-After: 1 for 6 s, then forward: every record arrives, a handful of attempts during the 429s', async () => {
   const r = await proxyCase('429', '429', 6000);
+  expect(r.spilledBytes).toBeGreaterThan(0);
   expect(r.drops).toBe(0);
   expect(r.unique).toBe(r.emitted);
   expect(r.attempts).toBeGreaterThan(0);
@@ -161,6 +185,7 @@ test('429 with Retry-After: 1 for 6 s, then forward: every record arrives, a han
 
 test('black hole (accepts, never answers) for 8 s, then forward: every record arrives (timeouts, spill, replay)', async () => {
   const r = await proxyCase('blackhole', 'blackhole', 8000, { OTEL_EXPORTER_OTLP_TIMEOUT: '2000', OTEL_BLRP_EXPORT_TIMEOUT: '2000' });
+  expect(r.spilledBytes).toBeGreaterThan(0); // stalled and timed-out batches went to disk
   expect(r.drops).toBe(0);
   expect(r.unique).toBe(r.emitted);
   // held, not refused: each export waits out its 2 s timeout before the next round
@@ -181,8 +206,9 @@ test('collector restarted with SIGTERM mid-stream (down ~3 s): every record arri
   await sleep(BEFORE_MS);
   await col.stop();
   await sleep(3000);
+  const spilledBytes = spillBytes(path.join(outDir, 'spill-sigterm'));
   await col.restart();
-  const r = await reconcile('collector SIGTERM + restart', app, run, '-');
+  const r = await reconcile('collector SIGTERM + restart', app, run, '-', spilledBytes);
   expect(r.drops).toBe(0);
   expect(r.unique).toBe(r.emitted);
 });
