@@ -2,7 +2,8 @@
  * The fault suite: a real child process with the preload (spill on) sends 2,000 log records/s through a
  * fault proxy to a real ccr-otelcol (shipped config). Each case streams for 2 s, then the proxy answers
  * 503 + Retry-After, 429 + Retry-After, holds requests unanswered (a black hole) or answers 2 s late, then
- * forwards again; a last case restarts the collector itself with SIGTERM. Every case reconciles every
+ * forwards again; then the collector itself is restarted with SIGTERM, and an app ends inside a black hole
+ * (a successor of the same service replays what it spilled at exit). Every case reconciles every
  * record on the collector's disk: emitted = unique arrived + counted drops (the sender's final stats),
  * duplicates counted and printed; the retry cases also count the requests that reached the proxy
  * during the fault (Retry-After honoured, no busy loop).
@@ -43,7 +44,7 @@ afterAll(async () => {
 });
 
 function sender(name: string, endpoint: string, durationMs: number, env: Record<string, string> = {}): { app: Started; run: string } {
-  const run = `${name}-${Date.now()}`;
+  const run = env.RUN ?? `${name}-${Date.now()}`;
   const app = start(node24(), ['-r', OTEL_SETUP_DIR, SENDER], {
     env: childEnv({
       OTEL_SETUP_DIR,
@@ -112,8 +113,18 @@ function seqsOnDisk(run: string): Map<number, number> {
  * Waits for the sender to end, then for its records on disk; reconciles them with its final stats:
  * emitted = unique arrived + counted drops, and none missing beyond the drops.
  */
-async function reconcile(name: string, app: Started, run: string, faultAttempts: number | string, spilledBytes: number): Promise<{ emitted: number; unique: number; drops: number }> {
+async function reconcile(
+  name: string,
+  app: Started,
+  run: string,
+  faultAttempts: number | string,
+  spilledBytes: number,
+  /** Runs once the app has exited, before the records are awaited; may measure the fault itself. */
+  afterExit?: () => { faultAttempts: number; spilledBytes: number },
+): Promise<{ emitted: number; unique: number; drops: number }> {
   const exit = await app.exited();
+  const measured = afterExit?.();
+  if (measured) ({ faultAttempts, spilledBytes } = measured);
   const end = lines(app).find((l) => l.emitted !== undefined);
   if (!end) throw new Error(`the sender printed no count (exit ${JSON.stringify(exit)}):\n${app.output().slice(-2000)}`);
   const emitted: number = end.emitted;
@@ -209,6 +220,33 @@ test('collector restarted with SIGTERM mid-stream (down ~3 s): every record arri
   const spilledBytes = spillBytes(path.join(outDir, 'spill-sigterm'));
   await col.restart();
   const r = await reconcile('collector SIGTERM + restart', app, run, '-', spilledBytes);
+  expect(r.drops).toBe(0);
+  expect(r.unique).toBe(r.emitted);
+});
+
+test('app ends (SIGTERM) inside a black hole: what it held is spilled, and a successor of the service delivers it', async () => {
+  proxy.mode = 'forward';
+  const { app, run } = sender('blackhole-exit', proxy.endpoint, BEFORE_MS + 4000);
+  await waitFor('the sender emitting', () => lines(app).some((l) => l.seq > 0), { timeoutMs: 20_000, proc: app });
+  await sleep(BEFORE_MS);
+  const from = Date.now();
+  proxy.mode = 'blackhole';
+  let spilledBytes = 0;
+  const r = await reconcile('app SIGTERM inside a black hole + successor', app, run, 0, 0, () => {
+    // the app is gone (its exit flush gave up on the held exports): the proxy forwards again and a
+    // successor (same service and spill directory, emitting nothing) replays what the app spilled
+    spilledBytes = spillBytes(path.join(outDir, 'spill-blackhole-exit'));
+    proxy.mode = 'forward';
+    const faultAttempts = proxy.count('/v1/logs', from, Date.now());
+    sender('blackhole-exit-successor', proxy.endpoint, 20_000, {
+      OTEL_SERVICE_NAME: 'faults-e2e-blackhole-exit',
+      CCR_OTEL_SPILL_DIR: path.join(outDir, 'spill-blackhole-exit'),
+      RATE: '0',
+      RUN: `${run}-successor`,
+    });
+    return { faultAttempts, spilledBytes };
+  });
+  expect(spilledBytes).toBeGreaterThan(0);
   expect(r.drops).toBe(0);
   expect(r.unique).toBe(r.emitted);
 });
