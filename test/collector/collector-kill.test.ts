@@ -8,9 +8,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readJsonLines, signalFiles, startCollector, type RunningCollector } from '../helpers/collector';
-import { attrValue, logRecordsOf } from '../helpers/otlp-json';
+import { startCollector, type RunningCollector } from '../helpers/collector';
 import { childEnv, node24, OTEL_SETUP_DIR, sleep, start, waitFor, type Started } from '../helpers/process';
+import { seqsOnDisk } from '../helpers/records';
 
 const RATE = 4000;
 const DURATION_MS = 12000;
@@ -24,16 +24,6 @@ afterAll(async () => {
   if (col) fs.rmSync(col.dataDir, { recursive: true, force: true });
   fs.rmSync(outDir, { recursive: true, force: true });
 });
-
-function seqsOnDisk(run: string): Map<number, number> {
-  const counts = new Map<number, number>();
-  for (const r of logRecordsOf(readJsonLines(signalFiles(col!.dataDir, 'logs').all))) {
-    if (attrValue(r.attributes, 'run') !== run) continue;
-    const seq = attrValue(r.attributes, 'seq') as number;
-    counts.set(seq, (counts.get(seq) ?? 0) + 1);
-  }
-  return counts;
-}
 
 test('SIGKILL of the collector at 4k records/s and a restart lose no record', async () => {
   col = await startCollector({ env: { LOG_ROTATION_SIZE: '1', LOG_MAX_FILES: '0' } });
@@ -52,8 +42,8 @@ test('SIGKILL of the collector at 4k records/s and a restart lose no record', as
   });
 
   // Let it run, make sure records are arriving, then kill the collector mid-stream.
-  await waitFor('records from the sender on disk', () => seqsOnDisk(run).size > RATE, { timeoutMs: 20000, proc: sender });
-  const before = seqsOnDisk(run).size;
+  await waitFor('records from the sender on disk', () => seqsOnDisk(col!.dataDir, run).size > RATE, { timeoutMs: 20000, proc: sender });
+  const before = seqsOnDisk(col!.dataDir, run).size;
   await col.kill();
   await sleep(1000); // the sender meets a closed port for a while
   await col.restart();
@@ -65,9 +55,9 @@ test('SIGKILL of the collector at 4k records/s and a restart lose no record', as
   expect(emitted).toBeGreaterThanOrEqual((RATE * DURATION_MS) / 1000 - 1);
 
   const counts = await waitFor('every emitted record on disk', () => {
-    const c = seqsOnDisk(run);
+    const c = seqsOnDisk(col!.dataDir, run);
     return c.size >= emitted ? c : undefined;
-  }, { timeoutMs: 60000 }).catch(() => seqsOnDisk(run));
+  }, { timeoutMs: 60000 }).catch(() => seqsOnDisk(col!.dataDir, run));
   const missing: number[] = [];
   let duplicated = 0;
   for (let s = 0; s < emitted; s++) {

@@ -11,10 +11,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readJsonLines, signalFiles, startCollector, type RunningCollector } from '../helpers/collector';
+import { startCollector, type RunningCollector } from '../helpers/collector';
 import { startFaultProxy, type FaultMode, type FaultProxy } from '../helpers/fault-proxy';
-import { attrValue, logRecordsOf } from '../helpers/otlp-json';
 import { childEnv, node24, OTEL_SETUP_DIR, sleep, start, waitFor, type Started } from '../helpers/process';
+import { outputJsonLines, seqsOnDisk } from '../helpers/records';
 
 const RATE = 2000;
 /** Streaming before the fault, and after it (time to replay the spill before the app ends). */
@@ -85,30 +85,6 @@ function spillBytes(dir: string): number {
   return total;
 }
 
-function lines(p: Started): any[] {
-  return p
-    .output()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => {
-      try {
-        return JSON.parse(l);
-      } catch {
-        return {};
-      }
-    });
-}
-
-function seqsOnDisk(run: string): Map<number, number> {
-  const counts = new Map<number, number>();
-  for (const r of logRecordsOf(readJsonLines(signalFiles(col.dataDir, 'logs').all))) {
-    if (attrValue(r.attributes, 'run') !== run) continue;
-    const seq = attrValue(r.attributes, 'seq') as number;
-    counts.set(seq, (counts.get(seq) ?? 0) + 1);
-  }
-  return counts;
-}
-
 /**
  * Waits for the sender to end, then for its records on disk; reconciles them with its final stats:
  * emitted = unique arrived + counted drops, and none missing beyond the drops.
@@ -125,7 +101,7 @@ async function reconcile(
   const exit = await app.exited();
   const measured = afterExit?.();
   if (measured) ({ faultAttempts, spilledBytes } = measured);
-  const end = lines(app).find((l) => l.emitted !== undefined);
+  const end = outputJsonLines(app).find((l) => l.emitted !== undefined);
   if (!end) throw new Error(`the sender printed no count (exit ${JSON.stringify(exit)}):\n${app.output().slice(-2000)}`);
   const emitted: number = end.emitted;
   const dropped: Record<string, number> = end.stats?.dropped ?? {};
@@ -133,11 +109,11 @@ async function reconcile(
   const counts = await waitFor(
     'every emitted record on disk',
     () => {
-      const c = seqsOnDisk(run);
+      const c = seqsOnDisk(col.dataDir, run);
       return c.size + drops >= emitted ? c : undefined;
     },
     { timeoutMs: 20_000, intervalMs: 500 },
-  ).catch(() => seqsOnDisk(run));
+  ).catch(() => seqsOnDisk(col.dataDir, run));
   const missing: number[] = [];
   let duplicates = 0;
   for (let s = 0; s < emitted; s++) {
@@ -161,7 +137,7 @@ async function reconcile(
 async function proxyCase(name: string, mode: FaultMode, faultMs: number, env: Record<string, string> = {}) {
   proxy.mode = 'forward';
   const { app, run } = sender(name, proxy.endpoint, BEFORE_MS + faultMs + AFTER_MS, env);
-  await waitFor('the sender emitting', () => lines(app).some((l) => l.seq > 0), { timeoutMs: 20_000, proc: app });
+  await waitFor('the sender emitting', () => outputJsonLines(app).some((l) => l.seq > 0), { timeoutMs: 20_000, proc: app });
   await sleep(BEFORE_MS);
   const from = Date.now();
   proxy.mode = mode;
@@ -213,7 +189,7 @@ test('slow collector (each answer 2 s late) for 10 s, then forward: every record
 
 test('collector restarted with SIGTERM mid-stream (down ~3 s): every record arrives', async () => {
   const { app, run } = sender('sigterm', col.otlpHttpEndpoint, BEFORE_MS + 3000 + AFTER_MS);
-  await waitFor('the sender emitting', () => lines(app).some((l) => l.seq > 0), { timeoutMs: 20_000, proc: app });
+  await waitFor('the sender emitting', () => outputJsonLines(app).some((l) => l.seq > 0), { timeoutMs: 20_000, proc: app });
   await sleep(BEFORE_MS);
   await col.stop();
   await sleep(3000);
@@ -227,7 +203,7 @@ test('collector restarted with SIGTERM mid-stream (down ~3 s): every record arri
 test('app ends (SIGTERM) inside a black hole: what it held is spilled, and a successor of the service delivers it', async () => {
   proxy.mode = 'forward';
   const { app, run } = sender('blackhole-exit', proxy.endpoint, BEFORE_MS + 4000);
-  await waitFor('the sender emitting', () => lines(app).some((l) => l.seq > 0), { timeoutMs: 20_000, proc: app });
+  await waitFor('the sender emitting', () => outputJsonLines(app).some((l) => l.seq > 0), { timeoutMs: 20_000, proc: app });
   await sleep(BEFORE_MS);
   const from = Date.now();
   proxy.mode = 'blackhole';

@@ -9,9 +9,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readJsonLines, signalFiles, startCollector, type RunningCollector } from '../helpers/collector';
-import { attrValue, logRecordsOf } from '../helpers/otlp-json';
+import { startCollector, type RunningCollector } from '../helpers/collector';
 import { childEnv, node24, OTEL_SETUP_DIR, sleep, start, waitFor, type Started } from '../helpers/process';
+import { outputJsonLines, seqsOnDisk } from '../helpers/records';
 
 const RATE = 2000;
 const SENDER = path.join(__dirname, 'spill-sender.js');
@@ -52,30 +52,6 @@ function sender(col: RunningCollector, name: string, env: Record<string, string>
   return p;
 }
 
-function lines(p: Started): any[] {
-  return p
-    .output()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => {
-      try {
-        return JSON.parse(l);
-      } catch {
-        return {};
-      }
-    });
-}
-
-function seqsOnDisk(col: RunningCollector, run: string): Map<number, number> {
-  const counts = new Map<number, number>();
-  for (const r of logRecordsOf(readJsonLines(signalFiles(col.dataDir, 'logs').all))) {
-    if (attrValue(r.attributes, 'run') !== run) continue;
-    const seq = attrValue(r.attributes, 'seq') as number;
-    counts.set(seq, (counts.get(seq) ?? 0) + 1);
-  }
-  return counts;
-}
-
 function reconcile(counts: Map<number, number>, upTo: number): { missing: number[]; duplicated: number; unique: number } {
   const missing: number[] = [];
   let duplicated = 0;
@@ -96,20 +72,20 @@ test('collector down for the first 20 s at 2k records/s, then started: every rec
     OTEL_SERVICE_NAME: 'spill-e2e-a', CCR_OTEL_SPILL_DIR: spillDir, CCR_OTEL_ADAPTIVE: 'true', RATE: String(RATE), DURATION_MS: '28000', RUN: run,
   });
   await sleep(20_000);
-  const during = lines(app).filter((l) => l.seq !== undefined).pop();
+  const during = outputJsonLines(app).filter((l) => l.seq !== undefined).pop();
   await col.restart();
   const upAt = Date.now();
 
   const exit = await app.exited();
-  const end = lines(app).find((l) => l.emitted !== undefined);
+  const end = outputJsonLines(app).find((l) => l.emitted !== undefined);
   if (!end) throw new Error(`the sender printed no count (exit ${JSON.stringify(exit)}):\n${app.output().slice(-2000)}`);
   const emitted: number = end.emitted;
   expect(emitted).toBe((RATE * 28000) / 1000);
 
   const counts = await waitFor('every emitted record on disk', () => {
-    const c = seqsOnDisk(col, run);
+    const c = seqsOnDisk(col.dataDir, run);
     return c.size >= emitted ? c : undefined;
-  }, { timeoutMs: 20_000 }).catch(() => seqsOnDisk(col, run));
+  }, { timeoutMs: 20_000 }).catch(() => seqsOnDisk(col.dataDir, run));
   const allAt = Date.now();
   const r = reconcile(counts, emitted);
   console.log(
@@ -129,12 +105,12 @@ test('app SIGKILLed during an outage; collector started, then a successor of the
   const spillDir = path.join(outDir, 'spill-b');
   const service = 'spill-e2e-b';
   const app = sender(col, 'b1', { OTEL_SERVICE_NAME: service, CCR_OTEL_SPILL_DIR: spillDir, RATE: String(RATE), DURATION_MS: '60000', RUN: run });
-  await waitFor('the sender emitting', () => lines(app).some((l) => l.seq > 4 * RATE), { timeoutMs: 20_000, proc: app });
+  await waitFor('the sender emitting', () => outputJsonLines(app).some((l) => l.seq > 4 * RATE), { timeoutMs: 20_000, proc: app });
   await sleep(4000);
   const killAt = Date.now();
   app.child.kill('SIGKILL');
   await app.exited();
-  const progress = lines(app).filter((l) => l.seq !== undefined);
+  const progress = outputJsonLines(app).filter((l) => l.seq !== undefined);
   const before = progress.filter((l) => l.at <= killAt - 1000).pop();
   const lastSeen = progress.pop();
   expect(before).toBeDefined();
@@ -144,13 +120,13 @@ test('app SIGKILLed during an outage; collector started, then a successor of the
   const successor = sender(col, 'b2', { OTEL_SERVICE_NAME: service, CCR_OTEL_SPILL_DIR: spillDir, RATE: '0', DURATION_MS: '20000', RUN: `${run}-successor` });
   const startedAt = Date.now();
   const counts = await waitFor('every record up to 1 s before the kill on disk', () => {
-    const c = seqsOnDisk(col, run);
+    const c = seqsOnDisk(col.dataDir, run);
     for (let s = 0; s < upTo; s++) if (!c.has(s)) return undefined;
     return c;
-  }, { timeoutMs: 20_000, proc: successor }).catch(() => seqsOnDisk(col, run));
+  }, { timeoutMs: 20_000, proc: successor }).catch(() => seqsOnDisk(col.dataDir, run));
   const doneAt = Date.now();
   await sleep(1000);
-  const stats = lines(successor).filter((l) => l.stats).pop()?.stats;
+  const stats = outputJsonLines(successor).filter((l) => l.stats).pop()?.stats;
   await successor.stop();
   const r = reconcile(counts, upTo);
   const later = [...counts.keys()].filter((s) => s >= upTo).length;
@@ -176,7 +152,7 @@ test('apps ending by SIGTERM and by process.exit() during an outage: what they h
       OTEL_SERVICE_NAME: service, CCR_OTEL_SPILL_DIR: spillDir, OTEL_BLRP_SCHEDULE_DELAY: '60000', OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '8192', RATE: String(RATE), DURATION_MS: '3000', RUN: run, EXIT: exit,
     });
     const code = await app.exited();
-    const end = lines(app).find((l) => l.emitted !== undefined);
+    const end = outputJsonLines(app).find((l) => l.emitted !== undefined);
     if (!end) throw new Error(`the sender printed no count (exit ${JSON.stringify(code)}):\n${app.output().slice(-2000)}`);
     expect(end.emitted).toBe((RATE * 3000) / 1000);
     expect(end.stats.queued).toBe(end.emitted);
@@ -186,9 +162,9 @@ test('apps ending by SIGTERM and by process.exit() during an outage: what they h
   const successor = sender(col, 'c-successor', { OTEL_SERVICE_NAME: service, CCR_OTEL_SPILL_DIR: spillDir, RATE: '0', DURATION_MS: '20000', RUN: 'c-successor' });
   for (const { run, emitted, stats } of runs) {
     const counts = await waitFor(`every record of ${run} on disk`, () => {
-      const c = seqsOnDisk(col, run);
+      const c = seqsOnDisk(col.dataDir, run);
       return c.size >= emitted ? c : undefined;
-    }, { timeoutMs: 20_000, proc: successor }).catch(() => seqsOnDisk(col, run));
+    }, { timeoutMs: 20_000, proc: successor }).catch(() => seqsOnDisk(col.dataDir, run));
     const r = reconcile(counts, emitted);
     console.log(`${run}: ${emitted} emitted (queued at the end: ${stats?.queued}), ${r.unique} arrived, ${r.missing.length} missing, ${r.duplicated} duplicates`);
     expect({ missing: r.missing.length, first: r.missing.slice(0, 10) }).toEqual({ missing: 0, first: [] });
