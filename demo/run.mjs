@@ -47,6 +47,18 @@ const DEMO_KEY = 'sk-demo-client-key';
 // ------------------------------------------------------------------------------------------------
 // options
 
+/** The preload's settings for either gateway (the sample one or CCR's): one place, so both demos export alike. */
+function telemetryEnv(otlp, opts) {
+  return {
+    OTEL_EXPORTER_OTLP_ENDPOINT: otlp,
+    OTEL_SERVICE_NAME: SERVICE,
+    OTEL_METRIC_EXPORT_INTERVAL: '2000',
+    LOG_LEVEL: 'info',
+    CCR_OTEL_CAPTURE_STDOUT: 'true',
+    ...(opts.adaptive ? {} : { CCR_OTEL_ADAPTIVE: 'false' }),
+  };
+}
+
 function parseArgs(argv) {
   const o = { once: process.env.CI === 'true' || process.env.CI === '1', requests: 400, concurrency: 8, burst: 20000, keepData: false, adaptive: false, ccr: false };
   for (let i = 0; i < argv.length; i++) {
@@ -423,12 +435,7 @@ async function startCcrGateway(preload, gwPort, otlp, opts) {
       GATEWAY_LOG_LEVEL: 'info',
       CCR_WEB_AUTH_TOKEN: randomBytes(16).toString('hex'),
       NODE_OPTIONS: `--require ${preload}`,
-      OTEL_EXPORTER_OTLP_ENDPOINT: otlp,
-      OTEL_SERVICE_NAME: SERVICE,
-      OTEL_METRIC_EXPORT_INTERVAL: '2000',
-      LOG_LEVEL: 'info',
-      CCR_OTEL_CAPTURE_STDOUT: 'true',
-      ...(opts.adaptive ? {} : { CCR_OTEL_ADAPTIVE: 'false' }),
+      ...telemetryEnv(otlp, opts),
     }),
     path.join(RUN_DIR, 'gateway.out'),
   );
@@ -554,12 +561,7 @@ async function main() {
         UPSTREAM_URL: upstream.url,
         GATEWAY_API_KEY: DEMO_KEY,
         GATEWAY_JSON_STDOUT: 'true',
-        OTEL_EXPORTER_OTLP_ENDPOINT: otlp,
-        OTEL_SERVICE_NAME: SERVICE,
-        OTEL_METRIC_EXPORT_INTERVAL: '2000',
-        LOG_LEVEL: 'info',
-        CCR_OTEL_CAPTURE_STDOUT: 'true',
-        ...(opts.adaptive ? {} : { CCR_OTEL_ADAPTIVE: 'false' }),
+        ...telemetryEnv(otlp, opts),
       }),
       path.join(RUN_DIR, 'gateway.out'),
     );
