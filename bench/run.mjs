@@ -1,7 +1,8 @@
 // Side-by-side benchmark: a no-op processor, the OpenTelemetry SDK's processors (defaults, the
 // SDK's OTLP/protobuf exporters) and @ccr/otel-processors (defaults, its own OTLP/HTTP sender),
 // same sink in another process, same machine, same run; every scenario --runs times, medians.
-//   node bench/run.mjs [--smoke] [--runs 3] [--only burst,sustained,spans] [--rates 25000,...] [--exporters otlp,noop]
+// The durable spill's write and replay cost (bench/spill.mjs, no processor comparison) runs in the same loop.
+//   node bench/run.mjs [--smoke] [--runs 3] [--only burst,sustained,spans,spill] [--rates 25000,...] [--exporters otlp,noop]
 //   node bench/run.mjs --from bench/results/latest.json   (tables and charts again from saved results)
 // Prints markdown tables and writes bench/results/latest.json, latest.md and SVG charts.
 import { readFileSync } from 'node:fs';
@@ -11,7 +12,8 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { lineChart } from './lib/svg-chart.mjs';
+import { barChart, lineChart } from './lib/svg-chart.mjs';
+import { spillTable, summarizeSpill } from './lib/spill-summary.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -22,7 +24,7 @@ const value = (name, def) => {
 };
 const smoke = flag('--smoke');
 let runs = smoke ? 1 : Number(value('--runs', '3'));
-const only = value('--only', 'burst,sustained,spans').split(',');
+const only = value('--only', 'burst,sustained,spans,spill').split(',');
 const exporters = value('--exporters', 'otlp').split(',');
 const processors = ['noop', 'sdk', 'ccr'];
 let rates = smoke ? [20_000] : value('--rates', '25000,50000,100000,200000,500000').split(',').map(Number);
@@ -56,6 +58,9 @@ const median = (xs) => {
 const from = value('--from', undefined);
 const saved = from ? JSON.parse(readFileSync(from, 'utf8')) : undefined;
 const results = saved ? saved.results : [];
+/** bench/spill.mjs's raw results, one element per run in each list. */
+const spillRaw = saved?.spill?.raw ?? { write: [], replay: [], replayLive: [], floor: [], floorLive: [] };
+let spillMeta = saved?.spill?.meta;
 const started = Date.now();
 const sink = saved ? undefined : await startSink();
 if (sink) try {
@@ -85,6 +90,19 @@ if (sink) try {
           process.stderr.write(`[${run}] spans ${exporter} ${processor}: ${fmt(r.opsPerSec)} ops/s, delivered ${fmt(r.delivered)}/${fmt(r.emitted)}\n`);
         }
       }
+    }
+    if (only.includes('spill')) {
+      // 2,000 batches: long enough a replay for the delay histogram; the smoke only checks the accounting
+      const out = execFileSync(process.execPath, [join(here, 'spill.mjs'), '--runs', '1', '--json', '--batches', smoke ? '64' : '2000'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+        timeout: 300_000,
+      });
+      const r = JSON.parse(out.trim().split('\n').pop());
+      spillMeta = r.meta;
+      for (const k of Object.keys(spillRaw)) spillRaw[k].push(...r.raw[k]);
+      const rp = r.raw.replayLive[0];
+      process.stderr.write(`[${run}] spill: write ${fmt(Math.round(r.raw.write[0].records / (r.raw.write[0].ms / 1000)))} records/s, replay beside live work ${fmt(Math.round(rp.records / (rp.ms / 1000)))} records/s, loop delay p99 ${rp.p99.toFixed(2)} ms (without replay ${rp.baseP99.toFixed(2)})\n`);
     }
   }
 } finally {
@@ -183,6 +201,12 @@ if (sp.length) {
   if (c && s)
     targets.push(`- Request tracking: ours ${fmt(Math.round(c.opsPerSec))}/s, zero loss in every run: ${c.zeroLossAllRuns ? 'yes' : 'no'} (target ≥ 250,000/s, zero loss); ${c.usPerOp.toFixed(2)} µs per request vs the SDK's ${s.usPerOp.toFixed(2)} µs (${(s.usPerOp / c.usPerOp).toFixed(2)}× faster).`);
 }
+const spill = spillRaw.write.length ? summarizeSpill(spillRaw, spillMeta) : undefined;
+if (spill) {
+  lines.push(...spillTable(spill));
+  const live = spill.replayWithLive;
+  targets.push(`- Spill (issue 8): written at ${fmt(Math.round(spill.write.recordsPerSec))} records/s, replayed at ${fmt(Math.round(live.recordsPerSec))} records/s beside 100k records/s of live work, event-loop delay p99 meanwhile ${live.eldP99Ms.toFixed(2)} ms against ${live.baselineEldP99Ms.toFixed(2)} ms over the same span without replay (${(live.eldP99Ms - live.baselineEldP99Ms).toFixed(2)} ms).`);
+}
 if (targets.length) lines.push('### Targets', '', ...targets, '');
 
 // redaction cost per record and per request (the preload's redacting processors; bench/redaction.mjs)
@@ -200,7 +224,7 @@ process.stdout.write(table + '\n');
 const meta = saved ? { ...saved.meta, rendered: new Date().toISOString() } : { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), smoke, runs, seconds: Math.round((Date.now() - started) / 1000) };
 const dir = join(here, 'results');
 mkdirSync(dir, { recursive: true });
-writeFileSync(join(dir, smoke ? 'smoke.json' : 'latest.json'), JSON.stringify({ meta, medians, results, redaction }, null, 2) + '\n');
+writeFileSync(join(dir, smoke ? 'smoke.json' : 'latest.json'), JSON.stringify({ meta, medians, results, redaction, spill: spill && { meta: spillMeta, summary: spill, raw: spillRaw } }, null, 2) + '\n');
 if (!smoke) {
   writeFileSync(join(dir, 'latest.md'), table + '\n');
   if (sus.length) {
@@ -208,5 +232,24 @@ if (!smoke) {
       processors.map((p) => ({ name: p === 'ccr' ? '@ccr/otel-processors' : p === 'sdk' ? 'SDK BatchLogRecordProcessor' : 'no-op processor', points: sus.filter((r) => r.processor === p).map((r) => [r.rate, r[field]]) }));
     writeFileSync(join(dir, 'sustained-delivered.svg'), lineChart({ title: `Logs delivered to an OTLP sink (median of ${runs})`, xLabel: 'records/s offered', yLabel: 'delivered %', logX: true, yMin: 0, yMax: 100, series: series('deliveredPct') }));
     writeFileSync(join(dir, 'sustained-loop-p99.svg'), lineChart({ title: `Event-loop delay p99 while logging (median of ${runs})`, xLabel: 'records/s offered', yLabel: 'p99 ms', logX: true, logY: true, series: series('loopDelayP99Ms') }));
+  }
+  if (spill) {
+    const { replay, replayWithLive: live, floor, floorWithLive } = spill;
+    writeFileSync(join(dir, 'spill-loop-p99.svg'), barChart({
+      title: `Event-loop delay p99 while the spill replays (median of ${spill.runs})`,
+      yLabel: 'p99 ms',
+      groups: ['replay alone', 'beside 100k records/s live'],
+      series: [
+        { name: 'spill replay', values: [replay.eldP99Ms, live.eldP99Ms] },
+        { name: 'same span, no replay', values: [replay.baselineEldP99Ms, live.baselineEldP99Ms] },
+        { name: 'bare reads + CRC-32', values: [floor.eldP99Ms, floorWithLive.eldP99Ms] },
+      ],
+    }));
+    writeFileSync(join(dir, 'spill-throughput.svg'), barChart({
+      title: `Durable spill throughput (median of ${spill.runs})`,
+      yLabel: 'million records/s',
+      groups: ['write', 'replay', 'replay + live', 'bare reads', 'reads + live'],
+      series: [{ name: 'records/s (M)', values: [spill.write, replay, live, floor, floorWithLive].map((x) => x.recordsPerSec / 1e6) }],
+    }));
   }
 }

@@ -1,5 +1,6 @@
 // Durable spill cost: write and replay throughput, and the event-loop delay while replaying.
-//   node bench/spill.mjs [--runs 3] [--batches 2000] [--dir /some/disk]
+//   node bench/spill.mjs [--runs 3] [--batches 2000] [--dir /some/disk] [--json]
+// `npm run bench` (bench/run.mjs) runs it with --runs 1 --json once per run, beside the other scenarios.
 // Batches of 512 records of ~200 bytes (102,400-byte payloads, what the engine hands over).
 // Each run: a child process appends every batch and waits until all are written (write
 // throughput, and the main-thread time append() takes), then exits leaving its directory;
@@ -8,7 +9,8 @@
 // over: alone, and with live traffic on the event loop (100k records/s of synthetic work:
 // 100 records' worth every ms). monitorEventLoopDelay runs through every replay, and through
 // the floor: the same reads and CRC-32s in a bare loop, no spill.
-// Prints a markdown table of medians and writes bench/results/spill-latest.json.
+// Prints a markdown table of medians and writes bench/results/spill-latest.json (with --json: one
+// line of raw per-run results instead, and no file).
 import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, read, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { promisify } from 'node:util';
@@ -19,6 +21,7 @@ import { dirname, join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import { spillTable, summarizeSpill } from './lib/spill-summary.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const spillModule = join(here, '..', 'packages', 'processors', 'dist', 'spill', 'index.js');
@@ -29,6 +32,7 @@ const value = (name, def) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : def;
 };
+const json = args.includes('--json');
 const RECORDS_PER_BATCH = 512;
 const RECORD_BYTES = 200;
 const PAYLOAD = RECORDS_PER_BATCH * RECORD_BYTES;
@@ -60,7 +64,7 @@ if (args[0] === '--write') {
   const s = spill.stats();
   // Leave the directory for the successor (as a killed process would); close() keeps it since it holds batches.
   await spill.close();
-  process.stdout.write(JSON.stringify({ ms, appendMs, bytes: s.written.bytes, records: s.written.records }) + '\n');
+  process.stdout.write(JSON.stringify({ ms, appendMs, batches: n, bytes: s.written.bytes, records: s.written.records }) + '\n');
   process.exit(0);
 }
 
@@ -104,7 +108,7 @@ async function replayOnce(dir, withLive) {
   await spill.close();
   if (r.stopped !== 'empty' || s.replayed.batches !== adopted.batches) throw new Error(`replay incomplete: ${JSON.stringify({ r, s })}`);
   return {
-    openMs, ms, bytes: s.replayed.bytes, records: s.replayed.records,
+    openMs, ms, bytes: s.replayed.bytes, records: s.replayed.records, adoptedRecords: adopted.records,
     p99: h.percentile(99) / 1e6, max: h.max / 1e6, baseP99: base.percentile(99) / 1e6, baseMax: base.max / 1e6,
   };
 }
@@ -136,8 +140,7 @@ async function floorOnce(dir, batches, withLive) {
 const runs = Number(value('--runs', '3'));
 const batches = Number(value('--batches', '2000'));
 const root = value('--dir', tmpdir());
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const results = { write: [], replay: [], replayLive: [], floor: [], floorLive: [] };
+const raw = { write: [], replay: [], replayLive: [], floor: [], floorLive: [] };
 
 for (let run = 0; run < runs; run++) {
   for (const mode of ['replay', 'replayLive']) {
@@ -146,71 +149,23 @@ for (let run = 0; run < runs; run++) {
       const w = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--write', dir, String(batches)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
       if (w.status !== 0) throw new Error(`writer exited with ${w.status}`);
       const write = JSON.parse(w.stdout.trim().split('\n').pop());
-      if (mode === 'replay') results.write.push(write);
-      results[mode].push(await replayOnce(dir, mode === 'replayLive'));
-      results[mode === 'replay' ? 'floor' : 'floorLive'].push(await floorOnce(dir, batches, mode === 'replayLive'));
+      if (mode === 'replay') raw.write.push(write);
+      raw[mode].push(await replayOnce(dir, mode === 'replayLive'));
+      raw[mode === 'replay' ? 'floor' : 'floorLive'].push(await floorOnce(dir, batches, mode === 'replayLive'));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   }
-  process.stderr.write(`run ${run + 1}/${runs} done\n`);
+  if (!json) process.stderr.write(`run ${run + 1}/${runs} done\n`);
 }
 
-const rate = (xs, key) => median(xs.map((x) => x[key] / (x.ms / 1000)));
-const f0 = (n) => Math.round(n).toLocaleString('en-US');
-const f1 = (n) => n.toFixed(1);
-const f2 = (n) => n.toFixed(2);
-const summary = {
-  batches,
-  payloadBytes: PAYLOAD,
-  runs,
-  node: process.version,
-  dir: root,
-  write: {
-    recordsPerSec: rate(results.write, 'records'),
-    mibPerSec: rate(results.write, 'bytes') / MiB,
-    appendMicrosPerBatch: median(results.write.map((x) => (x.appendMs * 1000) / batches)),
-  },
-  replay: {
-    openMs: median(results.replay.map((x) => x.openMs)),
-    recordsPerSec: rate(results.replay, 'records'),
-    mibPerSec: rate(results.replay, 'bytes') / MiB,
-    eldP99Ms: median(results.replay.map((x) => x.p99)),
-    eldMaxMs: median(results.replay.map((x) => x.max)),
-    baselineEldP99Ms: median(results.replay.map((x) => x.baseP99)),
-    baselineEldMaxMs: median(results.replay.map((x) => x.baseMax)),
-  },
-  replayWithLive: {
-    recordsPerSec: rate(results.replayLive, 'records'),
-    mibPerSec: rate(results.replayLive, 'bytes') / MiB,
-    eldP99Ms: median(results.replayLive.map((x) => x.p99)),
-    eldMaxMs: median(results.replayLive.map((x) => x.max)),
-    baselineEldP99Ms: median(results.replayLive.map((x) => x.baseP99)),
-    baselineEldMaxMs: median(results.replayLive.map((x) => x.baseMax)),
-  },
-  floor: {
-    recordsPerSec: rate(results.floor, 'records'),
-    eldP99Ms: median(results.floor.map((x) => x.p99)),
-    eldMaxMs: median(results.floor.map((x) => x.max)),
-  },
-  floorWithLive: {
-    recordsPerSec: rate(results.floorLive, 'records'),
-    eldP99Ms: median(results.floorLive.map((x) => x.p99)),
-    eldMaxMs: median(results.floorLive.map((x) => x.max)),
-  },
-  raw: results,
-};
-
-console.log(`Durable spill, ${batches} batches of ${RECORDS_PER_BATCH} records (${f0(PAYLOAD)} B), ${runs} runs, median; Node ${process.version}, dir ${root}\n`);
-console.log('| step | records/s | MiB/s | other |');
-console.log('|---|---:|---:|---|');
-console.log(`| write (append + async write until on disk) | ${f0(summary.write.recordsPerSec)} | ${f1(summary.write.mibPerSec)} | append() ${f1(summary.write.appendMicrosPerBatch)} µs per batch on the main thread |`);
-console.log(`| successor open (adopt + index) | | | ${f1(summary.replay.openMs)} ms |`);
-const eld = (x) => `event-loop delay p99 ${f2(x.eldP99Ms)} ms, max ${f2(x.eldMaxMs)} ms (same span without replay: p99 ${f2(x.baselineEldP99Ms)}, max ${f2(x.baselineEldMaxMs)})`;
-console.log(`| replay, send answers at once | ${f0(summary.replay.recordsPerSec)} | ${f1(summary.replay.mibPerSec)} | ${eld(summary.replay)} |`);
-console.log(`| replay with 100k records/s of live work | ${f0(summary.replayWithLive.recordsPerSec)} | ${f1(summary.replayWithLive.mibPerSec)} | ${eld(summary.replayWithLive)} |`);
-const eldFloor = (x) => `event-loop delay p99 ${f2(x.eldP99Ms)} ms, max ${f2(x.eldMaxMs)} ms`;
-console.log(`| floor: the same reads and CRC-32s, no spill | ${f0(summary.floor.recordsPerSec)} | | ${eldFloor(summary.floor)} |`);
-console.log(`| floor with the live work | ${f0(summary.floorWithLive.recordsPerSec)} | | ${eldFloor(summary.floorWithLive)} |`);
-mkdirSync(join(here, 'results'), { recursive: true });
-writeFileSync(join(here, 'results', 'spill-latest.json'), JSON.stringify(summary, null, 2) + '\n');
+const meta = { batches, recordsPerBatch: RECORDS_PER_BATCH, payloadBytes: PAYLOAD, node: process.version, dir: root };
+if (json) {
+  // for bench/run.mjs, which runs this once per run and takes the medians itself
+  process.stdout.write(JSON.stringify({ meta, raw }) + '\n');
+} else {
+  const summary = summarizeSpill(raw, meta);
+  console.log(spillTable(summary).join('\n'));
+  mkdirSync(join(here, 'results'), { recursive: true });
+  writeFileSync(join(here, 'results', 'spill-latest.json'), JSON.stringify({ ...summary, raw }, null, 2) + '\n');
+}

@@ -61,3 +61,40 @@ export function lineChart({ title, xLabel, yLabel, series, logX = false, logY = 
   out.push('</svg>');
   return out.join('\n') + '\n';
 }
+
+/** groups: category labels along x; series: [{ name, values: [one per group] }]; bars side by side per group. */
+export function barChart({ title, yLabel, groups, series, width = 640, height = 360, decimals = 2 }) {
+  const L = 60, R = 220, T = 36, B = 48;
+  const vals = series.flatMap((s) => s.values).filter(Number.isFinite);
+  const y1 = Math.max(...vals, 0) * 1.15 || 1;
+  const fy = (v) => height - B - (v / y1) * (height - T - B);
+  const slot = (width - L - R) / groups.length;
+  const barW = Math.min(40, (slot * 0.8) / series.length);
+  const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`];
+  out.push(`<rect width="100%" height="100%" fill="white"/>`);
+  out.push(`<text x="${L}" y="20" font-size="14" font-weight="bold">${esc(title)}</text>`);
+  for (const v of ticks(0, y1, false)) {
+    out.push(`<line x1="${L}" x2="${width - R}" y1="${fy(v)}" y2="${fy(v)}" stroke="#eee"/>`);
+    out.push(`<text x="${L - 6}" y="${fy(v) + 4}" text-anchor="end">${label(v)}</text>`);
+  }
+  out.push(`<line x1="${L}" x2="${width - R}" y1="${height - B}" y2="${height - B}" stroke="black"/>`);
+  out.push(`<line x1="${L}" x2="${L}" y1="${T}" y2="${height - B}" stroke="black"/>`);
+  out.push(`<text transform="translate(16 ${(T + height - B) / 2}) rotate(-90)" text-anchor="middle">${esc(yLabel)}</text>`);
+  groups.forEach((g, gi) => {
+    const x0 = L + gi * slot + (slot - barW * series.length) / 2;
+    series.forEach((s, si) => {
+      const v = s.values[gi];
+      if (!Number.isFinite(v)) return;
+      const x = x0 + si * barW;
+      out.push(`<rect x="${x.toFixed(1)}" y="${fy(v).toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${(height - B - fy(v)).toFixed(1)}" fill="${COLORS[si % COLORS.length]}"/>`);
+      out.push(`<text x="${(x + barW / 2 - 1).toFixed(1)}" y="${(fy(v) - 4).toFixed(1)}" text-anchor="middle" font-size="10">${v.toFixed(decimals)}</text>`);
+    });
+    out.push(`<text x="${(L + gi * slot + slot / 2).toFixed(1)}" y="${height - B + 16}" text-anchor="middle">${esc(g)}</text>`);
+  });
+  series.forEach((s, i) => {
+    out.push(`<rect x="${width - R + 12}" y="${T + 4 + i * 20}" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/>`);
+    out.push(`<text x="${width - R + 30}" y="${T + 14 + i * 20}">${esc(s.name)}</text>`);
+  });
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
