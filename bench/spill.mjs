@@ -108,7 +108,7 @@ async function replayOnce(dir, withLive) {
   await spill.close();
   if (r.stopped !== 'empty' || s.replayed.batches !== adopted.batches) throw new Error(`replay incomplete: ${JSON.stringify({ r, s })}`);
   return {
-    openMs, ms, bytes: s.replayed.bytes, records: s.replayed.records, adoptedRecords: adopted.records,
+    openMs, ms, bytes: s.replayed.bytes, records: s.replayed.records, adoptedRecords: adopted.records, possibleDuplicates: s.possibleDuplicates.records,
     p99: h.percentile(99) / 1e6, max: h.max / 1e6, baseP99: base.percentile(99) / 1e6, baseMax: base.max / 1e6,
   };
 }

@@ -10,7 +10,8 @@ describe('bench --smoke', () => {
     const root = join(__dirname, '..');
     const out = execFileSync(process.execPath, [join(root, 'bench', 'run.mjs'), '--smoke'], { encoding: 'utf8', timeout: 120_000 });
     expect(out).toMatch(/### Burst/);
-    const { results } = JSON.parse(readFileSync(join(root, 'bench', 'results', 'smoke.json'), 'utf8'));
+    expect(out).toMatch(/### Durable spill/);
+    const { results, spill } = JSON.parse(readFileSync(join(root, 'bench', 'results', 'smoke.json'), 'utf8'));
     const kinds = new Set(results.map((r: { kind: string }) => r.kind));
     expect([...kinds].sort()).toEqual(['burst', 'spans', 'sustained']);
     // every scenario side by side: the no-op baseline, the SDK's processors and ours
@@ -23,5 +24,13 @@ describe('bench --smoke', () => {
     expect(ccrSpans.delivered).toBe(ccrSpans.emitted);
     // ours ran on its own OTLP/HTTP sender and its tasks were timed
     for (const r of results.filter((x: { processor: string }) => x.processor === 'ccr')) expect(r.tasks).toBeGreaterThan(0);
+    // the spill scenario: what the writer process left is adopted and replayed by its successor, every record once
+    const batchRecords = spill.meta.batches * spill.meta.recordsPerBatch;
+    expect(spill.raw.write).toHaveLength(1);
+    expect(spill.raw.write[0].records).toBe(batchRecords);
+    for (const mode of ['replay', 'replayLive']) {
+      expect(spill.raw[mode]).toHaveLength(1);
+      expect(spill.raw[mode][0]).toMatchObject({ adoptedRecords: batchRecords, records: batchRecords, possibleDuplicates: 0 });
+    }
   });
 });

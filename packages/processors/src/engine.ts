@@ -5,7 +5,7 @@ import { RecordStore, recordFieldBytes, type EncodedBatch } from './record-store
 import { ProtoWriter } from './proto-writer';
 import type { EncodedBatchExporter } from './encoded-exporter';
 import { MAX_TIMER_MILLIS, updateBatchingOptions, type BatchingLimits, type ResolvedBatchingOptions } from './options';
-import type { ExportSpill } from './export-spill';
+import { outcomeUnknown, type ExportSpill } from './export-spill';
 import type { ExportOutcome } from './otlp-http-exporter';
 import type { SendOutcome, SpilledBatch } from './spill/durable-spill';
 import type { SpillDropReason } from './spill/spill-options';
@@ -76,6 +76,12 @@ export interface ProcessorStats {
   adoptedExported: number;
   /** The same, let go by the spill (full, expired, corrupt...). */
   adoptedDropped: number;
+  /**
+   * Records delivered (counted in exported or adoptedExported) after an earlier export of them
+   * got no answer (timed out, in flight at exit, or a process killed between a send and its
+   * outcome): each may have arrived twice. An upper bound of the duplicates; not part of the sum.
+   */
+  possibleDuplicates: number;
 }
 
 /** The part of an SDK log-record or span exporter a processor uses. */
@@ -214,6 +220,7 @@ export class BatchingEngine<T extends GroupedRecord> {
   private spilled = 0;
   private adoptedExported = 0;
   private adoptedDropped = 0;
+  private possibleDuplicates = 0;
   /** While the collector is down (after a failed export with the spill on): batches go straight to the spill until then. */
   private downUntil = 0;
   private downFailures = 0;
@@ -409,6 +416,7 @@ export class BatchingEngine<T extends GroupedRecord> {
       spilled: this.spilled,
       adoptedExported: this.adoptedExported,
       adoptedDropped: this.adoptedDropped,
+      possibleDuplicates: this.possibleDuplicates,
     };
   }
 
@@ -664,7 +672,8 @@ export class BatchingEngine<T extends GroupedRecord> {
     let moved = 0;
     for (const batch of [...this.active]) {
       const n = batch.encoded.count;
-      if (!spill.append(this.spillSignal, batch.encoded)) continue;
+      // in flight: sent, no answer yet; it may arrive, and arrive again from the spill
+      if (!spill.append(this.spillSignal, batch.encoded, batch.inFlight === true)) continue;
       batch.gone = true;
       this.active.delete(batch);
       if (batch.inFlight) {
@@ -697,7 +706,7 @@ export class BatchingEngine<T extends GroupedRecord> {
     const spill = this.spill;
     if (!spill || result?.retryable === false) return false;
     this.collectorDown(result);
-    if (!spill.available() || !spill.append(this.spillSignal, batch.encoded)) return false;
+    if (!spill.available() || !spill.append(this.spillSignal, batch.encoded, outcomeUnknown(result))) return false;
     const n = batch.encoded.count;
     this.inFlightBatches--;
     this.inFlightRecords -= n;
@@ -782,6 +791,7 @@ export class BatchingEngine<T extends GroupedRecord> {
         done = true;
         clearTimeout(timer);
         if (result?.code === ExportResultCode.SUCCESS) {
+          if (b.uncertain) this.possibleDuplicates += n;
           if (b.adopted) this.adoptedExported += n;
           else {
             this.spilled -= n;
@@ -793,7 +803,7 @@ export class BatchingEngine<T extends GroupedRecord> {
           resolve('drop'); // counted through onDrop as spill_rejected
         } else {
           this.collectorDown(result);
-          resolve('retry');
+          resolve(outcomeUnknown(result) ? 'unknown' : 'retry');
         }
       };
       const timer = setTimeout(() => finish(undefined), this.options.exportTimeoutMillis);

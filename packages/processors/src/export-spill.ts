@@ -3,9 +3,26 @@ import { DurableSpill, type SendOutcome, type SpilledBatch } from './spill/durab
 import type { SpillSignal } from './spill/entry-format';
 import type { DurableSpillOptions, SpillDropReason } from './spill/spill-options';
 import type { EncodedBatch } from './record-store';
+import type { ExportOutcome } from './otlp-http-exporter';
 
 /** Batches sent per replay slice; the next slice runs from setImmediate, so live traffic keeps flowing. */
 export const REPLAY_SLICE_BATCHES = 4;
+
+/** Error codes of a connection that was never made: the request did not leave, nothing can have arrived. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+
+/**
+ * Whether a failed export may have been delivered all the same: no answer at all (undefined:
+ * timed out) or a connection lost after it was made. An HTTP answer (`httpStatus`) or a
+ * connection never made means it was not; an export in doubt that goes to the spill is
+ * appended `uncertain`, and its later delivery counts as a possible duplicate.
+ */
+export function outcomeUnknown(result: ExportOutcome | undefined): boolean {
+  if (result === undefined) return true;
+  if (result.httpStatus !== undefined) return false;
+  const code = (result.error as NodeJS.ErrnoException | undefined)?.code;
+  return code === undefined || !NOT_SENT_CODES.has(code);
+}
 
 /** What a processor gives the spill: how to send a replayed batch and where its drops are counted. */
 export interface SpillSink {
@@ -61,12 +78,14 @@ export class ExportSpill {
     return this.spill.stats().pending.records;
   }
 
-  /** Hands a batch to the spill; false when it cannot take it (the caller counts its records). */
-  append(signal: SpillSignal, batch: EncodedBatch, sync = false): boolean {
+  /**
+   * Hands a batch to the spill; false when it cannot take it (the caller counts its records).
+   * `uncertain`: an export of it got no answer (see outcomeUnknown, and SpillBatch.uncertain).
+   */
+  append(signal: SpillSignal, batch: EncodedBatch, uncertain = false): boolean {
     if (this.closed) return false;
-    const b = { signal, bytes: batch.bytes, records: batch.count, priority: batch.maxClass };
     try {
-      return sync ? this.spill.appendSync(b) : this.spill.append(b);
+      return this.spill.append({ signal, bytes: batch.bytes, records: batch.count, priority: batch.maxClass, uncertain });
     } catch (err) {
       diag.debug('ExportSpill: append failed', err);
       return false;

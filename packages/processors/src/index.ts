@@ -10,7 +10,7 @@ export type { EncodedBatch, RecordGroup } from './record-store';
 export { SdkExporterBridge, isEncodedBatchExporter } from './encoded-exporter';
 export type { EncodedBatchExporter } from './encoded-exporter';
 export { OtlpHttpExporter, OTLP_HTTP_DEFAULTS, MAX_RETRY_AFTER_MILLIS, parseRetryAfter, resolveOtlpHttpOptions } from './otlp-http-exporter';
-export { ExportSpill, REPLAY_SLICE_BATCHES } from './export-spill';
+export { ExportSpill, REPLAY_SLICE_BATCHES, outcomeUnknown } from './export-spill';
 export type { SpillSink } from './export-spill';
 export { DurableSpill, SPILL_DEFAULTS, resolveSpillOptions, defaultSpillDir } from './spill';
 export type { SpillConfig, SpillFileLayer, SpillStats } from './spill';

@@ -20,6 +20,8 @@ export interface ExportOutcome extends ExportResult {
   retryAfterMillis?: number;
   /** false when the receiver refused the request for good (a 4xx other than 408 and 429). */
   retryable?: boolean;
+  /** The status of the receiver's whole answer, when a failure had one (then nothing was delivered). */
+  httpStatus?: number;
 }
 
 /** Longest Retry-After honoured: a larger one is cut to this (a typo must not stop exports for days). */
@@ -240,7 +242,7 @@ export class OtlpHttpExporter implements EncodedBatchExporter {
       res.on('end', () => {
         if (status >= 200 && status < 300) finish({ code: ExportResultCode.SUCCESS });
         else {
-          const r: ExportOutcome = { code: ExportResultCode.FAILED, error: new Error(`OTLP ${this.signal} export: HTTP ${status}`) };
+          const r: ExportOutcome = { code: ExportResultCode.FAILED, error: new Error(`OTLP ${this.signal} export: HTTP ${status}`), httpStatus: status };
           if (status === 429 || status === 503) r.retryAfterMillis = parseRetryAfter(res.headers['retry-after']);
           if (status >= 400 && status < 500 && status !== 408 && status !== 429) r.retryable = false;
           finish(r);

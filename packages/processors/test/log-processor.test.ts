@@ -31,6 +31,7 @@ describe('BatchingLogRecordProcessor', () => {
       spilled: 0,
       adoptedExported: 0,
       adoptedDropped: 0,
+      possibleDuplicates: 0,
     });
   });
 

@@ -8,6 +8,7 @@ import {
   BatchingSpanProcessor,
   ExportSpill,
   MAX_BACKOFF_MILLIS,
+  outcomeUnknown,
   MAX_RETRY_AFTER_MILLIS,
   OtlpHttpExporter,
   parseRetryAfter,
@@ -21,7 +22,8 @@ import { decodeOtlp } from './otlp';
 import { markHoldersDead, tempDir, until } from './spill-helpers';
 
 const OK: ExportOutcome = { code: ExportResultCode.SUCCESS };
-const REFUSED: ExportOutcome = { code: ExportResultCode.FAILED, error: new Error('connect ECONNREFUSED') };
+/** A connection never made: nothing can have arrived. */
+const REFUSED: ExportOutcome = { code: ExportResultCode.FAILED, error: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) };
 
 /** The bodies of a logs request's records. */
 function bodiesOf(bytes: Uint8Array): string[] {
@@ -110,7 +112,8 @@ describe('processors with a durable spill', () => {
     for (let i = 0; i < 500; i++) logger.emit({ body: `r${emitted++}`, severityNumber: SeverityNumber.INFO });
     await until(() => p.stats().exported === emitted, 15_000);
     const after = p.stats();
-    expect(after).toMatchObject({ exported: 2500, spilled: 0, queued: 0, inFlight: 0 });
+    // refused outright: nothing can have arrived twice
+    expect(after).toMatchObject({ exported: 2500, spilled: 0, queued: 0, inFlight: 0, possibleDuplicates: 0 });
     expect(sum(after.dropped)).toBe(0);
     expect(new Set(exporter.bodies).size).toBe(2500);
     expect(exporter.bodies.length).toBe(2500);
@@ -269,7 +272,8 @@ describe('processors with a durable spill', () => {
     await next.open();
     await until(() => q.stats().adoptedExported === 275);
     expect(new Set(exporter.bodies).size).toBe(275);
-    expect(q.stats()).toMatchObject({ exported: 0, spilled: 0, adoptedDropped: 0 });
+    // the two batches that were in flight (sent, no answer) may have arrived before: counted, the rest not
+    expect(q.stats()).toMatchObject({ exported: 0, spilled: 0, adoptedDropped: 0, possibleDuplicates: 100 });
     expectAddsUp(q.stats(), 0);
   });
 
@@ -289,6 +293,41 @@ describe('processors with a durable spill', () => {
     expect(s.spilled + s.dropped.spill_full).toBe(100);
     expect(s.spilled).toBe(spill.pendingRecords());
     expectAddsUp(s, 100);
+  });
+
+  it('an export that timed out goes to the spill uncertain: its delivery counts as a possible duplicate; an HTTP refusal does not', async () => {
+    const spill = newSpill(tempDir());
+    await spill.open();
+    // the first export never answers (a black hole), then the collector accepts
+    const exporter = new ScriptedEncodedExporter((call) => (call === 0 ? 'hang' : OK));
+    const p = new BatchingLogRecordProcessor({ env: {}, exporter, spill, maxExportBatchSize: 10, scheduledDelayMillis: 0, exportTimeoutMillis: 100, retryBaseDelayMillis: 20 });
+    const { logger } = loggerFor(p);
+    for (let i = 0; i < 10; i++) logger.emit({ body: `t${i}`, severityNumber: SeverityNumber.INFO });
+    await until(() => p.stats().exported === 10);
+    expect(p.stats()).toMatchObject({ exported: 10, spilled: 0, possibleDuplicates: 10 });
+    expectAddsUp(p.stats(), 10);
+    expect(spill.spill.stats().possibleDuplicates.records).toBe(10);
+
+    const spill2 = newSpill(tempDir());
+    await spill2.open();
+    const unavailable: ExportOutcome = { code: ExportResultCode.FAILED, error: new Error('HTTP 503'), httpStatus: 503, retryAfterMillis: 50 };
+    const refusing = new ScriptedEncodedExporter((call) => (call === 0 ? unavailable : OK));
+    const q = new BatchingLogRecordProcessor({ env: {}, exporter: refusing, spill: spill2, maxExportBatchSize: 10, scheduledDelayMillis: 0 });
+    const { logger: l2 } = loggerFor(q);
+    for (let i = 0; i < 10; i++) l2.emit({ body: `u${i}`, severityNumber: SeverityNumber.INFO });
+    await until(() => q.stats().exported === 10);
+    expect(q.stats()).toMatchObject({ exported: 10, possibleDuplicates: 0 });
+  });
+
+  it.each<[string, ExportOutcome | undefined, boolean]>([
+    ['no answer (timed out)', undefined, true],
+    ['an HTTP answer', { code: ExportResultCode.FAILED, error: new Error('HTTP 502'), httpStatus: 502 }, false],
+    ['connection refused', REFUSED, false],
+    ['name not resolved', { code: ExportResultCode.FAILED, error: Object.assign(new Error('getaddrinfo'), { code: 'ENOTFOUND' }) }, false],
+    ['connection reset after sending', { code: ExportResultCode.FAILED, error: Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }) }, true],
+    ["the exporter's own timeout", { code: ExportResultCode.FAILED, error: new Error('OTLP logs export timed out after 10000 ms') }, true],
+  ])('outcomeUnknown: %s', (_, result, unknown) => {
+    expect(outcomeUnknown(result)).toBe(unknown);
   });
 
   it('refuses an SDK exporter with a spill (a replayed batch is bytes only)', () => {

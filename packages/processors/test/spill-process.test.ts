@@ -43,6 +43,36 @@ describe('DurableSpill across processes', () => {
     expect(processDirs(dir, 'gateway')).toEqual([]);
   });
 
+  it("SIGKILL between a replay's send and its answer: the successor delivers that batch and counts it as a possible duplicate, the rest not", async () => {
+    const dir = tempDir();
+    const { child } = await startChild(
+      dir,
+      'gateway',
+      `
+        for (let i = 0; i < 3; i++) {
+          const b = Buffer.alloc(300, i); b.writeUInt32LE(i, 0);
+          spill.appendSync({ signal: 'logs', bytes: b, records: 100 + i });
+        }
+        setInterval(() => {}, 1000);
+        // the request is out, the collector's answer never comes back before the kill
+        spill.replay(async () => { console.log('ready'); return new Promise(() => {}); });
+      `,
+    );
+    child.kill('SIGKILL');
+    await waitExit(child);
+    const spill = new DurableSpill({ dir, serviceName: 'gateway' });
+    try {
+      await spill.open();
+      const { ids, batches } = await drain(spill);
+      expect(ids).toEqual([0, 1, 2]);
+      expect(batches.map((b) => b.uncertain)).toEqual([true, false, false]);
+      expect(spill.stats().possibleDuplicates).toMatchObject({ batches: 1, records: 100 });
+      expectBalanced(spill.stats());
+    } finally {
+      await spill.close();
+    }
+  });
+
   it('SIGKILL while appending without appendSync: what was appended a flush interval (plus margin) before the kill survives, with no hole', async () => {
     const dir = tempDir();
     const { child, lines } = await startChild(

@@ -531,3 +531,166 @@ describe('DurableSpill disk errors', () => {
     expect((await drain(spill)).ids).toEqual([1, 2]);
   });
 });
+
+describe('DurableSpill possible duplicates (a send whose outcome is unknown)', () => {
+  /** The state byte of entry `index` (batches of equal size `size`) in the only segment under `dir`. */
+  function stateOnDisk(dir: string, index: number, size = 64): number {
+    const [seg] = segmentFiles(dir);
+    const fd = openSync(seg, 'r');
+    const b = Buffer.alloc(1);
+    readSync(fd, b, 0, 1, index * (HEADER + size) + 6);
+    closeSync(fd);
+    return b[0];
+  }
+  const T = 0x54;
+  const A = 0x41;
+
+  /** A spill of `n` batches (ids 0..n-1, records 10+id) on disk whose send of the first hangs: the process "dies" there. */
+  async function killedWhileSending(dir: string, n: number, append: (s: DurableSpill) => void = () => {}): Promise<number[]> {
+    const a = newSpill(dir);
+    await a.open();
+    for (let i = 0; i < n; i++) a.append({ signal: 'logs', bytes: payload(i), records: 10 + i });
+    a.flushSync();
+    append(a);
+    const seen: number[] = [];
+    let sending!: () => void;
+    const started = new Promise<void>((r) => (sending = r));
+    void a.replay(async (b) => {
+      seen.push(stateOnDisk(dir, idOf(b.bytes)));
+      sending();
+      return new Promise<never>(() => {}); // the collector's answer never comes: the process is killed first
+    });
+    await started;
+    a.flushSync();
+    await a.close();
+    markHoldersDead(dir, 'svc');
+    return seen;
+  }
+
+  it("marks a batch 'tried' on disk before its send starts; a successor counts it as a possible duplicate, and only it", async () => {
+    const dir = tempDir();
+    expect(await killedWhileSending(dir, 3)).toEqual([T]);
+    const b = newSpill(dir);
+    await b.open();
+    const { ids, batches } = await drain(b);
+    expect(ids).toEqual([0, 1, 2]);
+    expect(batches.map((x) => x.uncertain)).toEqual([true, false, false]);
+    const s = b.stats();
+    expect(s.possibleDuplicates).toEqual({ batches: 1, records: 10, bytes: HEADER + 64 });
+    expect(s.replayed.records).toBe(10 + 11 + 12);
+    expectBalanced(s);
+  });
+
+  it("a delivered batch's 'A' mark replaces 'T': a successor does not count it", async () => {
+    const dir = tempDir();
+    const a = newSpill(dir);
+    await a.open();
+    for (let i = 0; i < 3; i++) a.append({ signal: 'logs', bytes: payload(i), records: 1 });
+    a.flushSync();
+    await a.replay(async () => 'ok', { maxBatches: 1 });
+    await until(() => stateOnDisk(dir, 0) === A);
+    expect(a.stats().possibleDuplicates.batches).toBe(0);
+    await a.close();
+    markHoldersDead(dir, 'svc');
+    const b = newSpill(dir);
+    await b.open();
+    expect((await drain(b)).ids).toEqual([1, 2]);
+    expect(b.stats().possibleDuplicates.batches).toBe(0);
+  });
+
+  it("a batch appended uncertain (in flight at exit) is written 'tried'; whoever delivers it counts it", async () => {
+    const dir = tempDir();
+    const a = newSpill(dir);
+    await a.open();
+    a.append({ signal: 'logs', bytes: payload(0), records: 7 });
+    a.append({ signal: 'logs', bytes: payload(1), records: 5, uncertain: true });
+    a.flushSync();
+    expect([stateOnDisk(dir, 0), stateOnDisk(dir, 1)]).toEqual([0, T]);
+    await a.close();
+    markHoldersDead(dir, 'svc');
+    const b = newSpill(dir);
+    await b.open();
+    expect((await drain(b)).batches.map((x) => x.uncertain)).toEqual([false, true]);
+    expect(b.stats().possibleDuplicates).toMatchObject({ batches: 1, records: 5 });
+
+    // the same process delivering it counts it too
+    const c = newSpill(tempDir());
+    await c.open();
+    c.append({ signal: 'logs', bytes: payload(2), records: 3, uncertain: true });
+    expect((await drain(c)).batches[0].uncertain).toBe(true);
+    expect(c.stats().possibleDuplicates).toMatchObject({ batches: 1, records: 3 });
+  });
+
+  it("a replay answered 'unknown' (no answer) counts the batch when a later replay delivers it; 'retry' (refused) does not", async () => {
+    const spill = newSpill(tempDir());
+    await spill.open();
+    for (let i = 0; i < 2; i++) spill.append({ signal: 'logs', bytes: payload(i), records: 4 });
+    spill.flushSync();
+    expect((await spill.replay(async () => 'retry')).stopped).toBe('retry');
+    const first = await drain(spill).then((d) => d.batches);
+    expect(first.map((b) => b.uncertain)).toEqual([false, false]);
+    expect(spill.stats().possibleDuplicates.batches).toBe(0);
+
+    for (let i = 2; i < 4; i++) spill.append({ signal: 'logs', bytes: payload(i), records: 4 });
+    spill.flushSync();
+    expect((await spill.replay(async () => 'unknown')).stopped).toBe('retry');
+    const { ids, batches } = await drain(spill);
+    expect(ids).toEqual([2, 3]);
+    expect(batches.map((b) => b.uncertain)).toEqual([true, false]);
+    expect(spill.stats().possibleDuplicates).toMatchObject({ batches: 1, records: 4 });
+    expectBalanced(spill.stats());
+  });
+
+  it("a batch sent from memory before its write carries 'tried' in the header written later", async () => {
+    const dir = tempDir();
+    const a = newSpill(dir, { flushIntervalMillis: 60_000 });
+    await a.open();
+    a.append({ signal: 'logs', bytes: payload(0), records: 1 });
+    let sending!: () => void;
+    const started = new Promise<void>((r) => (sending = r));
+    void a.replay(async () => {
+      sending();
+      return new Promise<never>(() => {});
+    });
+    await started;
+    expect(a.stats().written.batches).toBe(0);
+    a.flushSync();
+    expect(stateOnDisk(dir, 0)).toBe(T);
+    await a.close();
+  });
+
+  it("a batch whose write is in flight is marked once the write lands, before its send starts", async () => {
+    const dir = tempDir();
+    const a = newSpill(dir, { flushIntervalMillis: 60_000 });
+    await a.open();
+    a.append({ signal: 'logs', bytes: payload(0), records: 1 });
+    a.flush(); // asynchronous write under way
+    const seen: number[] = [];
+    await a.replay(async () => {
+      seen.push(stateOnDisk(dir, 0));
+      return 'ok';
+    });
+    expect(seen).toEqual([T]);
+    expect(a.stats().replayed.batches).toBe(1);
+  });
+
+  it("reads a segment of entries in every state (pending, 'tried', sent, dropped, and a state byte it does not know as pending)", async () => {
+    const dir = tempDir();
+    const a = newSpill(dir);
+    await a.open();
+    for (let i = 0; i < 5; i++) a.append({ signal: 'logs', bytes: payload(i), records: 1 });
+    a.flushSync();
+    await a.close();
+    const [seg] = segmentFiles(dir);
+    const fd = openSync(seg, 'r+');
+    [0, T, A, 0x44, 0x7a].forEach((state, i) => writeSync(fd, Uint8Array.of(state), 0, 1, i * (HEADER + 64) + 6));
+    closeSync(fd);
+    markHoldersDead(dir, 'svc');
+    const b = newSpill(dir);
+    await b.open();
+    const { ids, batches } = await drain(b);
+    expect(ids).toEqual([0, 1, 4]);
+    expect(batches.map((x) => x.uncertain)).toEqual([false, true, false]);
+    expect(b.stats().dropped.corrupt.batches).toBe(0);
+  });
+});

@@ -10,6 +10,7 @@ import {
   STATE_DROPPED,
   STATE_OFFSET,
   STATE_PENDING,
+  STATE_TRIED,
   decodeHeader,
   encodeHeader,
   payloadIntact,
@@ -34,6 +35,11 @@ export interface SpillBatch {
   records: number;
   /** Priority class, 0-255 (the batch's highest record class): the lowest is shed first. Default 0. */
   priority?: number;
+  /**
+   * An attempt to send it got no answer (timed out, or still in flight as the process exits):
+   * it may have arrived already. Written as 'tried'; delivered later, it counts in possibleDuplicates.
+   */
+  uncertain?: boolean;
 }
 
 /** A batch as the replay hands it back. */
@@ -47,13 +53,17 @@ export interface SpilledBatch {
   createdAt: number;
   /** Appended by an earlier (dead) process of the service, not by this one. */
   adopted: boolean;
+  /** An earlier send's outcome is unknown: if this one delivers it, it may arrive twice. */
+  uncertain: boolean;
 }
 
 /**
- * What a replay's send answers: 'ok' (delivered: removed from the spill), 'retry' (not now:
- * kept, the replay stops) or 'drop' (refused for good: removed and counted as `rejected`).
+ * What a replay's send answers: 'ok' (delivered: removed from the spill), 'retry' (not
+ * delivered, not now: kept, the replay stops), 'unknown' (no answer: kept, the replay stops,
+ * and a later delivery counts as a possible duplicate) or 'drop' (refused for good: removed
+ * and counted as `rejected`).
  */
-export type SendOutcome = 'ok' | 'retry' | 'drop';
+export type SendOutcome = 'ok' | 'retry' | 'unknown' | 'drop';
 
 export interface ReplayResult {
   /** Batches and records delivered ('ok'). */
@@ -80,6 +90,13 @@ export interface SpillStats {
   adopted: SpillCounter;
   /** Delivered by a replay. */
   replayed: SpillCounter;
+  /**
+   * Part of replayed: delivered after an earlier send whose outcome is unknown (appended
+   * uncertain, a replay answered 'unknown', or marked 'tried' by a dead process killed
+   * between a send and its answer or its 'A' mark). Each may have arrived twice: an upper
+   * bound of the duplicates, never a loss.
+   */
+  possibleDuplicates: SpillCounter;
   /** Held now, in memory or on disk. */
   pending: SpillCounter;
   /** Let go without being sent, per reason (corrupt regions whose header was unreadable count as a batch of 0 records). */
@@ -98,11 +115,21 @@ const ADOPTED_PREFIX = 'adopted-';
 const STATE_BYTE: Record<number, Uint8Array> = {
   [STATE_ACKED]: Uint8Array.of(STATE_ACKED),
   [STATE_DROPPED]: Uint8Array.of(STATE_DROPPED),
+  [STATE_TRIED]: Uint8Array.of(STATE_TRIED),
 };
 
 const openAsync = promisify(fs.open);
+const writeAsync = promisify(fs.write);
 const readAsync = promisify(fs.read);
 const notSending = (e: Entry) => !e.sending;
+/** A function, not an inline test: the state changes across the awaits of a replay. */
+const isGone = (e: Entry) => e.state === EntryState.Gone;
+
+function writeJob(segment: Segment): WriteJob {
+  let resolveSettled!: () => void;
+  const settled = new Promise<void>((r) => (resolveSettled = r));
+  return { segment, position: segment.size, entries: [], buffers: [], done: false, settled, resolveSettled };
+}
 
 function counter(): SpillCounter {
   return { batches: 0, records: 0, bytes: 0 };
@@ -198,6 +225,7 @@ export class DurableSpill {
     written: counter(),
     adopted: counter(),
     replayed: counter(),
+    possibleDuplicates: counter(),
     pending: counter(),
     dropped: Object.fromEntries(SPILL_DROP_REASONS.map((r) => [r, counter()])) as Record<SpillDropReason, SpillCounter>,
     diskErrors: 0,
@@ -240,6 +268,7 @@ export class DurableSpill {
     if (!this.acceptsWrites()) return false;
 
     const createdAt = Date.now();
+    const uncertain = batch.uncertain === true;
     const entry: Entry = {
       state: EntryState.Buffered,
       signal: batch.signal,
@@ -253,13 +282,16 @@ export class DurableSpill {
       offset: 0,
       sending: false,
       finalState: STATE_PENDING,
+      tried: uncertain,
+      uncertain,
+      job: undefined,
     };
     add(this.counts.appended, entry);
     if (!this.makeRoom(HEADER_BYTES + entry.payloadLength, priority)) {
       this.count('spill_full', entry);
       return true;
     }
-    entry.header = encodeHeader(batch.signal, priority, batch.records, createdAt, batch.bytes);
+    entry.header = encodeHeader(batch.signal, priority, batch.records, createdAt, batch.bytes, uncertain ? STATE_TRIED : STATE_PENDING);
     this.track(entry);
     this.buffered.push(entry);
     return true;
@@ -340,8 +372,15 @@ export class DurableSpill {
         entry.sending = true;
         let outcome: SendOutcome;
         try {
-          const bytes = await this.payloadOf(entry);
-          if (bytes === undefined) continue;
+          // Its 'tried' mark has to land after the entry itself.
+          if (entry.state === EntryState.Writing) await entry.job!.settled;
+          if (isGone(entry)) continue; // dropped meanwhile (its write failed)
+          // The read and the mark run side by side; the send starts only once the mark is on disk.
+          const [bytes] = await Promise.all([this.readPayload(entry), this.markTried(entry)]);
+          if (typeof bytes === 'string') {
+            this.drop(entry, bytes);
+            continue;
+          }
           try {
             outcome = await send({
               signal: entry.signal,
@@ -350,6 +389,7 @@ export class DurableSpill {
               priority: entry.priority,
               createdAt: entry.createdAt,
               adopted: isAdopted(entry),
+              uncertain: entry.uncertain,
             });
           } catch {
             outcome = 'retry';
@@ -357,15 +397,18 @@ export class DurableSpill {
         } finally {
           entry.sending = false;
         }
-        if (entry.state === EntryState.Gone) continue;
+        if (isGone(entry)) continue;
         if (outcome === 'ok') {
           add(this.counts.replayed, entry);
+          if (entry.uncertain) add(this.counts.possibleDuplicates, entry);
           result.sentBatches++;
           result.sentRecords += entry.records;
           this.remove(entry, STATE_ACKED);
         } else if (outcome === 'drop') {
           this.drop(entry, 'rejected');
         } else {
+          // 'retry' leaves it 'tried' on disk: a successor counts it if it delivers it (an upper bound)
+          if (outcome === 'unknown') entry.uncertain = true;
           return { ...result, stopped: 'retry' };
         }
       }
@@ -389,6 +432,7 @@ export class DurableSpill {
       written: copy(c.written),
       adopted: copy(c.adopted),
       replayed: copy(c.replayed),
+      possibleDuplicates: copy(c.possibleDuplicates),
       pending: copy(c.pending),
       dropped: Object.fromEntries(SPILL_DROP_REASONS.map((r) => [r, copy(c.dropped[r])])) as Record<SpillDropReason, SpillCounter>,
       diskErrors: c.diskErrors,
@@ -538,6 +582,8 @@ export class DurableSpill {
       for (const { offset, header } of scan.entries) {
         if (header.state === STATE_ACKED || header.state === STATE_DROPPED) continue;
         seg.live++;
+        // Any other state is pending; 'tried': its process was killed between a send and its outcome.
+        const tried = header.state === STATE_TRIED;
         out.push({
           state: EntryState.Written,
           signal: header.signal,
@@ -551,6 +597,9 @@ export class DurableSpill {
           offset,
           sending: false,
           finalState: STATE_PENDING,
+          tried,
+          uncertain: tried,
+          job: undefined,
         });
       }
       if (seg.live > 0) seg.fd = await openAsync(path, 'r+');
@@ -598,10 +647,11 @@ export class DurableSpill {
         }
       }
       if (!job || job.segment !== seg || job.entries.length >= ENTRIES_PER_WRITE) {
-        job = { segment: seg, position: seg.size, entries: [], buffers: [], done: false };
+        job = writeJob(seg);
         jobs.push(job);
       }
       e.state = EntryState.Writing;
+      e.job = job;
       e.segment = seg;
       e.offset = seg.size;
       seg.size += size;
@@ -678,9 +728,11 @@ export class DurableSpill {
   /** Marks the first `ok` entries of `job` written and counts the rest as disk errors. */
   private settle(job: WriteJob, ok: number): void {
     job.done = true;
+    job.resolveSettled();
     job.entries.forEach((e, i) => {
       e.header = undefined;
       e.bytes = undefined;
+      e.job = undefined;
       if (e.state === EntryState.Writing) {
         if (i < ok) {
           e.state = EntryState.Written;
@@ -816,9 +868,12 @@ export class DurableSpill {
 
   // ---- reading ----
 
-  /** The payload of `e`: from memory while unwritten, else read back and checked. */
-  private async payloadOf(e: Entry): Promise<Uint8Array | undefined> {
-    if (e.state !== EntryState.Written) return e.bytes;
+  /**
+   * The payload of `e`: from memory while unwritten, else read back and checked; or why it
+   * cannot be had (the caller drops it, once the 'tried' mark beside this read has landed).
+   */
+  private async readPayload(e: Entry): Promise<Uint8Array | 'corrupt' | 'disk_error'> {
+    if (e.state !== EntryState.Written) return e.bytes!;
     const seg = e.segment!;
     const size = HEADER_BYTES + e.payloadLength;
     if (this.readBuffer.length < size) this.readBuffer = Buffer.allocUnsafe(Math.max(size, 2 * this.readBuffer.length));
@@ -829,15 +884,39 @@ export class DurableSpill {
       const { bytesRead } = await readAsync(seg.fd, buf, 0, buf.length, e.offset);
       const header = bytesRead === buf.length ? decodeHeader(buf, 0) : undefined;
       const payload = buf.subarray(HEADER_BYTES);
-      if (!header || header.payloadLength !== e.payloadLength || !payloadIntact(header, payload)) {
-        this.drop(e, 'corrupt');
-        return undefined;
-      }
+      if (!header || header.payloadLength !== e.payloadLength || !payloadIntact(header, payload)) return 'corrupt';
       return payload;
     } catch (err) {
       this.diskFailure(err);
-      this.drop(e, 'disk_error');
-      return undefined;
+      return 'disk_error';
+    } finally {
+      seg.ops--;
+      this.maybeRetire(seg);
+      this.ioDone();
+    }
+  }
+
+  /**
+   * Marks `e` 'tried' before a send of it starts: a process killed from here until its 'A'
+   * mark lands (the send, the collector's answer, the mark's write) leaves a batch that its
+   * successor replays and counts as a possible duplicate. Unwritten, the mark goes into the
+   * header that will be written. A failed mark is counted (diskErrors) and the send goes on.
+   */
+  private async markTried(e: Entry): Promise<void> {
+    if (e.tried) return;
+    e.tried = true;
+    if (e.state === EntryState.Buffered) {
+      e.header![STATE_OFFSET] = STATE_TRIED;
+      return;
+    }
+    const seg = e.segment!;
+    if (e.state !== EntryState.Written || seg.fd < 0 || seg.retired) return;
+    seg.ops++;
+    this.io++;
+    try {
+      await writeAsync(seg.fd, STATE_BYTE[STATE_TRIED], 0, 1, e.offset + STATE_OFFSET);
+    } catch {
+      this.counts.diskErrors++;
     } finally {
       seg.ops--;
       this.maybeRetire(seg);

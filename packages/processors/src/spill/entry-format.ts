@@ -7,7 +7,8 @@ import { crc32 } from 'node:zlib';
  *     0   4   magic "CSP" + format version 1
  *     4   1   signal (0 logs, 1 traces, 2 metrics)
  *     5   1   priority (shedding drops the lowest first)
- *     6   1   state: 0 pending, 'A' acknowledged (sent), 'D' dropped; the only byte written in place
+ *     6   1   state: 0 pending, 'T' tried (a send whose outcome is unknown: it may have arrived),
+ *             'A' acknowledged (sent), 'D' dropped; the only byte written in place
  *     7   1   reserved, 0
  *     8   4   records in the batch (uint32 LE)
  *    12   8   created at, ms since the epoch (float64 LE)
@@ -17,12 +18,22 @@ import { crc32 } from 'node:zlib';
  *
  * The header checksum lets a reader trust a length before it skips by it; after a bad header
  * it looks for the next magic whose header checks out.
+ *
+ * 'T' came after the first segments were written, within version 1: a reader from before it
+ * takes 'T' as pending (it replays the batch, without counting a possible duplicate), and
+ * segments without any 'T' read as they always did; the rest of the entry is unchanged.
  */
 export const HEADER_BYTES = 32;
 export const MAGIC = Buffer.from([0x43, 0x53, 0x50, 0x01]);
 export const STATE_OFFSET = 6;
 
 export const STATE_PENDING = 0;
+/**
+ * A send started (or the batch came from an export that got no answer) and its outcome is
+ * unknown: written before a replay sends it, so that a process killed between the
+ * collector's answer and the 'A' mark leaves a batch its successor knows may arrive twice.
+ */
+export const STATE_TRIED = 0x54;
 export const STATE_ACKED = 0x41;
 export const STATE_DROPPED = 0x44;
 
@@ -46,13 +57,20 @@ function headerCrc(buf: Uint8Array, at: number): number {
   return crc32(buf.subarray(at + 7, at + 28), crc32(buf.subarray(at, at + 6)));
 }
 
-/** The header of an entry holding `payload`. */
-export function encodeHeader(signal: SpillSignal, priority: number, records: number, createdAt: number, payload: Uint8Array): Buffer {
+/** The header of an entry holding `payload`, in `state` (pending or tried). */
+export function encodeHeader(
+  signal: SpillSignal,
+  priority: number,
+  records: number,
+  createdAt: number,
+  payload: Uint8Array,
+  state: number = STATE_PENDING,
+): Buffer {
   const h = Buffer.alloc(HEADER_BYTES);
   MAGIC.copy(h, 0);
   h[4] = SIGNALS.indexOf(signal);
   h[5] = priority;
-  h[6] = STATE_PENDING;
+  h[STATE_OFFSET] = state;
   h.writeUInt32LE(records, 8);
   h.writeDoubleLE(createdAt, 12);
   h.writeUInt32LE(payload.byteLength, 20);

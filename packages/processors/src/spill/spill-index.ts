@@ -58,6 +58,15 @@ export interface Entry {
   sending: boolean;
   /** State byte to write once an in-flight write of this (now gone) entry completes. */
   finalState: number;
+  /** Its state on disk is 'tried' (or will be, once written): a send of it was started. */
+  tried: boolean;
+  /**
+   * An earlier send's outcome is unknown (no answer, or in flight when its process spilled it
+   * at exit, or found 'tried' in a dead process's segment): delivered now, it may arrive twice.
+   */
+  uncertain: boolean;
+  /** The write carrying it, while Writing. */
+  job: WriteJob | undefined;
 }
 
 export interface WriteJob {
@@ -66,6 +75,9 @@ export interface WriteJob {
   entries: Entry[];
   buffers: Uint8Array[];
   done: boolean;
+  /** Resolves once the write is settled (its entries Written, or gone after a failure). */
+  settled: Promise<void>;
+  resolveSettled: () => void;
 }
 
 /** Oldest first, with gone entries skipped lazily. */
