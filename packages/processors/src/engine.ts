@@ -907,6 +907,15 @@ export class BatchingEngine<T extends GroupedRecord> {
       for (const reason of DROP_REASONS) r.observe(this.dropped[reason], byReason[reason]);
     });
     size.addCallback((r: ObservableResult) => r.observe(this.queue.length + this.retained, base));
+    // with a spill only (see ProcessorStats.possibleDuplicates)
+    meter
+      .createObservableCounter(`ccr.processor.${signal}.possible_duplicates`, {
+        unit,
+        description: 'Records delivered after an earlier export of them got no answer: each may have arrived twice.',
+      })
+      .addCallback((r: ObservableResult) => {
+        if (this.spill) r.observe(this.possibleDuplicates, base);
+      });
     capacity.addCallback((r: ObservableResult) => r.observe(this.options.maxQueueSize, base));
   }
 }

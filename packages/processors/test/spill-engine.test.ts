@@ -17,7 +17,8 @@ import {
   type ExportOutcome,
   type ProcessorStats,
 } from '../src';
-import { loggerFor } from './helpers';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { loggerFor, metricPoints, TestMetricReader } from './helpers';
 import { decodeOtlp } from './otlp';
 import { markHoldersDead, tempDir, until } from './spill-helpers';
 
@@ -300,13 +301,18 @@ describe('processors with a durable spill', () => {
     await spill.open();
     // the first export never answers (a black hole), then the collector accepts
     const exporter = new ScriptedEncodedExporter((call) => (call === 0 ? 'hang' : OK));
-    const p = new BatchingLogRecordProcessor({ env: {}, exporter, spill, maxExportBatchSize: 10, scheduledDelayMillis: 0, exportTimeoutMillis: 100, retryBaseDelayMillis: 20 });
+    const reader = new TestMetricReader();
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const p = new BatchingLogRecordProcessor({
+      env: {}, exporter, spill, meterProvider, maxExportBatchSize: 10, scheduledDelayMillis: 0, exportTimeoutMillis: 100, retryBaseDelayMillis: 20,
+    });
     const { logger } = loggerFor(p);
     for (let i = 0; i < 10; i++) logger.emit({ body: `t${i}`, severityNumber: SeverityNumber.INFO });
     await until(() => p.stats().exported === 10);
     expect(p.stats()).toMatchObject({ exported: 10, spilled: 0, possibleDuplicates: 10 });
     expectAddsUp(p.stats(), 10);
     expect(spill.spill.stats().possibleDuplicates.records).toBe(10);
+    expect((await metricPoints(reader, 'ccr.processor.log.possible_duplicates')).map((d) => d.value)).toEqual([10]);
 
     const spill2 = newSpill(tempDir());
     await spill2.open();
