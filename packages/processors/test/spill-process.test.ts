@@ -73,6 +73,34 @@ describe('DurableSpill across processes', () => {
     }
   });
 
+  it('SIGKILL during an outage (the replay probe refused): the successor counts no possible duplicate', async () => {
+    const dir = tempDir();
+    const { child } = await startChild(
+      dir,
+      'gateway',
+      `
+        for (let i = 0; i < 3; i++) {
+          const b = Buffer.alloc(300, i); b.writeUInt32LE(i, 0);
+          spill.appendSync({ signal: 'logs', bytes: b, records: 100 + i });
+        }
+        setInterval(() => {}, 1000);
+        spill.replay(async () => 'retry').then((r) => console.log(r.stopped === 'retry' ? 'ready' : 'unexpected ' + r.stopped));
+      `,
+    );
+    child.kill('SIGKILL');
+    await waitExit(child);
+    const spill = new DurableSpill({ dir, serviceName: 'gateway' });
+    try {
+      await spill.open();
+      const { ids, batches } = await drain(spill);
+      expect(ids).toEqual([0, 1, 2]);
+      expect(batches.every((b) => !b.uncertain)).toBe(true);
+      expect(spill.stats().possibleDuplicates.batches).toBe(0);
+    } finally {
+      await spill.close();
+    }
+  });
+
   it('SIGKILL while appending without appendSync: what was appended a flush interval (plus margin) before the kill survives, with no hole', async () => {
     const dir = tempDir();
     const { child, lines } = await startChild(

@@ -622,11 +622,15 @@ describe('DurableSpill possible duplicates (a send whose outcome is unknown)', (
   });
 
   it("a replay answered 'unknown' (no answer) counts the batch when a later replay delivers it; 'retry' (refused) does not", async () => {
-    const spill = newSpill(tempDir());
+    const dir = tempDir();
+    const spill = newSpill(dir);
     await spill.open();
     for (let i = 0; i < 2; i++) spill.append({ signal: 'logs', bytes: payload(i), records: 4 });
     spill.flushSync();
-    expect((await spill.replay(async () => 'retry')).stopped).toBe('retry');
+    const during: number[] = [];
+    expect((await spill.replay(async () => (during.push(stateOnDisk(dir, 0)), 'retry'))).stopped).toBe('retry');
+    // 'T' while the send was out, pending again once it was refused
+    expect([during, stateOnDisk(dir, 0)]).toEqual([[T], 0]);
     const first = await drain(spill).then((d) => d.batches);
     expect(first.map((b) => b.uncertain)).toEqual([false, false]);
     expect(spill.stats().possibleDuplicates.batches).toBe(0);
@@ -634,6 +638,7 @@ describe('DurableSpill possible duplicates (a send whose outcome is unknown)', (
     for (let i = 2; i < 4; i++) spill.append({ signal: 'logs', bytes: payload(i), records: 4 });
     spill.flushSync();
     expect((await spill.replay(async () => 'unknown')).stopped).toBe('retry');
+    expect(stateOnDisk(dir, 2)).toBe(T);
     const { ids, batches } = await drain(spill);
     expect(ids).toEqual([2, 3]);
     expect(batches.map((b) => b.uncertain)).toEqual([true, false]);

@@ -116,6 +116,7 @@ const STATE_BYTE: Record<number, Uint8Array> = {
   [STATE_ACKED]: Uint8Array.of(STATE_ACKED),
   [STATE_DROPPED]: Uint8Array.of(STATE_DROPPED),
   [STATE_TRIED]: Uint8Array.of(STATE_TRIED),
+  [STATE_PENDING]: Uint8Array.of(STATE_PENDING),
 };
 
 const openAsync = promisify(fs.open);
@@ -372,11 +373,9 @@ export class DurableSpill {
         entry.sending = true;
         let outcome: SendOutcome;
         try {
-          // Its 'tried' mark has to land after the entry itself.
-          if (entry.state === EntryState.Writing) await entry.job!.settled;
-          if (isGone(entry)) continue; // dropped meanwhile (its write failed)
           // The read and the mark run side by side; the send starts only once the mark is on disk.
           const [bytes] = await Promise.all([this.readPayload(entry), this.markTried(entry)]);
+          if (isGone(entry)) continue; // dropped meanwhile (its write failed)
           if (typeof bytes === 'string') {
             this.drop(entry, bytes);
             continue;
@@ -394,6 +393,12 @@ export class DurableSpill {
           } catch {
             outcome = 'retry';
           }
+          if (outcome === 'retry' && !entry.uncertain) {
+            // refused, so not delivered: back to pending (a successor must not count it), before
+            // anything else may mark it (sending keeps shedding off it meanwhile)
+            entry.tried = false;
+            await this.mark(entry, STATE_PENDING);
+          }
         } finally {
           entry.sending = false;
         }
@@ -407,7 +412,6 @@ export class DurableSpill {
         } else if (outcome === 'drop') {
           this.drop(entry, 'rejected');
         } else {
-          // 'retry' leaves it 'tried' on disk: a successor counts it if it delivers it (an upper bound)
           if (outcome === 'unknown') entry.uncertain = true;
           return { ...result, stopped: 'retry' };
         }
@@ -902,19 +906,26 @@ export class DurableSpill {
    * successor replays and counts as a possible duplicate. Unwritten, the mark goes into the
    * header that will be written. A failed mark is counted (diskErrors) and the send goes on.
    */
-  private async markTried(e: Entry): Promise<void> {
-    if (e.tried) return;
+  private markTried(e: Entry): Promise<void> {
+    if (e.tried) return Promise.resolve();
     e.tried = true;
+    return this.mark(e, STATE_TRIED);
+  }
+
+  /** Sets the state byte of a pending entry: in its header while unwritten, else on disk once its write has landed. */
+  private async mark(e: Entry, state: number): Promise<void> {
     if (e.state === EntryState.Buffered) {
-      e.header![STATE_OFFSET] = STATE_TRIED;
+      e.header![STATE_OFFSET] = state;
       return;
     }
+    // the mark has to land after the entry itself
+    if (e.state === EntryState.Writing) await e.job!.settled;
     const seg = e.segment!;
-    if (e.state !== EntryState.Written || seg.fd < 0 || seg.retired) return;
+    if (isGone(e) || seg.fd < 0 || seg.retired) return;
     seg.ops++;
     this.io++;
     try {
-      await writeAsync(seg.fd, STATE_BYTE[STATE_TRIED], 0, 1, e.offset + STATE_OFFSET);
+      await writeAsync(seg.fd, STATE_BYTE[state], 0, 1, e.offset + STATE_OFFSET);
     } catch {
       this.counts.diskErrors++;
     } finally {
