@@ -139,6 +139,8 @@ interface Batch {
   sentAt?: number;
   /** Taken to the spill at exit (spillSync): a late callback or retry timer ignores it. */
   gone?: boolean;
+  /** An export of it failed with no known outcome (see outcomeUnknown): delivered later, it may arrive twice. */
+  uncertain?: boolean;
 }
 
 /** A resource whose detectors may still be running (ResourceImpl from @opentelemetry/resources). */
@@ -591,7 +593,10 @@ export class BatchingEngine<T extends GroupedRecord> {
       if (result.code === ExportResultCode.SUCCESS) {
         this.collectorUp();
         this.settle(batch, undefined);
-      } else if (!this.spillFailed(batch, result)) this.failed(batch, result.error);
+      } else if (!this.spillFailed(batch, result)) {
+        if (outcomeUnknown(result)) batch.uncertain = true;
+        this.failed(batch, result.error);
+      }
     };
     try {
       const returned = this.exportAttempt(batch, callback);
@@ -673,7 +678,7 @@ export class BatchingEngine<T extends GroupedRecord> {
     for (const batch of [...this.active]) {
       const n = batch.encoded.count;
       // in flight: sent, no answer yet; it may arrive, and arrive again from the spill
-      if (!spill.append(this.spillSignal, batch.encoded, batch.inFlight === true)) continue;
+      if (!spill.append(this.spillSignal, batch.encoded, batch.inFlight === true || batch.uncertain === true)) continue;
       batch.gone = true;
       this.active.delete(batch);
       if (batch.inFlight) {
@@ -823,8 +828,10 @@ export class BatchingEngine<T extends GroupedRecord> {
     this.inFlightBatches--;
     this.inFlightRecords -= n;
     this.active.delete(batch);
-    if (reason === undefined) this.exported += n;
-    else this.drop(reason, n);
+    if (reason === undefined) {
+      this.exported += n;
+      if (batch.uncertain) this.possibleDuplicates += n;
+    } else this.drop(reason, n);
     this.pump();
   }
 
@@ -907,15 +914,12 @@ export class BatchingEngine<T extends GroupedRecord> {
       for (const reason of DROP_REASONS) r.observe(this.dropped[reason], byReason[reason]);
     });
     size.addCallback((r: ObservableResult) => r.observe(this.queue.length + this.retained, base));
-    // with a spill only (see ProcessorStats.possibleDuplicates)
     meter
       .createObservableCounter(`ccr.processor.${signal}.possible_duplicates`, {
         unit,
         description: 'Records delivered after an earlier export of them got no answer: each may have arrived twice.',
       })
-      .addCallback((r: ObservableResult) => {
-        if (this.spill) r.observe(this.possibleDuplicates, base);
-      });
+      .addCallback((r: ObservableResult) => r.observe(this.possibleDuplicates, base));
     capacity.addCallback((r: ObservableResult) => r.observe(this.options.maxQueueSize, base));
   }
 }

@@ -343,6 +343,23 @@ describe('processors with a durable spill', () => {
   });
 });
 
+describe('possible duplicates without a spill', () => {
+  it.each<[string, ExportOutcome, number]>([
+    ['a connection lost after it was made: the retry may deliver it twice, counted', { code: ExportResultCode.FAILED, error: Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }) }, 10],
+    ['a connection refused: the retry cannot duplicate, not counted', REFUSED, 0],
+    ['an HTTP 503: not counted', { code: ExportResultCode.FAILED, error: new Error('HTTP 503'), httpStatus: 503 }, 0],
+  ])('an export retried in memory after %s', async (_, failure, counted) => {
+    const exporter = new ScriptedEncodedExporter((call) => (call === 0 ? failure : OK));
+    const p = new BatchingLogRecordProcessor({ env: {}, exporter, maxExportBatchSize: 10, scheduledDelayMillis: 0, retryBaseDelayMillis: 10 });
+    const { logger } = loggerFor(p);
+    for (let i = 0; i < 10; i++) logger.emit({ body: `m${i}`, severityNumber: SeverityNumber.INFO });
+    await until(() => p.stats().exported === 10);
+    expect(exporter.calls).toBe(2);
+    expect(p.stats()).toMatchObject({ exported: 10, possibleDuplicates: counted });
+    expectAddsUp(p.stats(), 10);
+  });
+});
+
 describe('Retry-After', () => {
   it('parses delay-seconds and HTTP dates, caps them, ignores garbage', () => {
     const now = Date.parse('2026-01-01T00:00:00Z');
