@@ -355,6 +355,10 @@ export class DurableSpill {
    * and removes each once delivered. Stops when nothing is left, when `send` answers 'retry'
    * (or throws), or after `maxBatches`: the caller drives the replay in slices while live
    * traffic flows. One replay runs at a time (another call returns 'busy' at once).
+   * Each batch is marked 'tried' on disk before its send starts and 'A' as soon as it is
+   * delivered (back to pending when refused), so that a batch whose send outcome is unknown
+   * is known as such, by this process and by a successor, and counted in possibleDuplicates
+   * when it is delivered.
    */
   async replay(send: (batch: SpilledBatch) => Promise<SendOutcome>, opts: { maxBatches?: number } = {}): Promise<ReplayResult> {
     const result: ReplayResult = { sentBatches: 0, sentRecords: 0, stopped: 'empty' };
