@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DurableSpill } from '../src/spill';
 import { DIST_SPILL, drain, expectBalanced, processDirs, segmentFiles, startChild, tempDir, until, waitExit } from './spill-helpers';
@@ -99,6 +100,31 @@ describe('DurableSpill across processes', () => {
     } finally {
       await spill.close();
     }
+  });
+
+  it("a signal right after a delivery: flushSync writes the 'A' mark still waiting in the thread pool, so a successor sends it no more", () => {
+    const dir = tempDir();
+    const script = `
+      const { pbkdf2 } = require('node:crypto');
+      const { DurableSpill } = require(${JSON.stringify(DIST_SPILL)});
+      const spill = new DurableSpill({ dir: ${JSON.stringify(dir)}, serviceName: 'gateway' });
+      spill.open().then(async () => {
+        for (let i = 0; i < 2; i++) {
+          const b = Buffer.alloc(300, i); b.writeUInt32LE(i, 0);
+          spill.appendSync({ signal: 'logs', bytes: b, records: 10 });
+        }
+        // the 2xx arrives while the one thread of the pool is busy: the 'A' write waits behind it
+        await spill.replay(async () => { pbkdf2('x', 'y', 2e7, 32, 'sha256', () => {}); return 'ok'; }, { maxBatches: 1 });
+        spill.flushSync();
+        // as the preload does on SIGTERM: flushSync, then the signal again with its default action
+        // (process.exit() would let the pool finish its queue; a signal does not)
+        process.kill(process.pid, 'SIGTERM');
+      });
+    `;
+    const r = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, UV_THREADPOOL_SIZE: '1' }, encoding: 'utf8', timeout: 30_000 });
+    expect(r.signal).toBe('SIGTERM');
+    const [seg] = segmentFiles(dir);
+    expect(readFileSync(seg)[6]).toBe(0x41); // 'A'
   });
 
   it('SIGKILL while appending without appendSync: what was appended a flush interval (plus margin) before the kill survives, with no hole', async () => {

@@ -206,6 +206,8 @@ export class DurableSpill {
   private readonly order = new EntryQueue();
   /** Per priority class, oldest first: shedding takes the first of the lowest class. */
   private readonly byPriority = new Map<number, EntryQueue>();
+  /** State bytes being written asynchronously (flushSync writes them again, synchronously). */
+  private readonly marking = new Map<Entry, number>();
   /** Writes assigned a place in a segment and not yet settled, in order. */
   private queued: WriteJob[] = [];
   private writing = false;
@@ -307,7 +309,8 @@ export class DurableSpill {
 
   /**
    * Writes every buffered batch now, with synchronous calls (and writes again, at the same
-   * place, what asynchronous writes still hold: the process may exit before they run).
+   * place, what asynchronous writes still hold, state marks included: the process may exit
+   * before they run, and a lost 'A' mark would have a successor send a delivered batch again).
    */
   flushSync(): void {
     this.queued.push(...this.assignBuffered());
@@ -321,6 +324,15 @@ export class DurableSpill {
         err = e as Error;
       }
       this.completeWrite(job, err, written);
+    }
+    for (const [e, state] of this.marking) {
+      const fd = e.segment!.fd;
+      if (fd < 0) continue;
+      try {
+        fs.writeSync(fd, STATE_BYTE[state], 0, 1, e.offset + STATE_OFFSET);
+      } catch {
+        this.counts.diskErrors++;
+      }
     }
   }
 
@@ -844,8 +856,10 @@ export class DurableSpill {
     if (seg.fd < 0 || seg.retired) return;
     seg.ops++;
     this.io++;
+    this.marking.set(e, state);
     fs.write(seg.fd, STATE_BYTE[state], 0, 1, e.offset + STATE_OFFSET, (err) => {
       seg.ops--;
+      this.marking.delete(e);
       // A lost mark means the batch may be sent again by a later process: a duplicate, not a loss.
       if (err) this.counts.diskErrors++;
       this.maybeRetire(seg);
@@ -928,11 +942,13 @@ export class DurableSpill {
     if (isGone(e) || seg.fd < 0 || seg.retired) return;
     seg.ops++;
     this.io++;
+    this.marking.set(e, state);
     try {
       await writeAsync(seg.fd, STATE_BYTE[state], 0, 1, e.offset + STATE_OFFSET);
     } catch {
       this.counts.diskErrors++;
     } finally {
+      if (this.marking.get(e) === state) this.marking.delete(e);
       seg.ops--;
       this.maybeRetire(seg);
       this.ioDone();
