@@ -48,8 +48,12 @@ const SPILL_DROP: Record<SpillDropReason, DropReason> = {
   rejected: 'spill_rejected',
 };
 
-/** Longest wait between two attempts while the collector is down (before jitter). */
-export const MAX_BACKOFF_MILLIS = 30_000;
+/**
+ * Longest wait between two probes while the collector is down (before jitter). 5 s, the cap of the
+ * OTLP exporters' own retries: a probe is one connection attempt, and a collector back from a restart
+ * gets what the spill holds within seconds, not half a minute.
+ */
+export const MAX_BACKOFF_MILLIS = 5_000;
 /** Shortest: even with retryBaseDelayMillis 0, a down collector is not hammered. */
 const MIN_BACKOFF_MILLIS = 50;
 /**
