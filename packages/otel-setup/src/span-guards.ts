@@ -24,7 +24,8 @@ let countRefused: () => void = () => undefined;
  * Wraps the SDK's Span methods (setAttribute, setAttributes, addEvent, addLink(s), recordException,
  * setStatus, updateName, end) and Tracer.startSpan in a try/catch, once per process: a call that
  * throws on its arguments is ignored (the span stays as it was, a chainable method still returns the
- * span) and counted through `onRefused`. end() that throws still ends the span (now); startSpan()
+ * span) and counted through `onRefused`. A span name that is not a string (a symbol, a number) becomes
+ * one, before the redacting processor reads it as text. end() that throws still ends the span (now); startSpan()
  * that throws starts it again without the attributes and links it was given, else returns a
  * non-recording span. A call costs one more function call and a try block (see README: Limits).
  * Returns a function that puts the SDK's methods back.
@@ -45,6 +46,7 @@ export function guardSpanMethods(onRefused: () => void): () => void {
     restore.push(() => (proto[name] = orig));
   };
   for (const name of CHAINABLE) {
+    if (name === 'updateName') continue;
     wrap(spanProto, name, (orig) =>
       // fixed arity: no arguments object or rest array per call
       function guarded(this: unknown, a?: unknown, b?: unknown, c?: unknown) {
@@ -57,6 +59,17 @@ export function guardSpanMethods(onRefused: () => void): () => void {
       },
     );
   }
+  // a name that is not a string (a symbol, a number) becomes one: every processor after this reads it as text
+  wrap(spanProto, 'updateName', (orig) =>
+    function guarded(this: unknown, a?: unknown) {
+      try {
+        return orig.call(this, typeof a === 'string' ? a : String(a));
+      } catch (err) {
+        refused('updateName', err);
+        return this;
+      }
+    },
+  );
   wrap(spanProto, 'recordException', (orig) =>
     function guarded(this: unknown, a?: unknown, b?: unknown) {
       try {
@@ -84,12 +97,12 @@ export function guardSpanMethods(onRefused: () => void): () => void {
   wrap(tracerProto, 'startSpan', (orig) =>
     function guarded(this: unknown, a?: unknown, b?: unknown, c?: unknown) {
       try {
-        return orig.call(this, a, b, c);
+        return orig.call(this, typeof a === 'string' ? a : String(a), b, c);
       } catch (err) {
         refused('startSpan', err);
         try {
           const o = (b ?? {}) as SpanOptions;
-          return orig.call(this, typeof a === 'string' ? a : String(a), { kind: o.kind, root: o.root, startTime: o.startTime }, c);
+          return orig.call(this, String(a), { kind: o.kind, root: o.root, startTime: o.startTime }, c);
         } catch {
           return trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
         }

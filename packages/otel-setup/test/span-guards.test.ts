@@ -71,7 +71,7 @@ describe('span guards', () => {
       second.end();
       await processor.forceFlush();
       const spans = exporter.getFinishedSpans();
-      expect(spans.map((s) => s.name)).toEqual(['Symbol(odd)', 'second']);
+      expect(spans.map((s) => s.name)).toEqual(['Symbol(odd)', 'second']); // a symbol name becomes text
       // setAttributes keeps what it read before the getter threw
       expect(spans[0].attributes).toEqual({ before: 1, fine: 1, after: 2 });
       expect(spans[0].status).toEqual({ code: SpanStatusCode.ERROR, message: 'm' });
