@@ -76,6 +76,8 @@ export class RecordEncoder {
   readonly counts: ValueCounts = { truncated: 0, circular: 0 };
   private maxBytes = Infinity;
   private attrUnits = Infinity;
+  /** Strings up to this many UTF-16 units are within maxValueBytes whatever they hold (3 bytes per unit at most). */
+  private safeUnits = Infinity;
   /** Arrays and maps being written, outermost first: a cycle is a reference to one of them. */
   private readonly ancestors: object[] = [];
 
@@ -86,17 +88,18 @@ export class RecordEncoder {
   setLimits(limits: Readonly<ValueLimits>): void {
     this.maxBytes = limits.maxValueBytes;
     this.attrUnits = limits.attributeValueLengthLimit;
+    this.safeUnits = Math.floor(limits.maxValueBytes / 3);
   }
 
   /** A LogRecord message's fields (no tag or length of its own). */
   readonly logRecord = (w: ProtoWriter, rec: ReadableLogRecord): void => {
-    this.ancestors.length = 0; // a record that threw half-way left its own behind
+    if (this.ancestors.length !== 0) this.ancestors.length = 0; // a record that threw half-way left its own behind
     encodeLogRecordWith(this, w, rec);
   };
 
   /** A Span message's fields (no tag or length of its own). */
   readonly span = (w: ProtoWriter, span: ReadableSpan): void => {
-    this.ancestors.length = 0;
+    if (this.ancestors.length !== 0) this.ancestors.length = 0;
     encodeSpanWith(this, w, span);
   };
 
@@ -105,7 +108,7 @@ export class RecordEncoder {
     switch (typeof value) {
       case 'string':
         w.tag(1, LEN);
-        if (value.length > units || value.length * 3 > this.maxBytes) {
+        if (value.length > units || value.length > this.safeUnits) {
           if (w.stringLimited(value, units, this.maxBytes)) this.counts.truncated++;
         } else w.string(value);
         return;
@@ -123,63 +126,70 @@ export class RecordEncoder {
         }
         return;
       case 'bigint':
-        // OTLP's int is int64; a larger one keeps its digits as a string
-        if (value >= MIN_INT64_BIG && value <= MAX_INT64_BIG) {
-          w.tag(3, VARINT);
-          w.varintBig(value);
-        } else this.anyValue(w, value.toString(), units);
-        return;
       case 'object':
-        if (value === null) return;
-        if (value instanceof Uint8Array) {
-          const max = units < this.maxBytes ? units : this.maxBytes;
-          w.tag(7, LEN);
-          if (value.length > max) {
-            w.bytes(value.subarray(0, max));
-            this.counts.truncated++;
-          } else w.bytes(value);
-          return;
-        }
-        if (this.ancestors.includes(value)) {
-          w.tag(1, LEN);
-          w.string(CIRCULAR_MARKER);
-          this.counts.circular++;
-          return;
-        }
-        this.ancestors.push(value);
-        if (Array.isArray(value)) {
-          w.tag(5, LEN);
-          const arr = w.fork();
-          for (let i = 0; i < value.length; i++) {
-            w.tag(1, LEN);
-            const item = w.fork();
-            this.anyValue(w, value[i], units);
-            w.join(item);
-          }
-          w.join(arr);
-        } else {
-          w.tag(6, LEN);
-          const list = w.fork();
-          this.keyValues(w, value as Record<string, unknown>, 1, units);
-          w.join(list);
-        }
-        this.ancestors.pop();
+        this.otherValue(w, value, units);
         return;
       default:
         return; // undefined, a symbol, a function: an empty AnyValue, as the SDK writes them
     }
   }
 
+  /** The rarer kinds, apart so that anyValue stays small enough to inline: BigInt, bytes, arrays, maps. */
+  private otherValue(w: ProtoWriter, value: bigint | object | null, units: number): void {
+    if (typeof value === 'bigint') {
+      // OTLP's int is int64; a larger one keeps its digits as a string
+      if (value >= MIN_INT64_BIG && value <= MAX_INT64_BIG) {
+        w.tag(3, VARINT);
+        w.varintBig(value);
+      } else this.anyValue(w, value.toString(), units);
+      return;
+    }
+    if (value === null) return;
+    if (value instanceof Uint8Array) {
+      const max = units < this.maxBytes ? units : this.maxBytes;
+      w.tag(7, LEN);
+      if (value.length > max) {
+        w.bytes(value.subarray(0, max));
+        this.counts.truncated++;
+      } else w.bytes(value);
+      return;
+    }
+    if (this.ancestors.includes(value)) {
+      w.tag(1, LEN);
+      w.string(CIRCULAR_MARKER);
+      this.counts.circular++;
+      return;
+    }
+    this.ancestors.push(value);
+    if (Array.isArray(value)) {
+      w.tag(5, LEN);
+      const arr = w.fork();
+      for (let i = 0; i < value.length; i++) {
+        w.tag(1, LEN);
+        const item = w.fork();
+        this.anyValue(w, value[i], units);
+        w.join(item);
+      }
+      w.join(arr);
+    } else {
+      w.tag(6, LEN);
+      const list = w.fork();
+      this.keyValues(w, value as Record<string, unknown>, 1, units);
+      w.join(list);
+    }
+    this.ancestors.pop();
+  }
+
   /** A string field other than a value (a span's name, a status message), within maxValueBytes. */
   text(w: ProtoWriter, s: string): void {
     if (typeof s !== 'string') s = String(s); // a name given as a number or symbol through the API
-    if (s.length * 3 > this.maxBytes) {
+    if (s.length > this.safeUnits) {
       if (w.stringLimited(s, Infinity, this.maxBytes)) this.counts.truncated++;
     } else w.string(s);
   }
 
   /** Repeated KeyValue under `field` (symbol keys are not enumerated: they are not attributes). */
-  keyValues(w: ProtoWriter, attrs: Record<string, unknown>, field: number, units = this.attrUnits): void {
+  keyValues(w: ProtoWriter, attrs: Record<string, unknown>, field: number, units: number = this.attrUnits): void {
     for (const key in attrs) {
       if (!Object.prototype.hasOwnProperty.call(attrs, key)) continue;
       w.tag(field, LEN);
