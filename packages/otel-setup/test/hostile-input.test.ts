@@ -67,3 +67,37 @@ describe("the preload's logger with hostile input", () => {
     await provider.shutdown();
   });
 });
+
+describe('value limits in the configuration', () => {
+  const { resolveConfig } = require('../src/config/resolve') as typeof import('../src/config/resolve');
+  const { validateLayer } = require('../src/config/file') as typeof import('../src/config/file');
+  const resolve = (env: NodeJS.ProcessEnv, file?: object) => {
+    const warnings: string[] = [];
+    const cfg = resolveConfig({ env, warn: (m) => warnings.push(m), file: file as never });
+    return { cfg, warnings };
+  };
+
+  it('defaults: 1 MiB per value, no attribute length limit (the processors own defaults)', () => {
+    const { cfg } = resolve({});
+    for (const s of ['logs', 'spans'] as const) {
+      expect(cfg.batching[s].maxValueBytes).toBe(1024 * 1024);
+      expect(cfg.batching[s].attributeValueLengthLimit).toBe(Infinity);
+    }
+  });
+
+  it('the standard variables: the signal own one wins over OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT; a bad value warns and keeps the default', () => {
+    const { cfg } = resolve({ OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: '100', OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT: '50', CCR_OTEL_MAX_VALUE_BYTES: '4096' });
+    expect([cfg.batching.logs.attributeValueLengthLimit, cfg.batching.spans.attributeValueLengthLimit]).toEqual([100, 50]);
+    expect([cfg.batching.logs.maxValueBytes, cfg.batching.spans.maxValueBytes]).toEqual([4096, 4096]);
+    const bad = resolve({ OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: '0', CCR_OTEL_MAX_VALUE_BYTES: 'lots' });
+    expect(bad.cfg.batching.logs.attributeValueLengthLimit).toBe(Infinity);
+    expect(bad.cfg.batching.logs.maxValueBytes).toBe(1024 * 1024);
+    expect(bad.warnings.some((w) => w.startsWith('OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT="0"'))).toBe(true);
+    expect(bad.warnings.some((w) => w.startsWith('CCR_OTEL_MAX_VALUE_BYTES="lots"'))).toBe(true);
+  });
+
+  it('file keys, validated', () => {
+    expect(resolve({}, { batching: { logs: { maxValueBytes: 2048, attributeValueLengthLimit: 64 } } }).cfg.batching.logs).toMatchObject({ maxValueBytes: 2048, attributeValueLengthLimit: 64 });
+    expect(validateLayer({ batching: { spans: { maxValueBytes: 0 } } })).toMatch(/^batching.spans.maxValueBytes: must be an integer >= 1/);
+  });
+});
