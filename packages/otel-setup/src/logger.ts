@@ -1,5 +1,12 @@
 import { logs, SeverityNumber } from '@opentelemetry/api';
-import type { Attributes, Logger as OtelLogger } from '@opentelemetry/api';
+import type { Attributes, LogRecord, Logger as OtelLogger } from '@opentelemetry/api';
+
+/** Attributes that cannot be read: what stands for a record whose own fields could not be. */
+const UNREADABLE = new Proxy({} as Attributes, {
+  ownKeys() {
+    throw new Error('unreadable log record');
+  },
+});
 
 /** A small façade over the OpenTelemetry logs API: getLogger(name).info('message', { attrs }). */
 export interface Logger {
@@ -36,12 +43,24 @@ class FacadeLogger implements Logger {
     // no enabled() here: the SDK's Logger.emit asks the processors itself; a refusal counts once (countRefusedEmits)
     const l = this.otel;
     if (message instanceof Error) {
-      l.emit({
-        severityNumber,
-        severityText,
-        body: message.message,
-        attributes: { ...attributes, 'exception.type': message.name, 'exception.message': message.message, 'exception.stacktrace': message.stack ?? '' },
-      });
+      let record: LogRecord;
+      try {
+        record = {
+          severityNumber,
+          severityText,
+          body: message.message,
+          attributes: { ...attributes, 'exception.type': message.name, 'exception.message': message.message, 'exception.stacktrace': message.stack ?? '' },
+        };
+      } catch {
+        // an error or attributes whose getters throw: handed on as unreadable, for the SDK's emit to
+        // count as such (countRefusedEmits), never thrown into the application
+        record = { severityNumber, severityText, attributes: UNREADABLE };
+      }
+      try {
+        l.emit(record);
+      } catch {
+        /* no processor counts it (logs not exported): nothing else to do */
+      }
       return;
     }
     l.emit({ severityNumber, severityText, body: message, attributes });

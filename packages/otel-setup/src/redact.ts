@@ -19,6 +19,8 @@
  * extra regular expression sources for values).
  */
 import type { AnyValue } from '@opentelemetry/api';
+// the encoder's own module (no SDK behind it): the config's light path loads this file too
+import { CIRCULAR_MARKER } from '@ccr/otel-processors/dist/otlp-encoder';
 
 /** What replaces a secret value (a whole attribute value, or a span of text). */
 export const REDACTED = '[REDACTED]';
@@ -316,13 +318,38 @@ export class Redactor {
   redactValue(v: AnyValue, depth = 0): AnyValue {
     if (typeof v === 'string') return this.redactText(v);
     if (typeof v !== 'object' || v === null || v instanceof Uint8Array) return v;
+    if (depth > 0) return this.redactObject(v, depth);
+    // A cycle (a map holding itself) is kept as it is when the value is clean: the encoder cuts it
+    // with a marker and counts it. When something was redacted, the copies would point back into
+    // the original, secrets and all: then each cycle becomes the marker here.
+    this.ancestors.length = 0;
+    this.cycles = 'keep';
+    this.sawCycle = false;
+    const r = this.redactObject(v, 0);
+    if (!this.sawCycle || r === v) return r;
+    this.ancestors.length = 0;
+    this.cycles = 'mark';
+    return this.redactObject(v, 0);
+  }
+
+  private readonly ancestors: object[] = [];
+  private cycles: 'keep' | 'mark' = 'keep';
+  private sawCycle = false;
+
+  private redactObject(v: object, depth: number): AnyValue {
     if (depth >= MAX_DEPTH) return REDACTED;
+    if (this.ancestors.includes(v)) {
+      this.sawCycle = true;
+      return this.cycles === 'keep' ? (v as AnyValue) : CIRCULAR_MARKER;
+    }
+    this.ancestors.push(v);
     if (Array.isArray(v)) {
       let out: AnyValue[] | undefined;
       for (let i = 0; i < v.length; i++) {
         const r = this.redactValue(v[i], depth + 1);
         if (r !== v[i]) (out ??= v.slice())[i] = r;
       }
+      this.ancestors.pop();
       return out ?? v;
     }
     let out: AnyValueMap | undefined;
@@ -332,7 +359,8 @@ export class Redactor {
       const r = this.redactEntry(k, cur, depth + 1);
       if (r !== cur) (out ??= { ...map })[k] = r;
     }
-    return out ?? v;
+    this.ancestors.pop();
+    return out ?? (v as AnyValue);
   }
 
   /** The value of `key` as it may leave the process: whole-redacted under a secret key, else scanned. */

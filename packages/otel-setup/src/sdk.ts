@@ -23,6 +23,7 @@ import { GenAiMetrics } from './genai/metrics';
 import { Pricing } from './genai/pricing';
 import { buildResource } from './resource';
 import { ReconfigurableSampler } from './sampler';
+import { guardSpanMethods } from './span-guards';
 import { StdoutCapture } from './stdout-capture';
 import { withDeadline } from './shutdown';
 
@@ -163,6 +164,8 @@ export class Telemetry {
     undo.push(() => void this.tracerProvider.shutdown().catch(() => undefined));
     trace.setGlobalTracerProvider(this.tracerProvider);
     undo.push(() => trace.disable());
+    // a span method given what it cannot read ignores the call (counted), never throws into the app
+    undo.push(guardSpanMethods(() => this.spanProcessor?.countUnreadableCall()));
 
     const selfLogger = this.loggerProvider.getLogger('@ccr/otel-setup');
     let monitor: LoadMonitor | undefined;
@@ -353,6 +356,8 @@ function batchingOptions(b: Readonly<BatchingConfig>) {
     maxExportBatchSize: b.maxExportBatchSize,
     scheduledDelayMillis: b.scheduledDelayMillis,
     exportTimeoutMillis: b.exportTimeoutMillis,
+    maxValueBytes: b.maxValueBytes,
+    attributeValueLengthLimit: b.attributeValueLengthLimit,
   };
 }
 

@@ -42,7 +42,6 @@ export function pinoSeverity(level: unknown): [SeverityNumber, string] | undefin
 }
 
 const SKIP = new Set(['level', 'time', 'msg', 'message', 'pid', 'hostname', 'v', 'trace_id', 'span_id', 'trace_flags']);
-const MAX_VALUE = 2048;
 
 /** Nested objects become JSON text: values under secret keys are replaced on the way (the rest is scanned by the log processor). */
 function scrubReplacer(key: string, value: unknown): unknown {
@@ -331,11 +330,12 @@ export class StdoutCapture {
       if (SKIP.has(key)) continue;
       const v = obj[key];
       if (v === null || v === undefined) continue;
-      if (typeof v === 'string') attributes[key] = v.length > MAX_VALUE ? v.slice(0, MAX_VALUE) : v;
+      // long values are cut by the log processor (maxValueBytes, attributeValueLengthLimit): at a character boundary, counted
+      if (typeof v === 'string') attributes[key] = v;
       else if (typeof v === 'number' || typeof v === 'boolean') attributes[key] = v;
       else {
         const s = JSON.stringify(v, scrubReplacer);
-        if (s !== undefined) attributes[key] = s.length > MAX_VALUE ? s.slice(0, MAX_VALUE) : s;
+        if (s !== undefined) attributes[key] = s;
       }
     }
     const msg = obj.msg ?? obj.message;

@@ -2,6 +2,7 @@ import type { MeterProvider } from '@opentelemetry/api';
 import { BatchingEngine, type BatchExporter, type EngineSignal, type GroupedRecord, type ProcessorStats } from './engine';
 import { isEncodedBatchExporter, SdkExporterBridge, type EncodedBatchExporter } from './encoded-exporter';
 import type { EncodedBatch } from './record-store';
+import { RecordEncoder } from './otlp-encoder';
 import { InvalidOptionError, resolveBatchingOptions, type BatchingLimits, type BatchingOptions, type EnvPrefix, type ResolvedBatchingOptions } from './options';
 
 /**
@@ -12,18 +13,24 @@ import { InvalidOptionError, resolveBatchingOptions, type BatchingLimits, type B
  */
 export abstract class BatchingProcessor<T extends GroupedRecord> {
   protected readonly engine: BatchingEngine<T>;
+  /** Writes each record within the value limits (maxValueBytes, attributeValueLengthLimit), counting what it cuts. */
+  private readonly encoder: RecordEncoder;
+  private unreadableCalls = 0;
 
   protected constructor(
     options: BatchingOptions & { exporter: BatchExporter<T> | EncodedBatchExporter },
     prefix: EnvPrefix,
-    signal: EngineSignal,
+    signal: Omit<EngineSignal, 'encode'>,
+    encodeWith: (encoder: RecordEncoder) => EngineSignal['encode'],
     decode: (batch: EncodedBatch) => T[],
   ) {
     if (!options || !options.exporter) throw new TypeError(`${signal.processorName}: options.exporter is required`);
     const e = options.exporter;
     // an SDK exporter gets records decoded from each batch; an encoded-batch exporter the bytes
     const exporter = isEncodedBatchExporter(e) ? e : new SdkExporterBridge<T>(e, decode);
-    this.engine = new BatchingEngine<T>(exporter, resolveBatchingOptions(options, prefix), signal, options.meterProvider as MeterProvider | undefined);
+    const resolved = resolveBatchingOptions(options, prefix);
+    this.encoder = new RecordEncoder(resolved);
+    this.engine = new BatchingEngine<T>(exporter, resolved, { ...signal, encode: encodeWith(this.encoder) }, options.meterProvider as MeterProvider | undefined);
     if (options.spill) {
       // a replayed batch is bytes only: an SDK exporter would need records rebuilt from them
       if (!isEncodedBatchExporter(e)) throw new InvalidOptionError(`${signal.processorName}: spill needs an encoded-batch exporter (OtlpHttpExporter)`);
@@ -59,6 +66,7 @@ export abstract class BatchingProcessor<T extends GroupedRecord> {
   /** Changes limits while running; see {@link BatchingEngine.setOptions}. */
   setOptions(patch: BatchingLimits): void {
     this.engine.setOptions(patch);
+    this.encoder.setLimits(this.engine.getOptions());
   }
 
   /** The options in force, defaults and variables resolved. */
@@ -66,15 +74,34 @@ export abstract class BatchingProcessor<T extends GroupedRecord> {
     return this.engine.getOptions();
   }
 
-  /** Exported, dropped by reason, queued, in flight and spilled. */
-  stats(): ProcessorStats {
-    return this.engine.stats();
+  /**
+   * Exported, dropped by reason, queued, in flight and spilled; and what was changed in records
+   * that still went on (not drops: they are outside the sum emitted = exported + dropped + ...).
+   */
+  stats(): ProcessorStats & ValueStats {
+    const { truncated, circular } = this.encoder.counts;
+    return { ...this.engine.stats(), truncated, circular, unreadableCalls: this.unreadableCalls };
+  }
+
+  /** Counts one API call on a record that threw on what it was given and was ignored (see guardSpanMethods). */
+  countUnreadableCall(): void {
+    this.unreadableCalls++;
   }
 
   /** 0..1: how full the queue is. A LoadMonitor source. */
   queueFill(): number {
     return this.engine.queueFill();
   }
+}
+
+/** What the processor changed in records it kept, or refused of calls on them: counted, never thrown. */
+export interface ValueStats {
+  /** String or bytes values cut to maxValueBytes or attributeValueLengthLimit (at a character boundary). */
+  truncated: number;
+  /** References to an enclosing array or map (a cycle), written as the string "[Circular]". */
+  circular: number;
+  /** Calls on a record (a span's setAttribute, addEvent...) that threw on their arguments and were ignored. */
+  unreadableCalls: number;
 }
 
 function timeoutOf(t: number | { timeoutMillis?: number } | undefined): number | undefined {

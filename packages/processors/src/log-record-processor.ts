@@ -5,7 +5,6 @@ import { BatchingProcessor } from './batching-processor';
 import type { BatchingOptions } from './options';
 import type { LevelController } from './level';
 import type { EncodedBatchExporter } from './encoded-exporter';
-import { encodeLogRecord } from './otlp-encoder';
 import { decodeLogRecords } from './otlp-decoder';
 
 export interface BatchingLogRecordProcessorOptions extends BatchingOptions {
@@ -46,8 +45,7 @@ export class BatchingLogRecordProcessor extends BatchingProcessor<ReadableLogRec
       componentType: 'batching_log_processor',
       unit: '{log_record}',
       processorName: 'BatchingLogRecordProcessor',
-      encode: encodeLogRecord,
-    }, decodeLogRecords);
+    }, (e) => e.logRecord as never, decodeLogRecords);
     this.level = options.level;
   }
 

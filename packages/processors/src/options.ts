@@ -36,6 +36,19 @@ export interface BatchingOptions {
    * Needs an encoded-batch exporter (OtlpHttpExporter). Default: none (retries in memory).
    */
   spill?: ExportSpill;
+  /**
+   * UTF-8 bytes of any one string or bytes value of a record (the body, an attribute, a value
+   * nested in either, a span's name): a longer one is cut at a character boundary and counted in
+   * stats().truncated. Default 1 MiB. Env: CCR_OTEL_MAX_VALUE_BYTES.
+   */
+  maxValueBytes?: number;
+  /**
+   * UTF-16 units of an attribute's string value (bytes of a bytes value; each element of an array
+   * or map), as the SDK's attributeValueLengthLimit, but counted (stats().truncated) and never
+   * splitting a surrogate pair. Default: none (Infinity). Env: OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT /
+   * OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT, else OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT.
+   */
+  attributeValueLengthLimit?: number;
   /** When given, the processor's counts are exported as metrics (otel.sdk.processor.*). */
   meterProvider?: MeterProvider;
   /** Where OTEL_* variables are read from. Default process.env. */
@@ -54,6 +67,8 @@ export interface ResolvedBatchingOptions {
   dropWarningIntervalMillis: number;
   forceFlushTimeoutMillis: number;
   shutdownTimeoutMillis: number;
+  maxValueBytes: number;
+  attributeValueLengthLimit: number;
 }
 
 /** Defaults in one place. */
@@ -69,6 +84,8 @@ export const BATCHING_DEFAULTS: Readonly<ResolvedBatchingOptions> = Object.freez
   dropWarningIntervalMillis: 5000,
   forceFlushTimeoutMillis: 30_000,
   shutdownTimeoutMillis: 30_000,
+  maxValueBytes: 1024 * 1024,
+  attributeValueLengthLimit: Infinity,
 });
 
 /** The standard variable prefix for each signal. */
@@ -93,6 +110,7 @@ export class InvalidOptionError extends Error {
 export const MAX_TIMER_MILLIS = 2_147_483_647;
 
 function check(name: string, value: unknown, key: keyof ResolvedBatchingOptions): number {
+  if (value === Infinity && UNBOUNDED.has(key)) return value;
   if (typeof value !== 'number' || !Number.isFinite(value) || !Number.isInteger(value)) {
     throw new InvalidOptionError(`${name} must be an integer, got ${JSON.stringify(value)}`);
   }
@@ -132,6 +150,17 @@ const MINIMUM: Record<keyof ResolvedBatchingOptions, number> = {
   dropWarningIntervalMillis: 0,
   forceFlushTimeoutMillis: 0,
   shutdownTimeoutMillis: 0,
+  maxValueBytes: 1,
+  attributeValueLengthLimit: 1,
+};
+
+/** Options that may be Infinity (no limit). */
+const UNBOUNDED = new Set<keyof ResolvedBatchingOptions>(['attributeValueLengthLimit']);
+
+/** The standard variables of the attribute value length limit: the signal's own, then the general one. */
+const ATTRIBUTE_VALUE_LENGTH_VARIABLES: Record<EnvPrefix, string[]> = {
+  OTEL_BLRP: ['OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT'],
+  OTEL_BSP: ['OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT'],
 };
 
 const TIMES = new Set<keyof ResolvedBatchingOptions>(['scheduledDelayMillis', 'exportTimeoutMillis', 'retryBaseDelayMillis', 'dropWarningIntervalMillis', 'forceFlushTimeoutMillis', 'shutdownTimeoutMillis']);
@@ -173,12 +202,18 @@ export function resolveBatchingOptions(
       out[key] = check(key, given, key);
       continue;
     }
-    const variable = key === 'maxQueueBytes' ? 'CCR_OTEL_MAX_QUEUE_BYTES' : ENV_SUFFIX[key] && `${prefix}_${ENV_SUFFIX[key]}`;
-    if (!variable) continue;
-    const value = fromEnv(env, variable, key);
-    if (value !== undefined) {
-      out[key] = value;
-      fromVariables.add(key);
+    const variables =
+      key === 'maxQueueBytes' ? ['CCR_OTEL_MAX_QUEUE_BYTES']
+      : key === 'maxValueBytes' ? ['CCR_OTEL_MAX_VALUE_BYTES']
+      : key === 'attributeValueLengthLimit' ? ATTRIBUTE_VALUE_LENGTH_VARIABLES[prefix]
+      : ENV_SUFFIX[key] ? [`${prefix}_${ENV_SUFFIX[key]}`] : [];
+    for (const variable of variables) {
+      const value = fromEnv(env, variable, key);
+      if (value !== undefined) {
+        out[key] = value;
+        fromVariables.add(key);
+        break;
+      }
     }
   }
   if (out.maxExportBatchSize > out.maxQueueSize && (fromVariables.has('maxExportBatchSize') || fromVariables.has('maxQueueSize'))) {

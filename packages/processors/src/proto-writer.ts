@@ -64,6 +64,18 @@ export class ProtoWriter {
       lo = (lo + 1) >>> 0;
       if (lo === 0) hi = (hi + 1) >>> 0;
     }
+    this.varintHiLo(hi, lo);
+  }
+
+  /** A signed 64-bit varint from a BigInt in int64 range (two's complement when negative). */
+  varintBig(value: bigint): void {
+    const u = BigInt.asUintN(64, value);
+    this.ensure(10);
+    this.varintHiLo(Number(u >> 32n), Number(u & 0xffffffffn));
+  }
+
+  /** The varint of hi * 2^32 + lo (both unsigned 32-bit); room for 10 bytes ensured. */
+  private varintHiLo(hi: number, lo: number): void {
     const b = this.buf;
     let p = this.pos;
     while (hi > 0 || lo > 127) {
@@ -135,6 +147,33 @@ export class ProtoWriter {
     this.join(at);
   }
 
+  /**
+   * Like {@link string}, cut to at most `maxUnits` UTF-16 units and `maxBytes` UTF-8 bytes, always
+   * at a character boundary (a surrogate pair is never split). Returns true when it cut.
+   */
+  stringLimited(s: string, maxUnits: number, maxBytes: number): boolean {
+    let cut = false;
+    if (s.length > maxUnits) {
+      let n = maxUnits;
+      // not between the halves of a pair: the cut would leave a lone high surrogate
+      if (n > 0 && isHigh(s.charCodeAt(n - 1)) && isLow(s.charCodeAt(n))) n--;
+      s = s.slice(0, n);
+      cut = true;
+    }
+    if (s.length * 3 <= maxBytes) {
+      this.string(s);
+      return cut;
+    }
+    // may be longer than maxBytes in UTF-8: encodeInto stops before a character that does not fit
+    const room = maxBytes;
+    const at = this.fork();
+    this.ensure(room);
+    const { read, written } = encoder.encodeInto(s, this.buf.subarray(this.pos, this.pos + room));
+    this.pos += written!;
+    this.join(at);
+    return cut || read! < s.length;
+  }
+
   bytes(v: Uint8Array): void {
     this.varint32(v.length);
     this.ensure(v.length);
@@ -183,6 +222,9 @@ export class ProtoWriter {
 }
 
 const encoder = new TextEncoder();
+
+const isHigh = (c: number) => c >= 0xd800 && c <= 0xdbff;
+const isLow = (c: number) => c >= 0xdc00 && c <= 0xdfff;
 
 export function varintSize(v: number): number {
   if (v < 128) return 1;

@@ -3,7 +3,6 @@ import type { ReadableSpan, Span, SpanExporter, SpanProcessor } from '@opentelem
 import { BatchingProcessor } from './batching-processor';
 import type { BatchingOptions } from './options';
 import type { EncodedBatchExporter } from './encoded-exporter';
-import { encodeSpan } from './otlp-encoder';
 import { decodeSpans } from './otlp-decoder';
 
 export interface BatchingSpanProcessorOptions extends BatchingOptions {
@@ -27,8 +26,7 @@ export class BatchingSpanProcessor extends BatchingProcessor<ReadableSpan> imple
       componentType: 'batching_span_processor',
       unit: '{span}',
       processorName: 'BatchingSpanProcessor',
-      encode: encodeSpan,
-    }, decodeSpans);
+    }, (e) => e.span as never, decodeSpans);
   }
 
   onStart(_span: Span, _parentContext: Context): void {}

@@ -1,5 +1,9 @@
 import { SPILL_DEFAULTS } from '@ccr/otel-processors/dist/spill/spill-options';
+import { BATCHING_DEFAULTS } from '@ccr/otel-processors/dist/options';
 import type { OtelSetupConfig } from './types';
+
+/** The processors' value limits (their defaults are the one place: options.ts). */
+const VALUE_LIMITS = { maxValueBytes: BATCHING_DEFAULTS.maxValueBytes, attributeValueLengthLimit: BATCHING_DEFAULTS.attributeValueLengthLimit };
 
 /** Built-in defaults: the lowest layer. Everything else overrides these. */
 export const DEFAULT_OTLP_ENDPOINT = 'http://localhost:4318';
@@ -27,8 +31,8 @@ export function defaultConfig(): OtelSetupConfig {
     propagators: ['tracecontext', 'baggage'],
     resourceDetectors: ['env', 'host', 'os', 'process', 'serviceinstance', 'container'],
     batching: {
-      logs: { maxQueueSize: 65536, maxQueueBytes: 64 * 1024 * 1024, maxExportBatchSize: 512, scheduledDelayMillis: 1000, exportTimeoutMillis: 30000 },
-      spans: { maxQueueSize: 65536, maxQueueBytes: 64 * 1024 * 1024, maxExportBatchSize: 512, scheduledDelayMillis: 1000, exportTimeoutMillis: 30000 },
+      logs: { maxQueueSize: 65536, maxQueueBytes: 64 * 1024 * 1024, maxExportBatchSize: 512, scheduledDelayMillis: 1000, exportTimeoutMillis: 30000, ...VALUE_LIMITS },
+      spans: { maxQueueSize: 65536, maxQueueBytes: 64 * 1024 * 1024, maxExportBatchSize: 512, scheduledDelayMillis: 1000, exportTimeoutMillis: 30000, ...VALUE_LIMITS },
     },
     adaptive: {
       enabled: true,

@@ -300,8 +300,15 @@ export function parseEnv(env: NodeJS.ProcessEnv, warn: WarnFn): EnvParseResult {
     if (s !== undefined) b.maxExportBatchSize = s;
     if (delay !== undefined) b.scheduledDelayMillis = delay;
     if (to !== undefined) b.exportTimeoutMillis = to;
+    // the signal's own limit first, then the general one (as sdk-node reads them)
+    const own = prefix === 'OTEL_BLRP' ? 'OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT' : 'OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT';
+    const avl = r.int(own, def.attributeValueLengthLimit, 1) ?? generalValueLength;
+    if (avl !== undefined) b.attributeValueLengthLimit = avl;
+    if (mvb !== undefined) b.maxValueBytes = mvb;
     return Object.keys(b).length ? b : undefined;
   };
+  const mvb = r.int('CCR_OTEL_MAX_VALUE_BYTES', d.batching.logs.maxValueBytes, 1);
+  const generalValueLength = r.int('OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT', d.batching.logs.attributeValueLengthLimit, 1);
   const bl = batch('OTEL_BLRP', d.batching.logs);
   const bs = batch('OTEL_BSP', d.batching.spans);
   // the processors would read this one from process.env themselves (and throw on a bad value): parsed here

@@ -40,6 +40,8 @@ const batching = {
   maxExportBatchSize: isInt(1),
   scheduledDelayMillis: isInt(0),
   exportTimeoutMillis: isInt(1),
+  maxValueBytes: isInt(1),
+  attributeValueLengthLimit: isInt(1),
 };
 type Schema = { [k: string]: Check | Schema };
 export const FILE_SCHEMA: Schema = {

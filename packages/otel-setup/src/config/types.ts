@@ -22,6 +22,10 @@ export interface BatchingConfig {
   maxExportBatchSize: number;
   scheduledDelayMillis: number;
   exportTimeoutMillis: number;
+  /** UTF-8 bytes of any one string or bytes value of a record; longer ones are cut and counted (CCR_OTEL_MAX_VALUE_BYTES). */
+  maxValueBytes: number;
+  /** UTF-16 units of an attribute's string value; Infinity: none (OTEL_{LOGRECORD,SPAN}_ATTRIBUTE_VALUE_LENGTH_LIMIT, OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT). */
+  attributeValueLengthLimit: number;
 }
 
 export interface OtelSetupConfig {
