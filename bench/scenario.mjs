@@ -41,7 +41,7 @@ function makeExporter(signal) {
   if (cfg.exporter === 'noop') return new NoopExporter();
   const url = `${cfg.sinkUrl}/v1/${signal}`;
   // ours sends its encoded batches itself; the SDK's processors get the SDK's OTLP/protobuf exporters
-  if (cfg.processor === 'ccr') return new OtlpHttpExporter(signal, { url, env: {} });
+  if (cfg.processor === 'ccr') return new OtlpHttpExporter(signal, { url, env: {}, ...(cfg.exporterOptions ?? {}) });
   return signal === 'logs' ? new OTLPLogExporter({ url }) : new OTLPTraceExporter({ url });
 }
 
