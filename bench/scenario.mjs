@@ -178,6 +178,8 @@ async function finish(ctx, signal, emitted, extra) {
     flushMs: Math.round(flushMs),
     peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
     cpuMs: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1000),
+    // the main thread alone (the event loop's CPU; process CPU also counts GC helpers, the thread pool and a send worker)
+    mainThreadCpuMs: Math.round((process.threadCpuUsage().user + process.threadCpuUsage().system) / 1000),
     ...stopTasks(),
     ...extra,
   };
