@@ -6,8 +6,11 @@ import { ExportResultCode } from '@opentelemetry/core';
 import type { ExportOutcome, OtlpPoster } from './otlp-http-exporter';
 import type { SendRequest, SendResult } from './send-worker-thread';
 
-/** Buffers kept for copies (about 4 in flight, at most maxConcurrentExports per exporter). */
-const MAX_FREE_BUFFERS = 8;
+/** Buffers kept for copies: as many as an exporter has in flight by default (maxConcurrentExports), about 2 MiB at most. */
+const MAX_FREE_BUFFERS = 16;
+
+/** Unexpected ends of the worker before exports stay on the main thread for good. */
+const MAX_CRASHES = 3;
 
 /** A worker nothing was sent through for this long ends (its ~12 MiB of RSS given back); the next send starts another. */
 export const SEND_WORKER_IDLE_MILLIS = 10_000;
@@ -33,6 +36,8 @@ function workerScript(): string {
 export class SendWorker {
   private static instance: SendWorker | undefined;
   private static unavailable = false;
+  /** Workers that ended without being asked to: after MAX_CRASHES, sends stay on the main thread. */
+  private static crashes = 0;
 
   private readonly worker: Worker;
   private readonly pending = new Map<number, (r: ExportOutcome) => void>();
@@ -158,6 +163,10 @@ export class SendWorker {
   }
 
   private exited(): void {
+    if (!this.gone && ++SendWorker.crashes >= MAX_CRASHES) {
+      SendWorker.unavailable = true;
+      diag.warn(`OtlpHttpExporter: the send worker ended ${MAX_CRASHES} times; exports stay on the main thread`);
+    }
     this.retire();
     if (this.pending.size === 0) return;
     const error = new Error('OtlpHttpExporter: the send worker exited with exports in flight');

@@ -7,6 +7,8 @@ import { BatchingLogRecordProcessor, BatchingSpanProcessor, InvalidOptionError, 
 import { TracerProvider } from '@opentelemetry/sdk-trace';
 import { loggerFor } from './helpers';
 import { decodeOtlp } from './otlp';
+import { SendWorker } from '../src/send-worker';
+import type { Worker } from 'node:worker_threads';
 
 interface Received {
   url: string;
@@ -171,6 +173,22 @@ describe.each(['never', 'always'] as const)('OtlpHttpExporter (HTTP work in a wo
 });
 
 describe('OtlpHttpExporter', () => {
+  it('the send worker dying fails the exports in flight (to be retried); the next export starts another', async () => {
+    const e = new OtlpHttpExporter('logs', { url: `${url}/v1/logs`, env: {}, worker: 'always' });
+    hang = true;
+    const inFlight = exportOnce(e, new Uint8Array([1]));
+    while (received.length === 0) await new Promise((r) => setTimeout(r, 10));
+    const worker = (SendWorker as unknown as { instance: { worker: Worker } }).instance.worker;
+    await worker.terminate();
+    const r = await inFlight;
+    expect(r.code).toBe(ExportResultCode.FAILED);
+    expect(String(r.error)).toMatch(/send worker exited with exports in flight/);
+    hang = false;
+    expect(await exportOnce(e, new Uint8Array([2]))).toEqual({ code: ExportResultCode.SUCCESS });
+    expect((SendWorker as unknown as { instance: { worker: Worker } }).instance.worker).not.toBe(worker);
+    await e.shutdown();
+  });
+
   it('refuses an unknown worker mode, naming the option', () => {
     expect(() => new OtlpHttpExporter('logs', { env: {}, worker: 'sometimes' as 'auto' })).toThrow(/worker must be auto, always or never/);
   });
