@@ -61,10 +61,12 @@ export interface OtlpHttpExporterOptions {
   /** Where the variables are read from. Default process.env. */
   env?: Record<string, string | undefined>;
   /**
-   * Where the HTTP work runs: 'auto' (default) the main thread, and a worker thread while
-   * exports come at WORKER_EXPORTS_PER_SECOND or more; 'always' the worker; 'never' the main thread.
+   * true: the HTTP work (JSON transcoding, gzip, the request and its answer) runs in a send
+   * worker thread (see SendWorker) instead of the main thread. Default false: on a 2-core machine
+   * the worker's extra CPU (a copy and messages per batch, a second busy thread) cost the
+   * application more event-loop delay than the main-thread work it saved (README, Performance).
    */
-  worker?: 'auto' | 'always' | 'never';
+  worker?: boolean;
 }
 
 export interface ResolvedOtlpHttpOptions {
@@ -266,35 +268,21 @@ export class OtlpPoster {
 }
 
 /**
- * Exports per second from which batches are sent from the send worker rather than the main
- * thread, in 'auto' mode (at the default batch size of 512, about 25,000 records/s). A send
- * costs the main thread about 0.15 ms of node:http work, handing it to the worker about
- * 0.016 ms (bench/results, `OtlpHttpExporter` notes in the README); a worker costs about 12 MiB
- * of RSS, which a process exporting less than this does not get back in CPU.
- */
-export const WORKER_EXPORTS_PER_SECOND = 50;
-
-/**
  * Sends encoded batches to an OTLP/HTTP endpoint as they are: no records are built and
  * nothing is serialized on the way. gzip runs in the thread pool; sockets are unref'd,
  * so an export in flight never keeps the process alive. One attempt per call: the
  * processor retries (maxExportAttempts) and times out (exportTimeoutMillis).
  *
- * Under load (WORKER_EXPORTS_PER_SECOND or more, option `worker: 'auto'`) the HTTP work
- * (JSON transcoding, gzip, the request) moves to one unref'd worker thread shared by the
- * process's exporters, which a quiet period ends; the batch's bytes are copied to it, so that
- * retries and the spill keep theirs.
+ * With `worker: true` the HTTP work (JSON transcoding, gzip, the request) runs in one unref'd
+ * worker thread shared by the process's exporters, which a quiet period ends; the batch's bytes
+ * are copied to it, so that retries and the spill keep theirs.
  */
 export class OtlpHttpExporter implements EncodedBatchExporter {
   readonly exportsEncodedBatches = true as const;
   readonly options: Readonly<ResolvedOtlpHttpOptions>;
   private readonly poster: OtlpPoster;
-  private readonly worker: 'auto' | 'always' | 'never';
+  private readonly worker: boolean;
   private closed = false;
-  /** Exports counted since windowStart (performance.now()), and whether the last window was busy. */
-  private windowStart = 0;
-  private windowExports = 0;
-  private busy = false;
 
   constructor(
     readonly signal: OtlpSignal,
@@ -302,10 +290,8 @@ export class OtlpHttpExporter implements EncodedBatchExporter {
   ) {
     this.options = Object.freeze(resolveOtlpHttpOptions(signal, options));
     this.poster = new OtlpPoster(signal, this.options);
-    const worker = options.worker ?? 'auto';
-    if (worker !== 'auto' && worker !== 'always' && worker !== 'never') {
-      throw new InvalidOptionError(`OtlpHttpExporter worker must be auto, always or never, got ${JSON.stringify(worker)}`);
-    }
+    const worker = options.worker ?? false;
+    if (typeof worker !== 'boolean') throw new InvalidOptionError(`OtlpHttpExporter worker must be true or false, got ${JSON.stringify(worker)}`);
     this.worker = worker;
   }
 
@@ -315,22 +301,8 @@ export class OtlpHttpExporter implements EncodedBatchExporter {
       resultCallback({ code: ExportResultCode.FAILED, error: new Error('OtlpHttpExporter is shut down') });
       return;
     }
-    if (this.inWorker() && SendWorker.shared()?.send(this.poster, batch.bytes, resultCallback)) return;
+    if (this.worker && SendWorker.shared()?.send(this.poster, batch.bytes, resultCallback)) return;
     this.poster.send(batch.bytes, resultCallback);
-  }
-
-  /** Whether this export goes to the worker: always, never, or while exports come at WORKER_EXPORTS_PER_SECOND or more. */
-  private inWorker(): boolean {
-    if (this.worker !== 'auto') return this.worker === 'always';
-    const now = performance.now();
-    const elapsed = now - this.windowStart;
-    if (elapsed >= 1000) {
-      this.busy = (this.windowExports * 1000) / elapsed >= WORKER_EXPORTS_PER_SECOND;
-      this.windowStart = now;
-      this.windowExports = 0;
-    }
-    this.windowExports++;
-    return this.busy;
   }
 
   async shutdown(): Promise<void> {

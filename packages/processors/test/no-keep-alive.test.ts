@@ -40,7 +40,7 @@ describe('send worker', () => {
       server.on('connection', (s) => s.unref());
       server.listen(0, '127.0.0.1', () => {
         const url = 'http://127.0.0.1:' + server.address().port + '/v1/logs';
-        const p = new BatchingLogRecordProcessor({ exporter: new OtlpHttpExporter('logs', { url, env: {}, worker: 'always' }), env: {} });
+        const p = new BatchingLogRecordProcessor({ exporter: new OtlpHttpExporter('logs', { url, env: {}, worker: true }), env: {} });
         const logger = new LoggerProvider({ processors: [p] }).getLogger('x');
         for (let i = 0; i < 1024; i++) logger.emit({ body: 'x' });
         server.unref();

@@ -96,7 +96,7 @@ describe('resolveOtlpHttpOptions', () => {
   });
 });
 
-describe.each(['never', 'always'] as const)('OtlpHttpExporter (HTTP work in a worker: %s)', (worker) => {
+describe.each([false, true])('OtlpHttpExporter (HTTP work in the send worker: %s)', (worker) => {
   it('posts the bytes as they are, with the headers and the protobuf content type', async () => {
     const e = new OtlpHttpExporter('logs', { url: `${url}/v1/logs`, headers: { 'x-api-key': 'k' }, env: {}, worker });
     const bytes = new Uint8Array([10, 0, 1, 2, 3]);
@@ -174,7 +174,7 @@ describe.each(['never', 'always'] as const)('OtlpHttpExporter (HTTP work in a wo
 
 describe('OtlpHttpExporter', () => {
   it('the send worker dying fails the exports in flight (to be retried); the next export starts another', async () => {
-    const e = new OtlpHttpExporter('logs', { url: `${url}/v1/logs`, env: {}, worker: 'always' });
+    const e = new OtlpHttpExporter('logs', { url: `${url}/v1/logs`, env: {}, worker: true });
     hang = true;
     const inFlight = exportOnce(e, new Uint8Array([1]));
     while (received.length === 0) await new Promise((r) => setTimeout(r, 10));
@@ -189,8 +189,8 @@ describe('OtlpHttpExporter', () => {
     await e.shutdown();
   });
 
-  it('refuses an unknown worker mode, naming the option', () => {
-    expect(() => new OtlpHttpExporter('logs', { env: {}, worker: 'sometimes' as 'auto' })).toThrow(/worker must be auto, always or never/);
+  it('refuses a worker option that is not a boolean, naming it', () => {
+    expect(() => new OtlpHttpExporter('logs', { env: {}, worker: 'yes' as unknown as boolean })).toThrow(/worker must be true or false/);
   });
 
   it('behind the log processor: every record arrives, in one request that decodes with the official protos', async () => {
