@@ -1,6 +1,7 @@
 // Runs one benchmark scenario in this process and prints one JSON line with its result.
 // Each scenario runs in a fresh process (see run.mjs) so peak RSS belongs to it alone.
 //   node scenario.mjs '{"kind":"burst","processor":"sdk","exporter":"otlp","sinkUrl":"http://127.0.0.1:1234", ...}'
+import { openSync, readSync } from 'node:fs';
 import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { SeverityNumber } from '@opentelemetry/api';
 import { ExportResultCode } from '@opentelemetry/core';
@@ -41,7 +42,7 @@ function makeExporter(signal) {
   if (cfg.exporter === 'noop') return new NoopExporter();
   const url = `${cfg.sinkUrl}/v1/${signal}`;
   // ours sends its encoded batches itself; the SDK's processors get the SDK's OTLP/protobuf exporters
-  if (cfg.processor === 'ccr') return new OtlpHttpExporter(signal, { url, env: {} });
+  if (cfg.processor === 'ccr') return new OtlpHttpExporter(signal, { url, env: {}, ...(cfg.exporterOptions ?? {}) });
   return signal === 'logs' ? new OTLPLogExporter({ url }) : new OTLPTraceExporter({ url });
 }
 
@@ -50,22 +51,39 @@ function makeExporter(signal) {
  * batches; the SDK's: each _exportOneBatch (logs) or _flushOneBatch (spans), which serialize
  * and send): the longest, the 99th percentile and how many took over 1 ms, wall time. Wraps
  * the prototype methods, so it sees every call. On a shared machine the wall time of a task
- * also counts time the OS gave the core to another process (main-thread CPU time cannot
- * replace it: process.threadCpuUsage() advances in scheduler ticks here).
+ * also counts time the OS gave the core to another process: less the time the thread waited
+ * for a core (schedstat, in ns; process.threadCpuUsage() advances in scheduler ticks here), it does not.
  */
 const gcSpans = []; // [start, end] of every GC pause, performance.now() time
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) gcSpans.push([e.startTime, e.startTime + e.duration]);
 }).observe({ entryTypes: ['gc'] });
 
+/**
+ * Time this thread has waited, runnable, for a core, ns (Linux: /proc/thread-self/schedstat,
+ * second field, added each time it gets the core back), or undefined elsewhere: a task's wall
+ * time less what it waited is its time on the CPU, without the time other processes had the core.
+ */
+const schedstat = (() => {
+  try {
+    const fd = openSync('/proc/thread-self/schedstat', 'r');
+    const buf = Buffer.alloc(128);
+    return () => Number(buf.toString('latin1', 0, readSync(fd, buf, 0, 128, 0)).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+})();
+
 function taskTimer() {
   const durations = [];
   const spans = [];
+  const onCpu = [];
   const wrap = (proto, name) => {
     while (proto && !Object.hasOwn(proto, name)) proto = Object.getPrototypeOf(proto);
     const orig = proto?.[name];
     if (typeof orig !== 'function') throw new Error(`no ${name} to time`);
     proto[name] = function (...args) {
+      const c0 = schedstat?.();
       const t0 = performance.now();
       try {
         return orig.apply(this, args);
@@ -73,6 +91,7 @@ function taskTimer() {
         const t1 = performance.now();
         durations.push(t1 - t0);
         spans.push(t0, t1);
+        if (c0 !== undefined) onCpu.push(t1 - t0 - (schedstat() - c0) / 1e6);
       }
     };
   };
@@ -100,7 +119,9 @@ function taskTimer() {
     };
     const [longestTaskMs, taskP99Ms, tasksOver1ms] = stats(durations);
     const [longestTaskExGcMs, taskExGcP99Ms, tasksExGcOver1ms] = stats(exGc);
-    return { longestTaskMs, taskP99Ms, tasksOver1ms, longestTaskExGcMs, taskExGcP99Ms, tasksExGcOver1ms, tasks: durations.length };
+    const cpu = {};
+    if (schedstat) [cpu.longestTaskCpuMs, cpu.taskCpuP99Ms, cpu.tasksCpuOver1ms] = stats(onCpu);
+    return { longestTaskMs, taskP99Ms, tasksOver1ms, longestTaskExGcMs, taskExGcP99Ms, tasksExGcOver1ms, ...cpu, tasks: durations.length };
   };
 }
 const stopTasks = taskTimer();
@@ -178,6 +199,8 @@ async function finish(ctx, signal, emitted, extra) {
     flushMs: Math.round(flushMs),
     peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
     cpuMs: Math.round((process.cpuUsage().user + process.cpuUsage().system) / 1000),
+    // the main thread alone (the event loop's CPU; process CPU also counts GC helpers, the thread pool and a send worker)
+    mainThreadCpuMs: Math.round((process.threadCpuUsage().user + process.threadCpuUsage().system) / 1000),
     ...stopTasks(),
     ...extra,
   };

@@ -216,6 +216,9 @@ export class BatchingEngine<T extends GroupedRecord> {
   private dropWarnTimer: NodeJS.Timeout | undefined;
   private lastDropWarnAt = 0;
   private pumping = false;
+  /** What a unit of the pump took lately (moving averages, ms): a slice starts none it cannot finish within its budget. */
+  private takeMillis = 0;
+  private sendMillis = 0;
   /** Resources whose async attributes are being awaited: no batch is assembled meanwhile. */
   private readonly pendingResources = new Set<Resource>();
   private closed = false;
@@ -273,10 +276,7 @@ export class BatchingEngine<T extends GroupedRecord> {
     }
     if ((item.resource as AsyncResource).asyncAttributesPending) this.awaitResource(item.resource);
     if (q.length >= o.maxExportBatchSize) {
-      if (this.immediate === undefined && this.inFlightBatches < o.maxConcurrentExports) {
-        this.immediate = setImmediate(this.onImmediate);
-        this.immediate.unref();
-      }
+      if (this.immediate === undefined && this.inFlightBatches < o.maxConcurrentExports) this.schedulePump();
     } else if (this.delayTimer === undefined) {
       this.armDelayTimer();
     }
@@ -503,6 +503,16 @@ export class BatchingEngine<T extends GroupedRecord> {
     this.resolveWaiters();
   }
 
+  /**
+   * The next pump slice, on the next turn of the event loop. Not unref'd: an unref'd immediate
+   * waits for an unrelated event to wake a quiet loop (seconds, with nothing else going on).
+   * It holds the process only for CPU work the pump can do at once (taking and handing over at
+   * most maxConcurrentExports batches, a few ms), never for an export in flight.
+   */
+  private schedulePump(): void {
+    this.immediate = setImmediate(this.onImmediate);
+  }
+
   private readonly onImmediate = (): void => {
     this.immediate = undefined;
     this.pump();
@@ -529,10 +539,11 @@ export class BatchingEngine<T extends GroupedRecord> {
 
   /**
    * Works in units, each short: send a ready batch (a new one, or a retry whose backoff is
-   * over), or take the next batch from the queue (assembling its request). Between units it
-   * yields (setImmediate) once the task has run PUMP_SLICE_MILLIS (PUMP_BACKLOG_SLICE_MILLIS
-   * with a backlog), so that neither assembly nor sending adds a long task to the
-   * application's event loop. Never re-entered.
+   * over), or take the next batch from the queue (assembling its request). The first unit
+   * always runs; another starts only if the task, having run so far plus what such a unit took
+   * lately, stays within PUMP_SLICE_MILLIS (PUMP_BACKLOG_SLICE_MILLIS with a backlog), else
+   * the rest waits for the next setImmediate: neither assembly nor sending adds a long task to
+   * the application's event loop. Never re-entered.
    */
   private pump(): void {
     if (this.pumping) return;
@@ -547,11 +558,10 @@ export class BatchingEngine<T extends GroupedRecord> {
         const canTake =
           !canSend && this.inFlightBatches + this.ready.length < o.maxConcurrentExports && this.pendingResources.size === 0 && this.due();
         if (!canSend && !canTake) break;
-        if (units > 0 && performance.now() - start > budget) {
-          if (this.immediate === undefined) {
-            this.immediate = setImmediate(this.onImmediate);
-            this.immediate.unref();
-          }
+        const unitStart = performance.now();
+        // a unit starts only if it should end within the budget: a slice ends near it, not a unit past it
+        if (units > 0 && unitStart - start + (canSend ? this.sendMillis : this.takeMillis) > budget) {
+          if (this.immediate === undefined) this.schedulePump();
           break;
         }
         if (canSend) {
@@ -560,12 +570,14 @@ export class BatchingEngine<T extends GroupedRecord> {
           this.retainedBytes -= batch.encoded.bytes.length;
           if (this.spillWhileDown(batch)) continue;
           this.send(batch);
+          this.sendMillis += (performance.now() - unitStart - this.sendMillis) / 4;
         } else {
           const batch: Batch = { encoded: q.take(o.maxExportBatchSize)!, attempt: 1 };
           this.active.add(batch);
           this.retained += batch.encoded.count; // held, not yet in flight
           this.retainedBytes += batch.encoded.bytes.length;
           this.ready.push(batch);
+          this.takeMillis += (performance.now() - unitStart - this.takeMillis) / 4;
         }
       }
       if (this.spill !== undefined) this.overflowToSpill();

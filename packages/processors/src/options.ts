@@ -78,7 +78,7 @@ export const BATCHING_DEFAULTS: Readonly<ResolvedBatchingOptions> = Object.freez
   maxExportBatchSize: 512,
   scheduledDelayMillis: 1000,
   exportTimeoutMillis: 30_000,
-  maxConcurrentExports: 4,
+  maxConcurrentExports: 16,
   maxExportAttempts: 3,
   retryBaseDelayMillis: 500,
   dropWarningIntervalMillis: 5000,

@@ -7,6 +7,7 @@ import type { EncodedBatchExporter } from './encoded-exporter';
 import type { EncodedBatch } from './record-store';
 import { InvalidOptionError, MAX_TIMER_MILLIS } from './options';
 import { detachedAgentFactory } from './detached-agent';
+import { SendWorker } from './send-worker';
 import { otlpJson } from './otlp-json';
 
 export type OtlpSignal = 'logs' | 'traces';
@@ -61,6 +62,13 @@ export interface OtlpHttpExporterOptions {
   protocol?: OtlpHttpProtocol;
   /** Where the variables are read from. Default process.env. */
   env?: Record<string, string | undefined>;
+  /**
+   * true: the HTTP work (JSON transcoding, gzip, the request and its answer) runs in a send
+   * worker thread (see SendWorker) instead of the main thread. Default false: on a 2-core machine
+   * the worker's extra CPU (a copy and messages per batch, a second busy thread) cost the
+   * application more event-loop delay than the main-thread work it saved (README, Performance).
+   */
+  worker?: boolean;
 }
 
 export interface ResolvedOtlpHttpOptions {
@@ -171,29 +179,24 @@ export function resolveOtlpHttpOptions(signal: OtlpSignal, options: OtlpHttpExpo
 }
 
 /**
- * Sends encoded batches to an OTLP/HTTP endpoint as they are: no records are built and
- * nothing is serialized on the way. gzip runs in the thread pool; sockets are unref'd,
- * so an export in flight never keeps the process alive. One attempt per call: the
- * processor retries (maxExportAttempts) and times out (exportTimeoutMillis).
+ * One attempt at sending a batch's bytes: transcoded to OTLP/JSON for http/json, gzipped when
+ * asked (in the thread pool), POSTed on a keep-alive agent whose sockets are unref'd. The same
+ * code runs on the main thread and in the send worker (see {@link SendWorker}).
  */
-export class OtlpHttpExporter implements EncodedBatchExporter {
-  readonly exportsEncodedBatches = true as const;
-  readonly options: Readonly<ResolvedOtlpHttpOptions>;
+export class OtlpPoster {
   private readonly agent: http.Agent;
   /** Request options without headers, parsed once. */
   private readonly target: http.RequestOptions;
-  private readonly send: typeof http.request;
-  private closed = false;
+  private readonly request: typeof http.request;
 
   constructor(
     readonly signal: OtlpSignal,
-    options: OtlpHttpExporterOptions = {},
+    readonly options: Readonly<ResolvedOtlpHttpOptions>,
   ) {
-    this.options = Object.freeze(resolveOtlpHttpOptions(signal, options));
-    const u = new URL(this.options.url);
+    const u = new URL(options.url);
     const tls = u.protocol === 'https:';
     this.agent = detachedAgentFactory()(tls ? 'https:' : 'http:');
-    this.send = tls ? https.request : http.request;
+    this.request = tls ? https.request : http.request;
     this.target = {
       protocol: u.protocol,
       hostname: u.hostname.replace(/^\[|\]$/g, ''),
@@ -206,20 +209,22 @@ export class OtlpHttpExporter implements EncodedBatchExporter {
   }
 
   /** Calls back once, with an {@link ExportOutcome} (Retry-After, retryable) on failure. */
-  export(batch: EncodedBatch, resultCallback: (result: ExportOutcome) => void): void {
-    if (this.closed) {
-      resultCallback({ code: ExportResultCode.FAILED, error: new Error('OtlpHttpExporter is shut down') });
+  send(bytes: Uint8Array, cb: (result: ExportOutcome) => void): void {
+    const json = this.options.protocol === 'http/json';
+    let body: Uint8Array;
+    try {
+      body = json ? Buffer.from(otlpJson(this.signal, bytes), 'utf8') : bytes;
+    } catch (error) {
+      cb({ code: ExportResultCode.FAILED, error: error as Error, retryable: false });
       return;
     }
-    const json = this.options.protocol === 'http/json';
-    const body = json ? this.toJson(batch) : batch.bytes;
     const contentType = json ? 'application/json' : 'application/x-protobuf';
     if (this.options.compression === 'gzip') {
       gzip(body, (err, zipped) => {
-        if (err) resultCallback({ code: ExportResultCode.FAILED, error: err });
-        else this.post(zipped, contentType, true, resultCallback);
+        if (err) cb({ code: ExportResultCode.FAILED, error: err });
+        else this.post(zipped, contentType, true, cb);
       });
-    } else this.post(body, contentType, false, resultCallback);
+    } else this.post(body, contentType, false, cb);
   }
 
   private post(body: Uint8Array, contentType: string, gzipped: boolean, cb: (r: ExportOutcome) => void): void {
@@ -236,7 +241,7 @@ export class OtlpHttpExporter implements EncodedBatchExporter {
       'content-length': body.length,
     };
     if (gzipped) headers['content-encoding'] = 'gzip';
-    const req = this.send({ ...this.target, headers }, (res) => {
+    const req = this.request({ ...this.target, headers }, (res) => {
       const status = res.statusCode ?? 0;
       res.on('error', (error) => finish({ code: ExportResultCode.FAILED, error }));
       res.on('end', () => {
@@ -258,12 +263,53 @@ export class OtlpHttpExporter implements EncodedBatchExporter {
     req.end(body);
   }
 
-  private toJson(batch: EncodedBatch): Uint8Array {
-    return Buffer.from(otlpJson(this.signal, batch.bytes), 'utf8');
+  /** Closes the kept-alive sockets. */
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+/**
+ * Sends encoded batches to an OTLP/HTTP endpoint as they are: no records are built and
+ * nothing is serialized on the way. gzip runs in the thread pool; sockets are unref'd,
+ * so an export in flight never keeps the process alive. One attempt per call: the
+ * processor retries (maxExportAttempts) and times out (exportTimeoutMillis).
+ *
+ * With `worker: true` the HTTP work (JSON transcoding, gzip, the request) runs in one unref'd
+ * worker thread shared by the process's exporters, which a quiet period ends; the batch's bytes
+ * are copied to it, so that retries and the spill keep theirs.
+ */
+export class OtlpHttpExporter implements EncodedBatchExporter {
+  readonly exportsEncodedBatches = true as const;
+  readonly options: Readonly<ResolvedOtlpHttpOptions>;
+  private readonly poster: OtlpPoster;
+  private readonly worker: boolean;
+  private closed = false;
+
+  constructor(
+    readonly signal: OtlpSignal,
+    options: OtlpHttpExporterOptions = {},
+  ) {
+    this.options = Object.freeze(resolveOtlpHttpOptions(signal, options));
+    this.poster = new OtlpPoster(signal, this.options);
+    const worker = options.worker ?? false;
+    if (typeof worker !== 'boolean') throw new InvalidOptionError(`OtlpHttpExporter worker must be true or false, got ${JSON.stringify(worker)}`);
+    this.worker = worker;
+  }
+
+  /** Calls back once, with an {@link ExportOutcome} (Retry-After, retryable) on failure. */
+  export(batch: EncodedBatch, resultCallback: (result: ExportOutcome) => void): void {
+    if (this.closed) {
+      resultCallback({ code: ExportResultCode.FAILED, error: new Error('OtlpHttpExporter is shut down') });
+      return;
+    }
+    if (this.worker && SendWorker.shared()?.send(this.poster, batch.bytes, resultCallback)) return;
+    this.poster.send(batch.bytes, resultCallback);
   }
 
   async shutdown(): Promise<void> {
     this.closed = true;
-    this.agent.destroy();
+    this.poster.close();
+    SendWorker.closePoster(this.poster);
   }
 }

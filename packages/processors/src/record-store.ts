@@ -141,10 +141,15 @@ class ClassQueue {
   }
 }
 
-/** Copies src[from, from + n) to dst at `at`: a loop for short runs (no subarray to allocate). */
+const bufferCopy = Buffer.prototype.copy;
+
+/**
+ * Copies src[from, from + n) to dst at `at`. Buffer's copy takes any Uint8Array and allocates
+ * nothing (set(subarray()) allocates a view per record: young-generation garbage on the hot path).
+ */
 function copy(src: Uint8Array, from: number, n: number, dst: Uint8Array, at: number): void {
-  if (n > 96) {
-    dst.set(src.subarray(from, from + n), at);
+  if (n > 16) {
+    bufferCopy.call(src, dst, at, from, from + n);
     return;
   }
   for (let i = 0; i < n; i++) dst[at + i] = src[from + i];

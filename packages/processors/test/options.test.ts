@@ -12,7 +12,7 @@ describe('resolveBatchingOptions', () => {
     expect(o.maxExportBatchSize).toBe(512);
     expect(o.scheduledDelayMillis).toBe(1000);
     expect(o.exportTimeoutMillis).toBe(30000);
-    expect(o.maxConcurrentExports).toBe(4);
+    expect(o.maxConcurrentExports).toBe(16);
   });
 
   it('honours the standard variables when an option is absent', () => {
