@@ -9,7 +9,7 @@ import { errorTypeOf, errorTypeOfStatus } from './genai/errors';
 import { JsonWindow } from './genai/json-window';
 import { apiFormatOf, splitModel } from './genai/providers';
 import { requestFields } from './genai/request-fields';
-import { GenAiCall, type ClientAsk, type GenAiOptions } from './genai/upstream-call';
+import type { ClientAsk, GenAiCall, GenAiOptions } from './genai/upstream-call';
 
 /**
  * Zero-code request tracking from node's diagnostics channels. Every incoming HTTP request becomes a
@@ -388,7 +388,7 @@ export class HttpRequestTracking {
     h.startPhase(phase, attrs);
     h.startPhase(phase === 'upstream' ? 'upstream.ttfb' : `${phase}.ttfb`);
     const format = method === 'POST' ? apiFormatOf(path) : undefined;
-    if (format) u.call = new GenAiCall(format, host, path, this.genai, () => this.onFirstChunk(u));
+    if (format) u.call = new (genAiCall())(format, host, path, this.genai, () => this.onFirstChunk(u));
     return u;
   }
 
@@ -628,6 +628,12 @@ function hookUndiciRequest(request: object): boolean {
     return (onData as (c: unknown) => unknown).call(this, chunk);
   };
   return true;
+}
+
+/** The GenAI call reader (and its response parsers) loads with the first LLM call, not at start-up. */
+let GenAiCallClass: typeof GenAiCall | undefined;
+function genAiCall(): typeof GenAiCall {
+  return (GenAiCallClass ??= (require('./genai/upstream-call') as typeof import('./genai/upstream-call')).GenAiCall);
 }
 
 /** host[:port] of an undici origin; a gateway calls few origins, so each is parsed once. */
