@@ -48,6 +48,8 @@ export interface RequestTrackingOptions {
 
 interface RequestState {
   tracking: HttpRequestTracking;
+  /** performance.now() at the request's start. */
+  startedAt: number;
   handle: RequestHandle | undefined;
   id: string;
   req: IncomingMessage;
@@ -125,19 +127,6 @@ export class HttpRequestTracking {
   private readonly serverSpans: boolean;
   private readonly ignoreHosts: Set<string>;
   private readonly genai: GenAiOptions;
-  /** Requests whose server span (and so the hook that tracks them) may still come in this tick. */
-  private awaitingSpan: RequestState[] = [];
-  private readonly trackAwaiting = () => {
-    const list = this.awaitingSpan;
-    this.awaitingSpan = [];
-    for (let i = 0; i < list.length; i++) {
-      try {
-        this.handle(list[i]);
-      } catch {
-        /* never into the host */
-      }
-    }
-  };
 
   constructor(opts: RequestTrackingOptions) {
     this.tracker = opts.tracker;
@@ -201,11 +190,15 @@ export class HttpRequestTracking {
     this.subs.push([name, safe]);
   }
 
+  /**
+   * The request's handle; without one from the server span's hook, it is tracked on a span of its
+   * own, dated at the request's start.
+   */
   private handle(st: RequestState): RequestHandle {
     if (!st.handle) {
       const parent = propagation.extract(ROOT_CONTEXT, st.req.headers);
-      st.handle = this.tracker.trackRequest(st.id, st.attrs, { parent });
-      st.handle.startPhase('ingress');
+      st.handle = this.tracker.trackRequest(st.id, st.attrs, { parent, startTime: st.startedAt });
+      st.handle.startPhase('ingress', undefined, st.startedAt);
       this.index(st);
     }
     return st.handle;
@@ -219,6 +212,7 @@ export class HttpRequestTracking {
     if (!idPrefix) idPrefix = `${process.pid}-`;
     const st: RequestState = {
       tracking: this,
+      startedAt: performance.now(),
       handle: undefined,
       id: idPrefix + ++counter,
       req,
@@ -243,13 +237,11 @@ export class HttpRequestTracking {
     };
     (req as Tagged<typeof kRequest, RequestState>)[kRequest] = st;
     (res as Tagged<typeof kResponse, RequestState>)[kResponse] = st;
+    // with server spans, the span is created right after this, in the same tick, and its hook tracks
+    // the request; without one, the request is tracked when first needed (dated from now)
     if (this.store) {
       this.store.enterWith(st);
       this.handle(st);
-    } else {
-      // the server span is created right after this, in the same tick (its hook tracks the request);
-      // if none came, the request is tracked on a span of its own at the next microtask
-      if (this.awaitingSpan.push(st) === 1) queueMicrotask(this.trackAwaiting);
     }
     if (this.peekBytes > 0 && method !== 'GET' && method !== 'HEAD') {
       const ct = req.headers['content-type'];

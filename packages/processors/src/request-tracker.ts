@@ -45,6 +45,8 @@ export interface TrackRequestOptions {
   parent?: Context;
   /** Track on this existing span (e.g. the HTTP server span) instead of starting one; it is not ended by the tracker. */
   span?: Span;
+  /** When the request began (a performance.now() value, not in the future): its span and duration start there. Default now. */
+  startTime?: number;
 }
 
 export interface RequestTrackerStats {
@@ -104,7 +106,6 @@ interface OpenPhase {
 }
 
 class TrackedRequest implements RequestHandle {
-  readonly startedAt = performance.now();
   private readonly phases = new Map<string, OpenPhase>();
   ended = false;
 
@@ -113,6 +114,7 @@ class TrackedRequest implements RequestHandle {
     readonly span: Span,
     private readonly owned: boolean,
     private readonly tracker: RequestTracker,
+    readonly startedAt: number,
   ) {}
 
   startPhase(name: string, attributes?: Attributes, startTime?: number): void {
@@ -288,11 +290,17 @@ export class RequestTracker {
       oldest.abandon('ccr.request.evicted', 'evicted: too many active requests');
     }
     const owned = options?.span === undefined;
+    const now = performance.now();
+    const at = options?.startTime !== undefined && options.startTime <= now ? options.startTime : now;
     const span =
       options?.span ??
-      this.tracer.startSpan(this.spanName, { kind: SpanKind.SERVER, attributes: { 'ccr.request.id': id, ...attributes } }, options?.parent);
+      this.tracer.startSpan(
+        this.spanName,
+        { kind: SpanKind.SERVER, attributes: { 'ccr.request.id': id, ...attributes }, startTime: at === now ? undefined : at },
+        options?.parent,
+      );
     if (!owned && attributes) span.setAttributes(attributes);
-    const req = new TrackedRequest(id, span, owned, this);
+    const req = new TrackedRequest(id, span, owned, this, at);
     this.active.set(id, req);
     this.counts.started++;
     return req;

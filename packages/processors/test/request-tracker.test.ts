@@ -54,6 +54,17 @@ describe('RequestTracker', () => {
     expect(later.attributes?.['ccr.phase.duration_ms']).toBeLessThan(50);
   });
 
+  it('trackRequest(…, { startTime }) dates the span and the duration from the request\'s start', async () => {
+    const { exporter, tracker, reader } = setup();
+    const began = performance.now() - 40;
+    tracker.trackRequest('r1', undefined, { startTime: began }).complete(true);
+    const [span] = exporter.getFinishedSpans();
+    const ms = (span.endTime[0] - span.startTime[0]) * 1e3 + (span.endTime[1] - span.startTime[1]) / 1e6;
+    expect(ms).toBeGreaterThanOrEqual(39);
+    const [point] = await metricPoints(reader, 'ccr.request.duration');
+    expect((point.value as { sum: number }).sum).toBeGreaterThanOrEqual(39);
+  });
+
   it('a phase still open at the end is recorded up to the end, marked incomplete', () => {
     const { exporter, tracker } = setup();
     const req = tracker.trackRequest('r1');
