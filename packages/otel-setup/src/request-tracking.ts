@@ -48,6 +48,7 @@ export interface RequestTrackingOptions {
 
 interface RequestState {
   tracking: HttpRequestTracking;
+  server: object | undefined;
   /** performance.now() at the request's start. */
   startedAt: number;
   handle: RequestHandle | undefined;
@@ -106,6 +107,8 @@ const PENDING_WAIT_MS = 1000;
 const kRequest = Symbol('ccr-otel.request');
 /** On a ServerResponse: the request's state. */
 const kResponse = Symbol('ccr-otel.response');
+/** On an http.Server whose requests get instrumentation-http's server span (its hook was seen). */
+const kServerHooked = Symbol('ccr-otel.server-hooked');
 /** On an undici Request or a ClientRequest: the upstream call's state. */
 const kUpstream = Symbol('ccr-otel.upstream');
 /** On a client IncomingMessage (an upstream's answer) until it ended: the upstream call's state. */
@@ -117,8 +120,8 @@ let counter = 0;
 let idPrefix = '';
 
 export class HttpRequestTracking {
-  /** Only without server spans: the request whose async context this is. */
-  private store: AsyncLocalStorage<RequestState> | undefined;
+  /** The request whose async context this is: for requests without a server span to find them by. */
+  private readonly store = new AsyncLocalStorage<RequestState>();
   private readonly bySpan = new WeakMap<object, RequestState>();
   private readonly byTrace = new Map<string, RequestState>();
   private readonly subs: Array<[string, (m: unknown) => void]> = [];
@@ -138,8 +141,7 @@ export class HttpRequestTracking {
 
   start(): void {
     installHooks();
-    if (!this.serverSpans && !this.store) this.store = new AsyncLocalStorage<RequestState>();
-    this.on('http.server.request.start', (m) => this.onServerStart(m as { request: IncomingMessage; response: ServerResponse }));
+    this.on('http.server.request.start', (m) => this.onServerStart(m as { request: IncomingMessage; response: ServerResponse; server?: object }));
     this.on('http.server.response.finish', (m) => this.onServerFinish(m as { response: ServerResponse }));
     this.on('undici:request:create', (m) => this.onUndiciCreate(m as { request: UndiciRequest }));
     this.on('undici:request:headers', (m) => this.onUndiciHeaders(m as { request: object; response: { statusCode: number; headers: unknown } }));
@@ -164,6 +166,8 @@ export class HttpRequestTracking {
   onServerSpan(span: Span, req: unknown): void {
     const st = (req as Tagged<typeof kRequest, RequestState>)[kRequest];
     if (!st || st.handle || st.tracking !== this) return;
+    // this server's requests come with a span: the next ones need no async-context entry of their own
+    if (st.server) (st.server as Tagged<typeof kServerHooked, boolean>)[kServerHooked] = true;
     st.handle = this.tracker.trackRequest(st.id, st.attrs, { span });
     st.handle.startPhase('ingress');
     this.index(st);
@@ -204,7 +208,7 @@ export class HttpRequestTracking {
     return st.handle;
   }
 
-  private onServerStart({ request: req, response: res }: { request: IncomingMessage; response: ServerResponse }): void {
+  private onServerStart({ request: req, response: res, server }: { request: IncomingMessage; response: ServerResponse; server?: object }): void {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
@@ -212,6 +216,7 @@ export class HttpRequestTracking {
     if (!idPrefix) idPrefix = `${process.pid}-`;
     const st: RequestState = {
       tracking: this,
+      server,
       startedAt: performance.now(),
       handle: undefined,
       id: idPrefix + ++counter,
@@ -237,11 +242,13 @@ export class HttpRequestTracking {
     };
     (req as Tagged<typeof kRequest, RequestState>)[kRequest] = st;
     (res as Tagged<typeof kResponse, RequestState>)[kResponse] = st;
-    // with server spans, the span is created right after this, in the same tick, and its hook tracks
-    // the request; without one, the request is tracked when first needed (dated from now)
-    if (this.store) {
+    // With server spans the span is created right after this, in the same tick, and its hook tracks
+    // the request; outgoing calls find it through the active span. A server not yet seen with that
+    // hook (instrumentation-http off, or the server's module loaded before it) enters the request into
+    // the async context instead, and the request is tracked when first needed (dated from now).
+    if (!this.serverSpans || (server as Tagged<typeof kServerHooked, boolean> | undefined)?.[kServerHooked] !== true) {
       this.store.enterWith(st);
-      this.handle(st);
+      if (!this.serverSpans) this.handle(st);
     }
     if (this.peekBytes > 0 && method !== 'GET' && method !== 'HEAD') {
       const ct = req.headers['content-type'];
@@ -354,9 +361,9 @@ export class HttpRequestTracking {
   private current(): RequestState | undefined {
     const ctx = context.active();
     if (isTracingSuppressed(ctx)) return undefined;
-    // the request whose async context this is first (without server spans); the active span next;
+    // the request whose async context this is first (requests without a server span); the active span next;
     // its trace id last (concurrent requests may share an incoming trace id: only a fallback)
-    let st = this.store?.getStore();
+    let st = this.store.getStore();
     if (!st || st.done) {
       const span = trace.getSpan(ctx);
       if (span) st = this.bySpan.get(span) ?? this.byTrace.get(span.spanContext().traceId);
