@@ -95,24 +95,18 @@ export async function fetchTraces({ jaeger, service, limit = 3, lookbackMin = 60
 const tagsOf = (span) => Object.fromEntries((span.tags ?? []).map((t) => [t.key, t.value]));
 const fieldsOf = (log) => Object.fromEntries((log.fields ?? []).map((f) => [f.key, f.value]));
 
-/** Phases of a span from its phase.start / phase.end events (µs), in start order. */
+/** Phases of a span from its `phase` events (one per phase, dated at its start; µs), in start order. */
 function phasesOf(span) {
-  const open = new Map();
   const out = [];
-  for (const l of [...(span.logs ?? [])].sort((a, b) => a.timestamp - b.timestamp)) {
+  for (const l of span.logs ?? []) {
     const f = fieldsOf(l);
     const name = f['ccr.phase.name'];
-    if (!name) continue;
-    if (f.event === 'phase.start') open.set(name, { name, start: l.timestamp, attrs: f });
-    else if (f.event === 'phase.end') {
-      const p = open.get(name);
-      open.delete(name);
-      const ms = Number(f['ccr.phase.duration_ms']);
-      const start = p?.start ?? l.timestamp - ms * 1000;
-      out.push({ name, start, end: l.timestamp, ms, attrs: { ...p?.attrs, ...f } });
-    }
+    if (!name || f.event !== 'phase') continue;
+    const ms = Number(f['ccr.phase.duration_ms']);
+    // a phase still open when the request ended has no end of its own
+    const end = f['ccr.phase.incomplete'] === true ? undefined : l.timestamp + ms * 1000;
+    out.push({ name, start: l.timestamp, end, ms: end === undefined ? NaN : ms, attrs: f });
   }
-  for (const p of open.values()) out.push({ name: p.name, start: p.start, end: undefined, ms: NaN, attrs: p.attrs });
   return out.sort((a, b) => a.start - b.start);
 }
 

@@ -4,7 +4,6 @@
 //   node bench/gateway/ab-tracking.cjs [rate=300] [seconds=40] [windowMs=1000]
 // AB_DIST=<dir under packages/otel-setup> runs another build (e.g. a copy of an earlier dist).
 'use strict';
-const { createServer } = require('node:http');
 const { spawn } = require('node:child_process');
 const { join } = require('node:path');
 const root = join(__dirname, '..', '..');
@@ -30,6 +29,9 @@ function child(args, env) {
   const { resolveConfig } = require(join(root, 'packages', 'otel-setup', process.env.AB_DIST ?? 'dist', 'config', 'resolve.js'));
   const { Telemetry } = require(join(root, 'packages', 'otel-setup', process.env.AB_DIST ?? 'dist', 'sdk.js'));
   const t = new Telemetry(resolveConfig({ env: process.env, warn: () => {} }));
+  // node:http is required after the SDK, as under the preload: instrumentation-http then patches it
+  // and every request has its server span (required earlier, the server would go uninstrumented)
+  const { createServer } = require('node:http');
   let served = 0;
   const server = createServer(async (req, res) => {
     const chunks = [];

@@ -101,7 +101,7 @@ const phaseEnd = (span: any, phase: string): Record<string, unknown> | undefined
   for (const l of span.logs ?? []) {
     const f: Record<string, unknown> = {};
     for (const kv of l.fields ?? []) f[kv.key] = kv.value;
-    if (f.event === 'phase.end' && f['ccr.phase.name'] === phase) return f;
+    if (f.event === 'phase' && f['ccr.phase.name'] === phase) return f;
   }
   return undefined;
 };
@@ -150,7 +150,7 @@ describe.each(ROUTES)('through CCR 3.1.1 to a fake $protocol upstream', (route) 
     expect(firstToken).toBeGreaterThan(ttfb);
     expect(phaseEnd(s, 'upstream.stream')?.['ccr.stream.chunks']).toBe(4);
     expect(Number(tag(s, 'gen_ai.response.time_to_first_chunk'))).toBeCloseTo(firstToken / 1000, 2);
-    expect(phaseEvents(s)).toEqual(expect.arrayContaining(['start:upstream.first_token', 'end:upstream.first_token', 'start:upstream.stream', 'end:upstream.stream']));
+    expect(phaseEvents(s)).toEqual(expect.arrayContaining(['upstream.first_token', 'upstream.stream']));
   });
 
   test('the metrics file holds the token-usage and time-to-first-chunk histograms', async () => {
@@ -205,8 +205,9 @@ describe('errors and cancels through CCR 3.1.1', () => {
     const traces = await findTracesInJaeger(jaeger!.queryUrl, route.service, { timeoutMs: 45000, until: (ts) => serverSpans(ts).some(cancelled) });
     const s = serverSpans(traces).find(cancelled);
     expect(tag(s, 'otel.status_code')).not.toBe('ERROR');
-    // every phase that started ended
+    // every phase that started ended (none recorded as incomplete)
     const ev = phaseEvents(s);
-    for (const e of ev.filter((x) => x.startsWith('start:'))) expect(ev).toContain(`end:${e.slice(6)}`);
+    expect(ev.length).toBeGreaterThan(0);
+    expect(ev.filter((x) => x.startsWith('incomplete:'))).toEqual([]);
   });
 });

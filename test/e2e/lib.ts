@@ -102,14 +102,13 @@ export function processTag(trace: any, span: any, key: string): unknown {
   return (trace.processes?.[span.processID]?.tags ?? []).find((t: any) => t.key === key)?.value;
 }
 
-/** Phase events of a span as "start:name" / "end:name" strings, in order. */
+/** Phase events of a span (one per phase) as their names, "incomplete:name" for a phase still open at the end. */
 export function phaseEvents(span: any): string[] {
   const out: string[] = [];
   for (const l of span.logs ?? []) {
     const f: Record<string, unknown> = {};
     for (const kv of l.fields ?? []) f[kv.key] = kv.value;
-    if (f.event === 'phase.start') out.push(`start:${f['ccr.phase.name']}`);
-    else if (f.event === 'phase.end') out.push(`end:${f['ccr.phase.name']}`);
+    if (f.event === 'phase') out.push(`${f['ccr.phase.incomplete'] === true ? 'incomplete:' : ''}${f['ccr.phase.name']}`);
   }
   return out;
 }
@@ -118,10 +117,10 @@ export function parentSpanId(span: any): string | undefined {
   return (span.references ?? []).find((r: any) => r.refType === 'CHILD_OF')?.spanID;
 }
 
-/** The phases every tracked request that called one upstream must show, each started and ended. */
+/** The phases every tracked request that called one upstream must show, each ended (not incomplete). */
 export const EXPECTED_PHASES = ['ingress', 'upstream', 'upstream.ttfb', 'response'];
 
 export function missingPhases(span: any, phases = EXPECTED_PHASES): string[] {
   const ev = new Set(phaseEvents(span));
-  return phases.flatMap((p) => [`start:${p}`, `end:${p}`]).filter((e) => !ev.has(e));
+  return phases.filter((p) => !ev.has(p));
 }

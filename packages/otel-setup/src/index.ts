@@ -1,7 +1,7 @@
 import type { Attributes } from '@opentelemetry/api';
 import { trace, INVALID_SPAN_CONTEXT } from '@opentelemetry/api';
 import type { RequestHandle } from '@ccr/otel-processors';
-import { ConfigFileWatcher } from './config/file';
+import type { ConfigFileWatcher } from './config/file';
 import { sdkDisabled } from './config/env';
 import { deepFreeze, fileLayerProblem, resolveConfig } from './config/resolve';
 import type { ResolveInput } from './config/resolve';
@@ -54,6 +54,8 @@ export function start(options: StartOptions = {}): Readonly<OtelSetupConfig> {
     const input: ResolveInput = { env, warn, options: layer, detectedServiceName: host.name ?? scriptName(), detectedServiceVersion: host.version };
     const file = env.CCR_OTEL_CONFIG?.trim();
     if (file) {
+      // the watcher loads only when there is a file to watch
+      const { ConfigFileWatcher } = require('./config/file') as typeof import('./config/file');
       watcher = new ConfigFileWatcher({
         file,
         warn,
@@ -124,6 +126,8 @@ export function startFromPreload(): void {
   try {
     if (!require('node:worker_threads').isMainThread) return;
     start();
+    // the application has not started yet: the start-up's garbage goes now, not under its load
+    if (state?.telemetry) (require('./startup-memory') as typeof import('./startup-memory')).releaseStartupMemory();
   } catch {
     /* start() reports its own problems; the host application must run regardless */
   }

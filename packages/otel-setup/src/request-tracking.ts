@@ -9,7 +9,7 @@ import { errorTypeOf, errorTypeOfStatus } from './genai/errors';
 import { JsonWindow } from './genai/json-window';
 import { apiFormatOf, splitModel } from './genai/providers';
 import { requestFields } from './genai/request-fields';
-import { GenAiCall, type ClientAsk, type GenAiOptions } from './genai/upstream-call';
+import type { ClientAsk, GenAiCall, GenAiOptions } from './genai/upstream-call';
 
 /**
  * Zero-code request tracking from node's diagnostics channels. Every incoming HTTP request becomes a
@@ -47,6 +47,10 @@ export interface RequestTrackingOptions {
 }
 
 interface RequestState {
+  tracking: HttpRequestTracking;
+  server: object | undefined;
+  /** performance.now() at the request's start. */
+  startedAt: number;
   handle: RequestHandle | undefined;
   id: string;
   req: IncomingMessage;
@@ -58,6 +62,8 @@ interface RequestState {
   upstreamHosts: string[];
   ingressOpen: boolean;
   responseOpen: boolean;
+  /** The first byte of the answer was written (write/end/flushHeaders). */
+  firstByte: boolean;
   done: boolean;
   peek: JsonWindow | undefined;
   /** Body bytes seen in 'data' events, and whether 'end' came. */
@@ -67,10 +73,11 @@ interface RequestState {
   /** What the client's body asked for (model split from CCR's `provider,model`). */
   client: ClientAsk;
   /** Upstream calls not ended yet. */
-  open: Set<UpstreamState>;
+  open: UpstreamState[];
   /** GenAI results still being read (a decompressor draining): completion waits for them, bounded. */
   pending: number;
-  deferred: (() => void) | undefined;
+  /** Set while completion waits for `pending`: how the request ends. */
+  deferred: { success: boolean; extra: Attributes } | undefined;
   /** error.type of the last failed upstream call. */
   upstreamError: string | undefined;
 }
@@ -88,14 +95,35 @@ interface UpstreamState {
 /** Longest wait of a request's completion for its GenAI results (decompression), ms. */
 const PENDING_WAIT_MS = 1000;
 
+/*
+ * Per-request state rides on the objects themselves under these symbols, and the few methods we
+ * must see (a request's body events, the first byte of its answer, its close; an LLM call's body
+ * chunks) are hooked once on their prototypes (installHooks): no closure, wrapper or listener per
+ * request, and no own property added and deleted again on node's objects (a delete turns an object
+ * into a slow dictionary for the rest of its life). A later wrapper (a middleware's own property)
+ * simply calls through. A symbol is cleared by assigning undefined, never deleted, for the same reason.
+ */
+/** On a server IncomingMessage until its body ended: the request's state. */
+const kRequest = Symbol('ccr-otel.request');
+/** On a ServerResponse: the request's state. */
+const kResponse = Symbol('ccr-otel.response');
+/** On an http.Server whose requests get instrumentation-http's server span (its hook was seen). */
+const kServerHooked = Symbol('ccr-otel.server-hooked');
+/** On an undici Request or a ClientRequest: the upstream call's state. */
+const kUpstream = Symbol('ccr-otel.upstream');
+/** On a client IncomingMessage (an upstream's answer) until it ended: the upstream call's state. */
+const kUpstreamResponse = Symbol('ccr-otel.upstream-response');
+
+type Tagged<K extends symbol, T> = { [k in K]?: T };
+
 let counter = 0;
+let idPrefix = '';
 
 export class HttpRequestTracking {
+  /** The request whose async context this is: for requests without a server span to find them by. */
   private readonly store = new AsyncLocalStorage<RequestState>();
-  private readonly byReq = new WeakMap<object, RequestState>();
   private readonly bySpan = new WeakMap<object, RequestState>();
   private readonly byTrace = new Map<string, RequestState>();
-  private readonly upstream = new WeakMap<object, UpstreamState>();
   private readonly subs: Array<[string, (m: unknown) => void]> = [];
   private readonly tracker: RequestTracker;
   private readonly peekBytes: number;
@@ -112,8 +140,9 @@ export class HttpRequestTracking {
   }
 
   start(): void {
-    this.on('http.server.request.start', (m) => this.onServerStart(m as { request: IncomingMessage; response: ServerResponse }));
-    this.on('http.server.response.finish', (m) => this.onServerFinish(m as { request: IncomingMessage; response: ServerResponse }));
+    installHooks();
+    this.on('http.server.request.start', (m) => this.onServerStart(m as { request: IncomingMessage; response: ServerResponse; server?: object }));
+    this.on('http.server.response.finish', (m) => this.onServerFinish(m as { response: ServerResponse }));
     this.on('undici:request:create', (m) => this.onUndiciCreate(m as { request: UndiciRequest }));
     this.on('undici:request:headers', (m) => this.onUndiciHeaders(m as { request: object; response: { statusCode: number; headers: unknown } }));
     this.on('undici:request:trailers', (m) => this.onUpstreamDone((m as { request: object }).request, undefined));
@@ -135,8 +164,10 @@ export class HttpRequestTracking {
 
   /** instrumentation-http's requestHook for a server request: track on its span. */
   onServerSpan(span: Span, req: unknown): void {
-    const st = this.byReq.get(req as object);
-    if (!st || st.handle) return;
+    const st = (req as Tagged<typeof kRequest, RequestState>)[kRequest];
+    if (!st || st.handle || st.tracking !== this) return;
+    // this server's requests come with a span: the next ones need no async-context entry of their own
+    if (st.server) (st.server as Tagged<typeof kServerHooked, boolean>)[kServerHooked] = true;
     st.handle = this.tracker.trackRequest(st.id, st.attrs, { span });
     st.handle.startPhase('ingress');
     this.index(st);
@@ -163,24 +194,32 @@ export class HttpRequestTracking {
     this.subs.push([name, safe]);
   }
 
+  /**
+   * The request's handle; without one from the server span's hook, it is tracked on a span of its
+   * own, dated at the request's start.
+   */
   private handle(st: RequestState): RequestHandle {
     if (!st.handle) {
       const parent = propagation.extract(ROOT_CONTEXT, st.req.headers);
-      st.handle = this.tracker.trackRequest(st.id, st.attrs, { parent });
-      st.handle.startPhase('ingress');
+      st.handle = this.tracker.trackRequest(st.id, st.attrs, { parent, startTime: st.startedAt });
+      st.handle.startPhase('ingress', undefined, st.startedAt);
       this.index(st);
     }
     return st.handle;
   }
 
-  private onServerStart({ request: req, response: res }: { request: IncomingMessage; response: ServerResponse }): void {
+  private onServerStart({ request: req, response: res, server }: { request: IncomingMessage; response: ServerResponse; server?: object }): void {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const method = req.method ?? 'GET';
+    if (!idPrefix) idPrefix = `${process.pid}-`;
     const st: RequestState = {
+      tracking: this,
+      server,
+      startedAt: performance.now(),
       handle: undefined,
-      id: `${process.pid}-${++counter}`,
+      id: idPrefix + ++counter,
       req,
       res,
       path,
@@ -190,68 +229,44 @@ export class HttpRequestTracking {
       upstreamHosts: [],
       ingressOpen: true,
       responseOpen: false,
+      firstByte: false,
       done: false,
       peek: undefined,
       bodyBytes: 0,
       bodyComplete: false,
       client: {},
-      open: new Set(),
+      open: [],
       pending: 0,
       deferred: undefined,
       upstreamError: undefined,
     };
-    this.byReq.set(req, st);
-    this.store.enterWith(st);
-    if (!this.serverSpans) this.handle(st);
-    // the server span (if any) is created right after this, in the same tick; if no hook came, track on our own
-    else queueMicrotask(() => this.handle(st));
-
-    const ct = req.headers['content-type'];
-    if (this.peekBytes > 0 && method !== 'GET' && method !== 'HEAD' && typeof ct === 'string' && ct.includes('json')) st.peek = new JsonWindow(this.peekBytes, 1024, false);
-    this.wrapRequestEmit(st);
-    this.wrapFirstByte(st);
-    // the client went away before the answer was complete: a cancel (Esc in Claude Code), not an error
-    res.once('close', () => {
-      try {
-        if (!st.done) this.finish(st, true, { 'ccr.request.cancelled': true }, true);
-      } catch {
-        /* never into the host */
-      }
-    });
+    (req as Tagged<typeof kRequest, RequestState>)[kRequest] = st;
+    (res as Tagged<typeof kResponse, RequestState>)[kResponse] = st;
+    // With server spans the span is created right after this, in the same tick, and its hook tracks
+    // the request; outgoing calls find it through the active span. A server not yet seen with that
+    // hook (instrumentation-http off, or the server's module loaded before it) enters the request into
+    // the async context instead, and the request is tracked when first needed (dated from now).
+    if (!this.serverSpans || (server as Tagged<typeof kServerHooked, boolean> | undefined)?.[kServerHooked] !== true) {
+      this.store.enterWith(st);
+      if (!this.serverSpans) this.handle(st);
+    }
+    if (this.peekBytes > 0 && method !== 'GET' && method !== 'HEAD') {
+      const ct = req.headers['content-type'];
+      if (typeof ct === 'string' && ct.includes('json')) st.peek = new JsonWindow(this.peekBytes, 1024, false);
+    }
   }
 
-  /**
-   * Watches the request's 'data' (body bytes, and the JSON peek) and 'end' (ingress done). Once 'end'
-   * is seen the wrapper is removed only if req.emit is still ours (a later wrapper, e.g. a
-   * middleware's, must not be cut out); otherwise it stays as a plain pass-through.
-   */
-  private wrapRequestEmit(st: RequestState): void {
-    const req = st.req;
-    const own = Object.prototype.hasOwnProperty.call(req, 'emit');
-    const orig = req.emit;
-    const self = this;
-    let fired = false;
-    // `arguments` passed on as is: no rest array and spread per emitted event
-    const wrapper = function (this: IncomingMessage, ev: string | symbol, chunk?: unknown): boolean {
-      if (!fired) {
-        if (ev === 'data') {
-          const n = typeof chunk === 'string' ? Buffer.byteLength(chunk) : ((chunk as Uint8Array | undefined)?.byteLength ?? 0);
-          st.bodyBytes += n;
-          if (st.peek) st.peek.write(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
-        } else if (ev === 'end') {
-          fired = true;
-          st.bodyComplete = true;
-          if (req.emit === wrapper) {
-            if (own) req.emit = orig;
-            else delete (req as Partial<IncomingMessage>).emit;
-          }
-          self.endIngress(st);
-        }
-      }
-      // eslint-disable-next-line prefer-rest-params
-      return (orig as (...a: unknown[]) => boolean).apply(this, arguments as unknown as unknown[]);
-    } as typeof req.emit;
-    req.emit = wrapper;
+  /** A server request's 'data' (body bytes, and the JSON peek) and 'end' (ingress done), from the emit hook. */
+  requestEvent(st: RequestState, ev: string | symbol, chunk: unknown): void {
+    if (ev === 'data') {
+      const n = typeof chunk === 'string' ? Buffer.byteLength(chunk) : ((chunk as Uint8Array | undefined)?.byteLength ?? 0);
+      st.bodyBytes += n;
+      if (st.peek) st.peek.write(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+    } else if (ev === 'end') {
+      (st.req as Tagged<typeof kRequest, RequestState>)[kRequest] = undefined;
+      st.bodyComplete = true;
+      this.endIngress(st);
+    }
   }
 
   private endIngress(st: RequestState): void {
@@ -278,48 +293,24 @@ export class HttpRequestTracking {
     this.handle(st).endPhase('ingress', size === undefined ? undefined : { 'http.request.body.size': size });
   }
 
-  /**
-   * The first of write/end/flushHeaders marks the first byte written back. After it, each wrapper is
-   * removed only if the property still holds it (compression middleware and the like wrap these
-   * later, as own properties, and must keep working); otherwise it stays as a pass-through.
-   */
-  private wrapFirstByte(st: RequestState): void {
-    const res = st.res as unknown as Record<string, unknown> & { getHeader(n: string): unknown; statusCode: number };
-    const names = ['write', 'end', 'flushHeaders'] as const;
-    let fired = false;
-    const wrappers: Array<[string, boolean, unknown, unknown]> = [];
-    const firstByte = () => {
-      fired = true;
-      for (let i = 0; i < wrappers.length; i++) {
-        const [n, own, fn, w] = wrappers[i];
-        if (res[n] !== w) continue;
-        if (own) res[n] = fn;
-        else delete res[n];
-      }
-      try {
-        const h = this.handle(st);
-        const ct = res.getHeader('content-type');
-        if (typeof ct === 'string' && ct.includes('text/event-stream')) {
-          st.attrs['ccr.streaming'] = true;
-          h.span.setAttribute('ccr.streaming', true);
-        }
-        st.responseOpen = true;
-        h.startPhase('response', { 'http.response.status_code': res.statusCode });
-      } catch {
-        /* never break the response */
-      }
-    };
-    for (const n of names) {
-      const own = Object.prototype.hasOwnProperty.call(res, n);
-      const fn = res[n] as (...a: unknown[]) => unknown;
-      const w = function (this: ServerResponse) {
-        if (!fired) firstByte();
-        // eslint-disable-next-line prefer-rest-params
-        return fn.apply(this, arguments as unknown as unknown[]);
-      };
-      wrappers.push([n, own, fn, w]);
-      res[n] = w;
+  /** The first of write/end/flushHeaders on the response (from its hook): the `response` phase starts. */
+  firstByte(st: RequestState): void {
+    st.firstByte = true;
+    if (st.done) return;
+    const res = st.res;
+    const h = this.handle(st);
+    const ct = res.getHeader('content-type');
+    if (typeof ct === 'string' && ct.includes('text/event-stream')) {
+      st.attrs['ccr.streaming'] = true;
+      h.span.setAttribute('ccr.streaming', true);
     }
+    st.responseOpen = true;
+    h.startPhase('response', { 'http.response.status_code': res.statusCode });
+  }
+
+  /** The response closed (its emit hook): before it finished, the client went away: a cancel (Esc in Claude Code), not an error. */
+  responseClosed(st: RequestState): void {
+    if (!st.done) this.finish(st, true, { 'ccr.request.cancelled': true }, true);
   }
 
   /**
@@ -327,9 +318,9 @@ export class HttpRequestTracking {
    * else its status). instrumentation-http overwrites error.type of a 5xx server span with the status
    * when it ends the span: the upstream's class stays in ccr.upstream.error.type.
    */
-  private onServerFinish({ request }: { request: IncomingMessage; response: ServerResponse }): void {
-    const st = this.byReq.get(request);
-    if (!st || st.done) return;
+  private onServerFinish({ response }: { response: ServerResponse }): void {
+    const st = (response as Tagged<typeof kResponse, RequestState>)[kResponse];
+    if (!st || st.done || st.tracking !== this) return;
     const status = st.res.statusCode;
     const failed = status >= 400;
     const attrs: Attributes = failed ? { 'error.type': st.upstreamError ?? String(status) } : {};
@@ -347,20 +338,22 @@ export class HttpRequestTracking {
       h.endPhase('response');
     }
     // upstream calls still open: the answer went out (or the client left) before they ended
-    if (st.open.size) for (const u of [...st.open]) this.endUpstream(u, undefined, cancelled ? { 'ccr.request.cancelled': true } : { 'ccr.upstream.incomplete': true }, !cancelled);
-    const complete = () => {
-      st.deferred = undefined;
-      const attrs: Attributes = {
-        ...extra,
-        'http.response.status_code': st.res.statusCode,
-        'ccr.upstream.count': st.upstreams,
-      };
-      if (st.upstreamHosts.length) attrs['ccr.upstream.hosts'] = st.upstreamHosts;
-      h.complete(success, attrs);
-    };
-    if (st.pending === 0) return complete();
-    st.deferred = complete;
-    setTimeout(() => st.deferred?.(), PENDING_WAIT_MS).unref();
+    if (st.open.length) for (const u of st.open.slice()) this.endUpstream(u, undefined, cancelled ? { 'ccr.request.cancelled': true } : { 'ccr.upstream.incomplete': true }, !cancelled);
+    st.deferred = { success, extra };
+    if (st.pending === 0) return this.complete(st);
+    setTimeout(() => this.complete(st), PENDING_WAIT_MS).unref();
+  }
+
+  /** Ends the request's span: at once, or when its GenAI results came in (or the wait ran out). */
+  private complete(st: RequestState): void {
+    const d = st.deferred;
+    if (!d) return;
+    st.deferred = undefined;
+    const attrs: Attributes = d.extra;
+    attrs['http.response.status_code'] = st.res.statusCode;
+    attrs['ccr.upstream.count'] = st.upstreams;
+    if (st.upstreamHosts.length) attrs['ccr.upstream.hosts'] = st.upstreamHosts;
+    this.handle(st).complete(d.success, attrs);
   }
 
   // ---- outgoing (upstream) ----
@@ -368,8 +361,8 @@ export class HttpRequestTracking {
   private current(): RequestState | undefined {
     const ctx = context.active();
     if (isTracingSuppressed(ctx)) return undefined;
-    // the request whose async context this is first; the span next; the trace id last (concurrent
-    // requests may share an incoming trace id, so that one is only a fallback)
+    // the request whose async context this is first (requests without a server span); the active span next;
+    // its trace id last (concurrent requests may share an incoming trace id: only a fallback)
     let st = this.store.getStore();
     if (!st || st.done) {
       const span = trace.getSpan(ctx);
@@ -387,14 +380,14 @@ export class HttpRequestTracking {
     if (!st.upstreamHosts.includes(host) && st.upstreamHosts.length < 8) st.upstreamHosts.push(host);
     const phase = st.upstreams === 1 ? 'upstream' : `upstream.${st.upstreams}`;
     const u: UpstreamState = { state: st, phase, call: undefined, status: undefined, retryAfter: undefined, ttfbOpen: true, streamOpen: false };
-    this.upstream.set(key, u);
-    st.open.add(u);
+    (key as Tagged<typeof kUpstream, UpstreamState>)[kUpstream] = u;
+    st.open.push(u);
     const attrs: Attributes = { 'server.address': host, 'http.request.method': method, 'url.path': path };
     const h = this.handle(st);
     h.startPhase(phase, attrs);
-    h.startPhase(`${phase}.ttfb`);
+    h.startPhase(phase === 'upstream' ? 'upstream.ttfb' : `${phase}.ttfb`);
     const format = method === 'POST' ? apiFormatOf(path) : undefined;
-    if (format) u.call = new GenAiCall(format, host, path, this.genai, () => this.onFirstChunk(u));
+    if (format) u.call = new (genAiCall())(format, host, path, this.genai, () => this.onFirstChunk(u));
     return u;
   }
 
@@ -413,12 +406,13 @@ export class HttpRequestTracking {
     const p = String(request.path ?? '/');
     const q = p.indexOf('?');
     const u = this.beginUpstream(request, host, String(request.method ?? 'GET'), q < 0 ? p : p.slice(0, q));
-    if (u?.call) wrapUndiciRequest(request, u.call);
+    // without the hook (not such a Request) the call still gets its answer's headers and end
+    if (u?.call) hookUndiciRequest(request);
   }
 
   private onUndiciHeaders({ request, response }: { request: object; response: { statusCode: number; headers: unknown } }): void {
-    const u = this.upstream.get(request);
-    if (!u) return;
+    const u = (request as Tagged<typeof kUpstream, UpstreamState>)[kUpstream];
+    if (!u || u.state.tracking !== this) return;
     const status = response.statusCode;
     // raw headers are [name, value, …] buffers: only the three we use are decoded, only when needed
     let ct: string | undefined;
@@ -441,12 +435,11 @@ export class HttpRequestTracking {
   }
 
   private onHttpClientStart({ request }: { request: ClientRequest }): void {
-    if (this.upstream.has(request)) return;
+    if ((request as Tagged<typeof kUpstream, UpstreamState>)[kUpstream] !== undefined) return;
     const host = String(request.getHeader('host') ?? request.host ?? '');
     const p = request.path ?? '/';
     const q = p.indexOf('?');
-    const u = this.beginUpstream(request, host, request.method, q < 0 ? p : p.slice(0, q));
-    if (u?.call) wrapWrites(request, u.call);
+    this.beginUpstream(request, host, request.method, q < 0 ? p : p.slice(0, q));
   }
 
   private onUpstreamHeaders(u: UpstreamState, status: number, contentType: string | undefined, contentEncoding: string | undefined): void {
@@ -454,12 +447,12 @@ export class HttpRequestTracking {
     u.status = status;
     u.call?.responseHeaders(status, contentType, contentEncoding);
     u.ttfbOpen = false;
-    this.handle(u.state).endPhase(`${u.phase}.ttfb`, { 'http.response.status_code': status });
+    this.handle(u.state).endPhase(u.phase === 'upstream' ? 'upstream.ttfb' : `${u.phase}.ttfb`, { 'http.response.status_code': status });
   }
 
   private onHttpClientResponse({ request, response }: { request: ClientRequest; response: IncomingMessage }): void {
-    const u = this.upstream.get(request);
-    if (!u) return;
+    const u = (request as Tagged<typeof kUpstream, UpstreamState>)[kUpstream];
+    if (!u || u.state.tracking !== this) return;
     const status = response.statusCode ?? 0;
     if (status >= 400) {
       const ra = response.headers['retry-after'];
@@ -467,15 +460,25 @@ export class HttpRequestTracking {
     }
     const ce = response.headers['content-encoding'];
     this.onUpstreamHeaders(u, status, response.headers['content-type'], typeof ce === 'string' ? ce : undefined);
-    if (u.call) wrapDataEvents(response, u.call);
-    response.once('end', () => this.onUpstreamDone(request, undefined));
-    response.once('error', (e) => this.onUpstreamDone(request, e));
+    // its 'data' (for an LLM call), 'end' and 'error' come through the emit hook
+    (response as Tagged<typeof kUpstreamResponse, { request: ClientRequest; u: UpstreamState }>)[kUpstreamResponse] = { request, u };
+  }
+
+  /** An upstream answer's 'data' / 'end' / 'error' (the emit hook: whoever reads it, however). */
+  upstreamResponseEvent(response: IncomingMessage, tag: { request: ClientRequest; u: UpstreamState }, ev: string | symbol, c: unknown): void {
+    if (ev === 'data') {
+      tag.u.call?.responseChunk(typeof c === 'string' ? Buffer.from(c) : (c as Uint8Array));
+    } else if (ev === 'end' || ev === 'error') {
+      (response as Tagged<typeof kUpstreamResponse, unknown>)[kUpstreamResponse] = undefined;
+      this.onUpstreamDone(tag.request, ev === 'error' ? c : undefined);
+    }
   }
 
   private onUpstreamDone(key: object, error: unknown): void {
-    const u = this.upstream.get(key);
-    if (!u) return;
-    this.upstream.delete(key);
+    const tagged = key as Tagged<typeof kUpstream, UpstreamState>;
+    const u = tagged[kUpstream];
+    if (!u || u.state.tracking !== this) return;
+    tagged[kUpstream] = undefined;
     if (u.state.done) return;
     const errorType = error ? errorTypeOf(error) : u.status !== undefined ? errorTypeOfStatus(u.status) : undefined;
     this.endUpstream(u, errorType, undefined, true);
@@ -487,9 +490,11 @@ export class HttpRequestTracking {
    */
   private endUpstream(u: UpstreamState, errorType: string | undefined, extra: Attributes | undefined, record: boolean): void {
     const st = u.state;
-    if (!st.open.delete(u)) return;
+    const i = st.open.indexOf(u);
+    if (i < 0) return;
+    st.open.splice(i, 1);
     const h = this.handle(st);
-    const attrs: Attributes = { ...extra };
+    const attrs: Attributes = extra ?? {};
     if (errorType) {
       attrs['error.type'] = errorType;
       st.upstreamError = errorType;
@@ -518,34 +523,104 @@ export class HttpRequestTracking {
       } catch {
         /* never into the host */
       }
-      if (--st.pending === 0) st.deferred?.();
+      if (--st.pending === 0) this.complete(st);
     });
   }
+
+  /** An LLM call's request body chunk (undici's onBodySent or ClientRequest's write/end hook). */
+  static requestChunk(u: UpstreamState | undefined, chunk: unknown): void {
+    if (u?.call && (typeof chunk === 'string' || chunk instanceof Uint8Array)) u.call.requestChunk(chunk);
+  }
+}
+
+/*
+ * The hooks, installed once per process (whatever number of HttpRequestTracking instances): each
+ * looks at its symbol and does nothing more for an object that carries none. Each calls what the
+ * prototype chain held at install time for the method (an own method of the prototype), else the
+ * parent prototype's current one, so a later patch of the parent (another instrumentation) is kept.
+ */
+let hooksInstalled = false;
+
+function installHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  const http = require('node:http') as typeof import('node:http');
+  const incoming = http.IncomingMessage.prototype as unknown as Record<string | symbol, unknown>;
+  hook(incoming, 'emit', function (this: IncomingMessage, ev: unknown, chunk: unknown) {
+    const st = (this as Tagged<typeof kRequest, RequestState>)[kRequest];
+    if (st !== undefined) st.tracking.requestEvent(st, ev as string, chunk);
+    else {
+      const tag = (this as Tagged<typeof kUpstreamResponse, { request: ClientRequest; u: UpstreamState }>)[kUpstreamResponse];
+      if (tag !== undefined) tag.u.state.tracking.upstreamResponseEvent(this, tag, ev as string, chunk);
+    }
+  });
+  const response = http.ServerResponse.prototype as unknown as Record<string | symbol, unknown>;
+  const firstByte = function (this: ServerResponse) {
+    const st = (this as Tagged<typeof kResponse, RequestState>)[kResponse];
+    if (st !== undefined && !st.firstByte) st.tracking.firstByte(st);
+  };
+  hook(response, 'write', firstByte);
+  hook(response, 'end', firstByte);
+  hook(response, 'flushHeaders', firstByte);
+  hook(response, 'emit', function (this: ServerResponse, ev: unknown) {
+    if (ev !== 'close') return;
+    const st = (this as Tagged<typeof kResponse, RequestState>)[kResponse];
+    if (st !== undefined && !st.done) st.tracking.responseClosed(st);
+  });
+  const client = http.ClientRequest.prototype as unknown as Record<string | symbol, unknown>;
+  const requestChunk = function (this: ClientRequest, chunk: unknown) {
+    HttpRequestTracking.requestChunk((this as Tagged<typeof kUpstream, UpstreamState>)[kUpstream], chunk);
+  };
+  hook(client, 'write', requestChunk);
+  hook(client, 'end', requestChunk);
+}
+
+/** Makes proto[name] call `before` (never throwing into the caller) and then the method it stood for. */
+function hook(proto: Record<string | symbol, unknown>, name: string, before: (this: any, a: unknown, b: unknown) => void): void {
+  const own = Object.prototype.hasOwnProperty.call(proto, name) ? (proto[name] as (...a: unknown[]) => unknown) : undefined;
+  const parent = Object.getPrototypeOf(proto) as Record<string, (...a: unknown[]) => unknown>;
+  proto[name] = function (this: unknown, a: unknown, b: unknown) {
+    try {
+      before.call(this, a, b);
+    } catch {
+      /* never into the host */
+    }
+    // eslint-disable-next-line prefer-rest-params
+    return (own ?? parent[name]).apply(this, arguments as unknown as unknown[]);
+  };
 }
 
 /**
  * undici's Request (the object its create channel publishes) passes every request body chunk through
- * its own onBodySent and every response body chunk through its own onData, in every undici version
- * since 5 (the bodyChunkSent / bodyChunkReceived channels exist only since 7.x, and CCR 3.1.1 bundles
- * an older undici): own-property wrappers on this one request feed the call and return what the
- * originals return. False when the published object is not such a request.
+ * its onBodySent and every response body chunk through its onData, in every undici version since 5
+ * (the bodyChunkSent / bodyChunkReceived channels exist only since 7.x, and CCR 3.1.1 bundles an
+ * older undici). Each Request class (node's bundled undici, an app's own copy) gets both hooked on its
+ * prototype the first time one of its requests carries an LLM call. False when the published object
+ * is not such a request (its bodies are then not read).
  */
-function wrapUndiciRequest(request: object, call: GenAiCall): boolean {
-  const r = request as Record<string, unknown>;
-  const onData = r.onData;
-  const onBodySent = r.onBodySent;
+const hookedUndici = new WeakSet<object>();
+function hookUndiciRequest(request: object): boolean {
+  const proto = Object.getPrototypeOf(request) as Record<string, unknown> | null;
+  if (!proto) return false;
+  if (hookedUndici.has(proto)) return true;
+  const onData = proto.onData;
+  const onBodySent = proto.onBodySent;
   if (typeof onData !== 'function' || typeof onBodySent !== 'function') return false;
-  r.onBodySent = function (this: unknown, chunk: unknown) {
+  const own = request as Record<string, unknown>;
+  if (Object.prototype.hasOwnProperty.call(own, 'onData') || Object.prototype.hasOwnProperty.call(own, 'onBodySent')) return false;
+  hookedUndici.add(proto);
+  proto.onBodySent = function (this: Tagged<typeof kUpstream, UpstreamState>, chunk: unknown) {
     try {
-      if (typeof chunk === 'string' || chunk instanceof Uint8Array) call.requestChunk(chunk);
+      HttpRequestTracking.requestChunk(this[kUpstream], chunk);
     } catch {
       /* never into the host */
     }
     return (onBodySent as (c: unknown) => unknown).call(this, chunk);
   };
-  r.onData = function (this: unknown, chunk: unknown) {
+  proto.onData = function (this: Tagged<typeof kUpstream, UpstreamState>, chunk: unknown) {
     try {
-      if (chunk instanceof Uint8Array) call.responseChunk(chunk);
+      const u = this[kUpstream];
+      if (u?.call && chunk instanceof Uint8Array) u.call.responseChunk(chunk);
     } catch {
       /* never into the host */
     }
@@ -554,42 +629,10 @@ function wrapUndiciRequest(request: object, call: GenAiCall): boolean {
   return true;
 }
 
-/** Feeds what a ClientRequest writes (the LLM request body) to the call; the writes themselves are untouched. */
-function wrapWrites(request: ClientRequest, call: GenAiCall): void {
-  const r = request as unknown as Record<string, (...a: unknown[]) => unknown>;
-  for (const name of ['write', 'end'] as const) {
-    const orig = r[name];
-    r[name] = function (this: unknown, ...args: unknown[]) {
-      try {
-        const c = args[0];
-        if (typeof c === 'string' || c instanceof Uint8Array) call.requestChunk(c);
-      } catch {
-        /* never into the host */
-      }
-      return orig.apply(this, args);
-    };
-  }
-}
-
-/** Sees an upstream answer's 'data' events (whoever reads it, however: emit covers read() and pipes). */
-function wrapDataEvents(response: IncomingMessage, call: GenAiCall): void {
-  const own = Object.prototype.hasOwnProperty.call(response, 'emit');
-  const orig = response.emit;
-  const wrapper = function (this: IncomingMessage, ev: string | symbol, c?: unknown): boolean {
-    try {
-      if (ev === 'data') {
-        call.responseChunk(typeof c === 'string' ? Buffer.from(c) : (c as Uint8Array));
-      } else if (ev === 'end' && response.emit === wrapper) {
-        if (own) response.emit = orig;
-        else delete (response as Partial<IncomingMessage>).emit;
-      }
-    } catch {
-      /* never into the host */
-    }
-    // eslint-disable-next-line prefer-rest-params
-    return (orig as (...a: unknown[]) => boolean).apply(this, arguments as unknown as unknown[]);
-  } as typeof response.emit;
-  response.emit = wrapper;
+/** The GenAI call reader (and its response parsers) loads with the first LLM call, not at start-up. */
+let GenAiCallClass: typeof GenAiCall | undefined;
+function genAiCall(): typeof GenAiCall {
+  return (GenAiCallClass ??= (require('./genai/upstream-call') as typeof import('./genai/upstream-call')).GenAiCall);
 }
 
 /** host[:port] of an undici origin; a gateway calls few origins, so each is parsed once. */
@@ -608,4 +651,3 @@ interface UndiciRequest {
   path?: unknown;
   method?: unknown;
 }
-

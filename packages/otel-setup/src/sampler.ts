@@ -10,10 +10,14 @@ import type { SamplerName } from './config/types';
  */
 export class ReconfigurableSampler implements Sampler {
   private bound = 0xffffffff;
+  private readonly parentBased: boolean;
+  private readonly root: string;
   constructor(
     private readonly name: SamplerName,
     ratio: number,
   ) {
+    this.parentBased = name.startsWith('parentbased_');
+    this.root = name.replace('parentbased_', '');
     this.setRatio(ratio);
   }
 
@@ -23,14 +27,13 @@ export class ReconfigurableSampler implements Sampler {
   }
 
   shouldSample(ctx: Context, traceId: string, _n: string, _k: SpanKind, _a: Attributes, _l: Link[]): SamplingResult {
-    const name = this.name;
-    if (name.startsWith('parentbased_')) {
+    if (this.parentBased) {
       const parent = trace.getSpanContext(ctx);
       if (parent && trace.isSpanContextValid(parent)) {
         return { decision: parent.traceFlags & TraceFlags.SAMPLED ? SamplingDecision.RECORD_AND_SAMPLED : SamplingDecision.NOT_RECORD };
       }
     }
-    const root = name.replace('parentbased_', '');
+    const root = this.root;
     if (root === 'always_on') return { decision: SamplingDecision.RECORD_AND_SAMPLED };
     if (root === 'always_off') return { decision: SamplingDecision.NOT_RECORD };
     let acc = 0;

@@ -45,6 +45,8 @@ export interface TrackRequestOptions {
   parent?: Context;
   /** Track on this existing span (e.g. the HTTP server span) instead of starting one; it is not ended by the tracker. */
   span?: Span;
+  /** When the request began (a performance.now() value, not in the future): its span and duration start there. Default now. */
+  startTime?: number;
 }
 
 export interface RequestTrackerStats {
@@ -85,6 +87,8 @@ function checkPositive(name: string, v: unknown): void {
 }
 
 const NOOP_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+const COMPLETED: Attributes = Object.freeze({ 'ccr.request.outcome': 'completed' });
+const FAILED: Attributes = Object.freeze({ 'ccr.request.outcome': 'failed' });
 
 class UntrackedRequest implements RequestHandle {
   readonly span = NOOP_SPAN;
@@ -95,9 +99,14 @@ class UntrackedRequest implements RequestHandle {
   fail(): void {}
 }
 
+/** A phase started and not ended yet: when, and the attributes it started with. */
+interface OpenPhase {
+  at: number;
+  attributes: Attributes | undefined;
+}
+
 class TrackedRequest implements RequestHandle {
-  readonly startedAt = performance.now();
-  private readonly phases: Record<string, number> = Object.create(null);
+  private readonly phases = new Map<string, OpenPhase>();
   ended = false;
 
   constructor(
@@ -105,26 +114,36 @@ class TrackedRequest implements RequestHandle {
     readonly span: Span,
     private readonly owned: boolean,
     private readonly tracker: RequestTracker,
+    readonly startedAt: number,
   ) {}
 
   startPhase(name: string, attributes?: Attributes, startTime?: number): void {
     if (this.ended) return;
     const now = performance.now();
-    const at = startTime !== undefined && startTime <= now ? startTime : now;
-    this.phases[name] = at;
-    this.span.addEvent('phase.start', { ...attributes, 'ccr.phase.name': name }, at === now ? undefined : at);
+    this.phases.set(name, { at: startTime !== undefined && startTime <= now ? startTime : now, attributes });
   }
 
   endPhase(name: string, attributes?: Attributes): void {
-    const started = this.phases[name];
-    if (this.ended || started === undefined) {
+    const open = this.phases.get(name);
+    if (this.ended || open === undefined) {
       this.tracker._count('unmatchedPhaseEnds');
       return;
     }
-    delete this.phases[name];
-    const ms = performance.now() - started;
-    this.span.addEvent('phase.end', { ...attributes, 'ccr.phase.name': name, 'ccr.phase.duration_ms': ms });
+    this.phases.delete(name);
+    const ms = performance.now() - open.at;
+    this.phaseEvent(name, open, attributes, ms, false);
     this.tracker._phaseDuration(name, ms);
+  }
+
+  /** One `phase` event per phase, dated at its start: its name, duration and the attributes of its start and end. */
+  private phaseEvent(name: string, open: OpenPhase, end: Attributes | undefined, ms: number, incomplete: boolean): void {
+    const a: Attributes = {};
+    if (open.attributes) for (const k in open.attributes) a[k] = open.attributes[k];
+    if (end) for (const k in end) a[k] = end[k];
+    a['ccr.phase.name'] = name;
+    a['ccr.phase.duration_ms'] = ms;
+    if (incomplete) a['ccr.phase.incomplete'] = true;
+    this.span.addEvent('phase', a, open.at);
   }
 
   complete(success: boolean, attributes?: Attributes): void {
@@ -152,15 +171,20 @@ class TrackedRequest implements RequestHandle {
 
   private finish(outcome: 'completed' | 'failed' | undefined): void {
     this.ended = true;
-    const ms = performance.now() - this.startedAt;
-    if (outcome) this.tracker._finished(outcome, ms);
+    const now = performance.now();
+    // phases still open when the request ends are recorded up to its end, marked incomplete
+    if (this.phases.size) {
+      for (const [name, open] of this.phases) this.phaseEvent(name, open, undefined, now - open.at, true);
+      this.phases.clear();
+    }
+    if (outcome) this.tracker._finished(outcome, now - this.startedAt);
     if (this.owned) this.span.end();
   }
 }
 
 /**
- * Tracks requests as spans with phase events (phase.start / phase.end, attribute
- * ccr.phase.name). Bounded: at most `maxActive` at once (the oldest is evicted), none
+ * Tracks requests as spans with one `phase` event per phase (dated at its start; attributes
+ * ccr.phase.name, ccr.phase.duration_ms, and ccr.phase.incomplete for a phase still open at the end). Bounded: at most `maxActive` at once (the oldest is evicted), none
  * older than `ttlMs` (a sweep ends them). The sweep timer is unref'd.
  */
 export class RequestTracker {
@@ -189,6 +213,7 @@ export class RequestTracker {
   private timer: NodeJS.Timeout;
   private readonly requestDuration: Histogram | undefined;
   private readonly phaseDuration: Histogram | undefined;
+  private readonly phaseAttributes = new Map<string, Attributes>();
 
   constructor(options: RequestTrackerOptions) {
     if (!options || !options.tracer) throw new TypeError('RequestTracker: options.tracer is required');
@@ -265,11 +290,17 @@ export class RequestTracker {
       oldest.abandon('ccr.request.evicted', 'evicted: too many active requests');
     }
     const owned = options?.span === undefined;
+    const now = performance.now();
+    const at = options?.startTime !== undefined && options.startTime <= now ? options.startTime : now;
     const span =
       options?.span ??
-      this.tracer.startSpan(this.spanName, { kind: SpanKind.SERVER, attributes: { 'ccr.request.id': id, ...attributes } }, options?.parent);
+      this.tracer.startSpan(
+        this.spanName,
+        { kind: SpanKind.SERVER, attributes: { 'ccr.request.id': id, ...attributes }, startTime: at === now ? undefined : at },
+        options?.parent,
+      );
     if (!owned && attributes) span.setAttributes(attributes);
-    const req = new TrackedRequest(id, span, owned, this);
+    const req = new TrackedRequest(id, span, owned, this, at);
     this.active.set(id, req);
     this.counts.started++;
     return req;
@@ -308,12 +339,19 @@ export class RequestTracker {
   /** @internal */
   _finished(outcome: 'completed' | 'failed', ms: number): void {
     this.counts[outcome]++;
-    this.requestDuration?.record(ms, { 'ccr.request.outcome': outcome });
+    this.requestDuration?.record(ms, outcome === 'completed' ? COMPLETED : FAILED);
   }
 
   /** @internal */
   _phaseDuration(name: string, ms: number): void {
-    this.phaseDuration?.record(ms, { 'ccr.phase.name': name });
+    if (!this.phaseDuration) return;
+    // one attribute object per phase name (a few), not one per record
+    let a = this.phaseAttributes.get(name);
+    if (a === undefined) {
+      a = Object.freeze({ 'ccr.phase.name': name });
+      if (this.phaseAttributes.size < 256) this.phaseAttributes.set(name, a);
+    }
+    this.phaseDuration.record(ms, a);
   }
 
   /** @internal */

@@ -15,20 +15,19 @@ function setup(opts: Partial<ConstructorParameters<typeof RequestTracker>[0]> = 
 describe('RequestTracker', () => {
   afterEach(() => jest.useRealTimers());
 
-  it('makes one span per request with phase.start / phase.end events and durations', async () => {
+  it('makes one span per request with one phase event per phase (start and end attributes, duration)', async () => {
     const { exporter, tracker, reader } = setup();
     const req = tracker.trackRequest('r1', { 'http.route': '/v1/messages' });
     req.startPhase('upstream', { 'server.address': 'api.example' });
-    req.endPhase('upstream');
+    req.endPhase('upstream', { 'http.response.status_code': 200 });
     req.complete(true, { 'http.response.status_code': 200 });
     const [span] = exporter.getFinishedSpans();
     expect(span.name).toBe('ccr.request');
     expect(span.attributes).toMatchObject({ 'ccr.request.id': 'r1', 'http.route': '/v1/messages', 'http.response.status_code': 200 });
-    expect(span.events.map((e) => [e.name, e.attributes?.['ccr.phase.name']])).toEqual([
-      ['phase.start', 'upstream'],
-      ['phase.end', 'upstream'],
-    ]);
-    expect(typeof span.events[1].attributes?.['ccr.phase.duration_ms']).toBe('number');
+    expect(span.events.map((e) => [e.name, e.attributes?.['ccr.phase.name']])).toEqual([['phase', 'upstream']]);
+    expect(span.events[0].attributes).toMatchObject({ 'server.address': 'api.example', 'http.response.status_code': 200 });
+    expect(typeof span.events[0].attributes?.['ccr.phase.duration_ms']).toBe('number');
+    expect(span.events[0].attributes?.['ccr.phase.incomplete']).toBeUndefined();
     expect(span.status.code).toBe(SpanStatusCode.UNSET);
     expect(tracker.activeCount).toBe(0);
     const phase = await metricPoints(reader, 'ccr.request.phase.duration');
@@ -47,11 +46,35 @@ describe('RequestTracker', () => {
     req.endPhase('later');
     req.complete(true);
     const [span] = exporter.getFinishedSpans();
-    const [start, end, , laterEnd] = span.events;
-    expect(end.attributes?.['ccr.phase.duration_ms']).toBeGreaterThanOrEqual(50);
+    const [first, later] = span.events;
+    expect(first.attributes?.['ccr.phase.duration_ms']).toBeGreaterThanOrEqual(50);
     const ns = (t: [number, number]) => t[0] * 1e9 + t[1];
-    expect((ns(end.time) - ns(start.time)) / 1e6).toBeGreaterThanOrEqual(49);
-    expect(laterEnd.attributes?.['ccr.phase.duration_ms']).toBeLessThan(50);
+    // the event is dated at the phase's start
+    expect((ns(later.time) - ns(first.time)) / 1e6).toBeGreaterThanOrEqual(49);
+    expect(later.attributes?.['ccr.phase.duration_ms']).toBeLessThan(50);
+  });
+
+  it('trackRequest(…, { startTime }) dates the span and the duration from the request\'s start', async () => {
+    const { exporter, tracker, reader } = setup();
+    const began = performance.now() - 40;
+    tracker.trackRequest('r1', undefined, { startTime: began }).complete(true);
+    const [span] = exporter.getFinishedSpans();
+    const ms = (span.endTime[0] - span.startTime[0]) * 1e3 + (span.endTime[1] - span.startTime[1]) / 1e6;
+    expect(ms).toBeGreaterThanOrEqual(39);
+    const [point] = await metricPoints(reader, 'ccr.request.duration');
+    expect((point.value as { sum: number }).sum).toBeGreaterThanOrEqual(39);
+  });
+
+  it('a phase still open at the end is recorded up to the end, marked incomplete', () => {
+    const { exporter, tracker } = setup();
+    const req = tracker.trackRequest('r1');
+    req.startPhase('response', { 'http.response.status_code': 200 });
+    req.complete(true);
+    const [span] = exporter.getFinishedSpans();
+    expect(span.events).toHaveLength(1);
+    expect(span.events[0].name).toBe('phase');
+    expect(span.events[0].attributes).toMatchObject({ 'ccr.phase.name': 'response', 'ccr.phase.incomplete': true, 'http.response.status_code': 200 });
+    expect(typeof span.events[0].attributes?.['ccr.phase.duration_ms']).toBe('number');
   });
 
   it('fail() records the exception and ERROR status', () => {

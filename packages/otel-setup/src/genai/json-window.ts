@@ -60,67 +60,86 @@ export class JsonWindow {
   }
 }
 
-const cache = new Map<string, RegExp[]>();
+/** A key's needle (`"key"`) and its value patterns, sticky: each is tried only where the needle was found. */
+interface KeyPatterns {
+  needle: string;
+  string: RegExp;
+  scalar: RegExp;
+}
 
-function patterns(key: string): RegExp[] {
+const cache = new Map<string, KeyPatterns>();
+
+function patterns(key: string): KeyPatterns {
   let p = cache.get(key);
   if (!p) {
     const k = key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    p = [
-      new RegExp(`"${k}"\\s*:\\s*"((?:[^"\\\\]|\\\\.){0,512})"`, 'g'),
-      new RegExp(`"${k}"\\s*:\\s*(-?\\d+(?:\\.\\d+)?(?:[eE][-+]?\\d+)?|true|false)`, 'g'),
-    ];
-    cache.set(key, p);
+    p = {
+      needle: `"${key}"`,
+      string: new RegExp(`"${k}"\\s*:\\s*"((?:[^"\\\\]|\\\\.){0,512})"`, 'y'),
+      scalar: new RegExp(`"${k}"\\s*:\\s*(-?\\d+(?:\\.\\d+)?(?:[eE][-+]?\\d+)?|true|false)`, 'y'),
+    };
+    if (cache.size < 256) cache.set(key, p);
   }
   return p;
 }
 
+/**
+ * Calls `take` with the value of each `"key": …` match in text, first to last (or last to first),
+ * until it returns true. The text is searched with indexOf for the needle and the pattern is tried
+ * only there: no scan of the text from its start per field.
+ */
+function eachMatch(text: string, p: KeyPatterns, re: RegExp, backwards: boolean, take: (v: string) => boolean): void {
+  let i = backwards ? text.lastIndexOf(p.needle) : text.indexOf(p.needle);
+  while (i >= 0) {
+    re.lastIndex = i;
+    const m = re.exec(text);
+    if (m && take(m[1])) return;
+    if (backwards) i = i > 0 ? text.lastIndexOf(p.needle, i - 1) : -1;
+    else i = text.indexOf(p.needle, i + 1);
+  }
+}
+
 /** The first (or last) string value of `"key": "…"` in text. */
 export function stringField(text: string, key: string, last = false): string | undefined {
-  if (text.indexOf(`"${key}"`) < 0) return undefined;
-  const re = patterns(key)[0];
-  re.lastIndex = 0;
+  const p = patterns(key);
   let out: string | undefined;
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    out = m[1].indexOf('\\') >= 0 ? unescape(m[1]) : m[1];
-    if (!last) break;
-  }
+  eachMatch(text, p, p.string, last, (v) => ((out = v.indexOf('\\') >= 0 ? unescape(v) : v), true));
   return out;
 }
 
 /** The first (or last) number of `"key": 123` in text. */
 export function numberField(text: string, key: string, last = false): number | undefined {
-  if (text.indexOf(`"${key}"`) < 0) return undefined;
-  const re = patterns(key)[1];
-  re.lastIndex = 0;
+  const p = patterns(key);
   let out: number | undefined;
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    const n = Number(m[1]);
-    if (Number.isFinite(n)) out = n;
-    if (!last && out !== undefined) break;
-  }
+  eachMatch(text, p, p.scalar, last, (v) => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) return false;
+    out = n;
+    return true;
+  });
   return out;
 }
 
 /** The first boolean of `"key": true|false` in text. */
 export function boolField(text: string, key: string): boolean | undefined {
-  if (text.indexOf(`"${key}"`) < 0) return undefined;
-  const re = patterns(key)[1];
-  re.lastIndex = 0;
-  for (let m = re.exec(text); m; m = re.exec(text)) {
-    if (m[1] === 'true') return true;
-    if (m[1] === 'false') return false;
-  }
-  return undefined;
+  const p = patterns(key);
+  let out: boolean | undefined;
+  eachMatch(text, p, p.scalar, false, (v) => {
+    if (v === 'true') out = true;
+    else if (v === 'false') out = false;
+    return out !== undefined;
+  });
+  return out;
 }
 
 /** Every distinct string value of `"key": "…"` in text (at most `max`). */
 export function stringFields(text: string, key: string, max = 8): string[] {
   const out: string[] = [];
-  if (text.indexOf(`"${key}"`) < 0) return out;
-  const re = patterns(key)[0];
-  re.lastIndex = 0;
-  for (let m = re.exec(text); m && out.length < max; m = re.exec(text)) if (!out.includes(m[1])) out.push(m[1]);
+  const p = patterns(key);
+  eachMatch(text, p, p.string, false, (v) => {
+    if (!out.includes(v)) out.push(v);
+    return out.length >= max;
+  });
   return out;
 }
 

@@ -25,6 +25,16 @@ const TTFC_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5
 const CHUNK_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5];
 const TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];
 
+/** A call's metric attributes, and the same with gen_ai.token.type for the two token records. */
+interface BoundAttributes {
+  call: Attributes;
+  input: Attributes;
+  output: Attributes;
+}
+
+/** Most attribute sets kept for reuse (beyond it, new ones are built per record). */
+const MAX_BOUND = 1024;
+
 /** The first `max` distinct values pass; later new ones become `_OTHER` (bounded metric cardinality). */
 export class BoundedNames {
   private readonly seen = new Set<string>();
@@ -53,6 +63,7 @@ export class GenAiMetrics {
   private readonly perChunk: Histogram;
   private readonly cost: Counter;
   private readonly models: BoundedNames;
+  private readonly bound = new Map<string, BoundAttributes>();
 
   constructor(meterProvider: MeterProvider, opts: { maxModels?: number } = {}) {
     const meter = meterProvider.getMeter('@ccr/otel-setup/genai');
@@ -81,17 +92,40 @@ export class GenAiMetrics {
   }
 
   record(c: GenAiCallRecord): void {
-    const a: Attributes = { 'gen_ai.operation.name': c.operation, 'gen_ai.provider.name': c.provider };
-    if (c.requestModel) a['gen_ai.request.model'] = this.models.get(c.requestModel);
-    if (c.responseModel) a['gen_ai.response.model'] = this.models.get(c.responseModel);
-    if (c.status) a['http.response.status_code'] = c.status;
-    const withError = c.errorType ? { ...a, 'error.type': c.errorType } : a;
-    this.duration.record(c.durationS, withError);
-    if (c.errorType) return;
-    if (c.usage.input !== undefined) this.tokens.record(c.usage.input, { ...a, 'gen_ai.token.type': 'input' });
-    if (c.usage.output !== undefined) this.tokens.record(c.usage.output, { ...a, 'gen_ai.token.type': 'output' });
-    if (c.timeToFirstChunkS !== undefined) this.ttfc.record(c.timeToFirstChunkS, a);
-    if (c.timePerOutputChunkS !== undefined) this.perChunk.record(c.timePerOutputChunkS, a);
-    if (c.costUsd !== undefined && c.costUsd > 0) this.cost.add(c.costUsd, a);
+    const b = this.attributesOf(c);
+    if (c.errorType) {
+      this.duration.record(c.durationS, { ...b.call, 'error.type': c.errorType });
+      return;
+    }
+    this.duration.record(c.durationS, b.call);
+    if (c.usage.input !== undefined) this.tokens.record(c.usage.input, b.input);
+    if (c.usage.output !== undefined) this.tokens.record(c.usage.output, b.output);
+    if (c.timeToFirstChunkS !== undefined) this.ttfc.record(c.timeToFirstChunkS, b.call);
+    if (c.timePerOutputChunkS !== undefined) this.perChunk.record(c.timePerOutputChunkS, b.call);
+    if (c.costUsd !== undefined && c.costUsd > 0) this.cost.add(c.costUsd, b.call);
+  }
+
+  /**
+   * The attribute sets of a call, built once per distinct (operation, provider, models, status) and
+   * reused: a gateway sees few of them, and a record then allocates nothing.
+   */
+  private attributesOf(c: GenAiCallRecord): BoundAttributes {
+    const requestModel = c.requestModel ? this.models.get(c.requestModel) : undefined;
+    const responseModel = c.responseModel ? this.models.get(c.responseModel) : undefined;
+    const key = `${c.operation}\u0000${c.provider}\u0000${requestModel ?? ''}\u0000${responseModel ?? ''}\u0000${c.status ?? ''}`;
+    let b = this.bound.get(key);
+    if (b === undefined) {
+      const a: Attributes = { 'gen_ai.operation.name': c.operation, 'gen_ai.provider.name': c.provider };
+      if (requestModel) a['gen_ai.request.model'] = requestModel;
+      if (responseModel) a['gen_ai.response.model'] = responseModel;
+      if (c.status) a['http.response.status_code'] = c.status;
+      b = {
+        call: Object.freeze(a),
+        input: Object.freeze({ ...a, 'gen_ai.token.type': 'input' }),
+        output: Object.freeze({ ...a, 'gen_ai.token.type': 'output' }),
+      };
+      if (this.bound.size < MAX_BOUND) this.bound.set(key, b);
+    }
+    return b;
   }
 }

@@ -1,5 +1,5 @@
 import { StringDecoder } from 'node:string_decoder';
-import * as zlib from 'node:zlib';
+import type * as Zlib from 'node:zlib';
 import { JsonWindow, numberField, stringField, stringFields } from './json-window';
 import type { ApiFormat } from './providers';
 
@@ -49,14 +49,16 @@ const WINDOW_TAIL = 8192;
 /** Longest payload kept for the end-of-stream parse (usage events are small). */
 const MAX_KEPT_PAYLOAD = 256 * 1024;
 
-function decompressor(encoding: string): zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined | null {
+function decompressor(encoding: string): Zlib.Gunzip | Zlib.Inflate | Zlib.BrotliDecompress | undefined | null {
   const e = encoding.trim().toLowerCase();
   if (e === '' || e === 'identity') return undefined;
+  // zlib loads with the first compressed answer
+  const zlib = require('node:zlib') as typeof Zlib;
   // finishFlush: a cut-off body still yields what arrived
   if (e === 'gzip' || e === 'x-gzip') return zlib.createGunzip({ finishFlush: zlib.constants.Z_SYNC_FLUSH });
   if (e === 'deflate') return zlib.createInflate({ finishFlush: zlib.constants.Z_SYNC_FLUSH });
   if (e === 'br') return zlib.createBrotliDecompress({ finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH });
-  const z = zlib as unknown as { createZstdDecompress?: () => zlib.Gunzip };
+  const z = zlib as unknown as { createZstdDecompress?: () => Zlib.Gunzip };
   if (e === 'zstd' && z.createZstdDecompress) return z.createZstdDecompress();
   return null;
 }
