@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { startCollector, type RunningCollector } from '../helpers/collector';
 import { startFaultProxy, type FaultMode, type FaultProxy } from '../helpers/fault-proxy';
 import { childEnv, node24, OTEL_SETUP_DIR, sleep, start, waitFor, type Started } from '../helpers/process';
-import { outputJsonLines, seqsOnDisk } from '../helpers/records';
+import { outputJsonLines, seqsOnDisk, spillBytes, tally } from '../helpers/records';
 
 const RATE = 2000;
 /** Streaming before the fault, and after it (time to replay the spill before the app ends). */
@@ -65,26 +65,6 @@ function sender(name: string, endpoint: string, durationMs: number, env: Record<
   return { app, run };
 }
 
-/** Bytes of spill segment files under `dir` (the sender's spill directory), 0 when there are none. */
-function spillBytes(dir: string): number {
-  let total = 0;
-  const walk = (d: string) => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.spill')) total += fs.statSync(p, { throwIfNoEntry: false })?.size ?? 0;
-    }
-  };
-  walk(dir);
-  return total;
-}
-
 /**
  * Waits for the sender to end, then for its records on disk; reconciles them with its final stats:
  * emitted = unique arrived + counted drops, and none missing beyond the drops.
@@ -114,14 +94,7 @@ async function reconcile(
     },
     { timeoutMs: 20_000, intervalMs: 500 },
   ).catch(() => seqsOnDisk(col.dataDir, run));
-  const missing: number[] = [];
-  let duplicates = 0;
-  for (let s = 0; s < emitted; s++) {
-    const n = counts.get(s) ?? 0;
-    if (n === 0) missing.push(s);
-    if (n > 1) duplicates += n - 1;
-  }
-  const unique = emitted - missing.length;
+  const { missing, duplicates, unique } = tally(counts, emitted);
   const nonZero = Object.fromEntries(Object.entries(dropped).filter(([, v]) => v > 0));
   const row = { case: name, emitted, arrived: unique, duplicates, drops: nonZero, missing: missing.length, faultAttempts, spilledBytes };
   results.push(row);

@@ -1,5 +1,7 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { readJsonLines, signalFiles } from './collector';
-import { attrValue, logRecordsOf } from './otlp-json';
+import { attrValue, logRecordsOf, spansOf } from './otlp-json';
 import type { Started } from './process';
 
 /** The JSON lines a child process printed (its reports: emitted counts, stats), in order. */
@@ -18,15 +20,51 @@ export function outputJsonLines(p: Started): any[] {
 }
 
 /**
- * How many times each sequence number of one run (log attributes `run` and `seq`, as the test
- * senders write them) is in the collector's log files, current and rotated backups.
+ * How many times each sequence number of one run (attributes `run` and `seq`, as the test senders
+ * write them on log records or spans) is in the collector's files of that signal, current and rotated backups.
  */
-export function seqsOnDisk(dataDir: string, run: string): Map<number, number> {
+export function seqsOnDisk(dataDir: string, run: string, signal: 'logs' | 'traces' = 'logs'): Map<number, number> {
   const counts = new Map<number, number>();
-  for (const r of logRecordsOf(readJsonLines(signalFiles(dataDir, 'logs').all))) {
-    if (attrValue(r.attributes, 'run') !== run) continue;
-    const seq = attrValue(r.attributes, 'seq') as number;
-    counts.set(seq, (counts.get(seq) ?? 0) + 1);
+  // one file at a time: a long run's files hold millions of records
+  for (const file of signalFiles(dataDir, signal).all) {
+    const requests = readJsonLines([file]);
+    for (const r of signal === 'logs' ? logRecordsOf(requests) : spansOf(requests)) {
+      if (attrValue(r.attributes, 'run') !== run) continue;
+      const seq = attrValue(r.attributes, 'seq') as number;
+      counts.set(seq, (counts.get(seq) ?? 0) + 1);
+    }
   }
   return counts;
+}
+
+/** Sequence numbers 0..upTo-1 against what arrived: the missing ones, the copies beyond the first, the unique count. */
+export function tally(counts: Map<number, number>, upTo: number): { missing: number[]; duplicates: number; unique: number } {
+  const missing: number[] = [];
+  let duplicates = 0;
+  for (let s = 0; s < upTo; s++) {
+    const n = counts.get(s) ?? 0;
+    if (n === 0) missing.push(s);
+    if (n > 1) duplicates += n - 1;
+  }
+  return { missing, duplicates, unique: upTo - missing.length };
+}
+
+/** Bytes of spill segment files (`*.spill`) under `dir`, at any depth; 0 when there are none. */
+export function spillBytes(dir: string): number {
+  let total = 0;
+  const walk = (d: string) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.spill')) total += fs.statSync(p, { throwIfNoEntry: false })?.size ?? 0;
+    }
+  };
+  walk(dir);
+  return total;
 }
