@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readJsonLines, signalFiles } from './collector';
 import { attrValue, logRecordsOf, spansOf } from './otlp-json';
-import type { Started } from './process';
+import { waitFor, type Started } from './process';
 
 /** The JSON lines a child process printed (its reports: emitted counts, stats), in order. */
 export function outputJsonLines(p: Started): any[] {
@@ -67,4 +67,50 @@ export function spillBytes(dir: string): number {
   };
   walk(dir);
   return total;
+}
+
+/** A test sender's records (spill-sender.js) against the collector's files. */
+export interface Reconciled {
+  exit: { code: number | null; signal: NodeJS.Signals | null };
+  emitted: number;
+  /** The sender's stats: the final ones (after shutdown(), EXIT=shutdown) when it printed them, else those it printed as it stopped emitting. */
+  stats: any;
+  final: boolean;
+  unique: number;
+  duplicates: number;
+  missing: number[];
+  /** Records counted as dropped in `stats`: the non-zero reasons, and their sum. */
+  dropped: Record<string, number>;
+  drops: number;
+}
+
+/**
+ * Waits for a test sender to end, then polls the collector's files until every record it emitted is
+ * there or counted as dropped (at most `timeoutMs`, default 20 s), and tallies them.
+ */
+export async function reconcileSender(
+  app: Started,
+  dataDir: string,
+  run: string,
+  opts: { signal?: 'logs' | 'traces'; timeoutMs?: number } = {},
+): Promise<Reconciled> {
+  const exit = await app.exited();
+  const lines = outputJsonLines(app);
+  const end = lines.find((l) => l.emitted !== undefined);
+  if (!end) throw new Error(`the sender printed no count (exit ${JSON.stringify(exit)}):\n${app.output().slice(-2000)}`);
+  const finalLine = lines.find((l) => l.final !== undefined);
+  const stats = finalLine?.final ?? end.stats;
+  const emitted: number = end.emitted;
+  const dropped: Record<string, number> = Object.fromEntries(Object.entries(stats?.dropped ?? {}).filter(([, v]) => (v as number) > 0)) as Record<string, number>;
+  const drops = Object.values(dropped).reduce((a, b) => a + b, 0);
+  const signal = opts.signal ?? 'logs';
+  const counts = await waitFor(
+    'every emitted record on disk',
+    () => {
+      const c = seqsOnDisk(dataDir, run, signal);
+      return c.size + drops >= emitted ? c : undefined;
+    },
+    { timeoutMs: opts.timeoutMs ?? 20_000, intervalMs: 500 },
+  ).catch(() => seqsOnDisk(dataDir, run, signal));
+  return { exit, emitted, stats, final: finalLine !== undefined, ...tally(counts, emitted), dropped, drops };
 }
