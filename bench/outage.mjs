@@ -40,6 +40,8 @@ for (const [k, v] of Object.entries({ minutes: MINUTES, rate: RATE, 'after-secon
   if (!(v > 0)) throw new Error(`--${k} must be a positive number, got ${JSON.stringify(values[k])}`);
 }
 const OUTAGE_MS = MINUTES * 60_000;
+/** SeverityNumber.INFO: the configured level (LOG_LEVEL=info); the floor above it is the adaptive level's. */
+const INFO = 9;
 
 const { startCollector } = helper('collector');
 const { childEnv, node24, OTEL_SETUP_DIR, sleep, start } = helper('process');
@@ -97,7 +99,7 @@ try {
   const upAt = Date.now();
   await col.restart();
   log(`collector started (${Date.now() - upAt} ms to healthy); replaying`);
-  // replay: from the first drop of the app's spilled count after the restart until it is 0; then
+  // replay: from the first export after the restart (exported grows) until the spill is empty; then
   // --after-seconds more of live traffic (SIGUSR2 ends the app's emitting), or at most --max-after-seconds
   let replayStartAt;
   let replayFrom;
@@ -107,11 +109,11 @@ try {
     if (app.child.exitCode !== null || app.child.signalCode !== null) break;
     sampleSpill();
     const last = outputJsonLines(app).filter((l) => l.spilled !== undefined).pop();
-    if (last && last.at > upAt) {
-      if (replayStartAt === undefined && prev !== undefined && last.spilled < prev.spilled) {
+    if (last && prev && prev.at > upAt) {
+      if (replayStartAt === undefined && last.exported > prev.exported) {
         replayStartAt = prev.at;
         replayFrom = prev.spilled;
-        log(`replay started ${replayStartAt - upAt} ms after the collector started, ${replayFrom} records spilled`);
+        log(`first export ${replayStartAt - upAt} ms after the collector started, ${replayFrom} records spilled`);
       }
       if (replayedAt === undefined && last.spilled === 0) {
         replayedAt = last.at;
@@ -167,6 +169,8 @@ try {
       drops,
       missing: t.missing.length,
       lostWithoutCount: Math.max(0, t.missing.length - dropped),
+      // records the preload wrote itself (the level floor's WARN records): exported + dropped - emitted
+      preloadOwnRecords: final.exported + dropped - emitted,
       finalStats: final,
     },
     spill: {
@@ -174,9 +178,9 @@ try {
       atRestartMiB: mib(spillSamples.filter((s) => s.t * 1000 <= upAt - t0).pop()?.bytes),
       // from the collector's start (its restart included) until the app's spill is empty
       emptyAfterMillis: replayedAt === undefined ? null : replayedAt - upAt,
-      // the first replayed batch came this long after the start: the app's backoff (up to 30 s) ran out
+      // the first export succeeded this long after the start: the app's backoff (up to 30 s) ran out
       replayStartedAfterMillis: replayStartAt === undefined ? null : replayStartAt - upAt,
-      // records/s replayed (besides the live RATE), from the first replayed batch to the empty spill
+      // records/s replayed (besides the live RATE), from the first export to the empty spill
       replayRecordsPerSec: replayedAt === undefined || replayStartAt === undefined ? null : Math.round((replayFrom * 1000) / Math.max(1, replayedAt - replayStartAt)),
       samples: spillSamples,
     },
@@ -185,7 +189,19 @@ try {
       afterRestart: memOf(after),
       rssMedianFirstMinuteMiB: minuteRss(0, 60_000),
       rssMedianLastMinuteMiB: minuteRss(OUTAGE_MS - 60_000, OUTAGE_MS),
-      samples: mem.map((l) => ({ t: Math.round((l.at - t0) / 1000), rssMiB: mib(l.mem.rss), heapUsedMiB: mib(l.mem.heapUsed), spilled: l.spilled, queued: l.queued })),
+      // seconds (since the start) in which the adaptive level floor was above the configured level, with the load read then
+      levelFloorRaised: mem.filter((l) => l.floor > INFO).map((l) => ({ t: Math.round((l.at - t0) / 1000), floor: l.floor, load: Math.round(l.load * 100) / 100 })),
+      samples: mem.map((l) => ({
+        t: Math.round((l.at - t0) / 1000),
+        rssMiB: mib(l.mem.rss),
+        heapUsedMiB: mib(l.mem.heapUsed),
+        exported: l.exported,
+        spilled: l.spilled,
+        queued: l.queued,
+        belowLevel: l.belowLevel,
+        floor: l.floor,
+        load: l.load === undefined ? undefined : Math.round(l.load * 100) / 100,
+      })),
     },
   };
   fs.mkdirSync(path.dirname(values.out), { recursive: true });

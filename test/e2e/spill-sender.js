@@ -2,7 +2,8 @@
  * Child process for the spill, fault and outage suites (and bench/outage.mjs), started with the preload
  * (node -r packages/otel-setup): emits RATE records per second for DURATION_MS, each with attributes run
  * and seq, printing `{"at":<ms>,"seq":<emitted so far>}` every 100 ms (every second also `mem`, the
- * process's memory, and `spilled`/`queued` from the preload's stats); then prints
+ * process's memory, and from the preload's stats `exported`, `spilled`, `queued`, `belowLevel`, the
+ * level `floor` and the `load` it reads); then prints
  * `{"emitted":N,"stats":...}` and ends:
  * - by default with SIGTERM (the preload flushes, and spills what it cannot send);
  * - EXIT=exit: by process.exit(0), records still queued (the preload spills them on 'exit');
@@ -53,8 +54,17 @@ const timer = setInterval(() => {
     if (rate > 0 && now - lastMem >= 1000) {
       lastMem = now;
       const m = process.memoryUsage();
-      const s = signalStats();
-      Object.assign(line, { mem: { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers }, spilled: s?.spilled, queued: s?.queued });
+      const all = otel.stats();
+      const s = all?.[spans ? 'spans' : 'logs'];
+      Object.assign(line, {
+        mem: { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers },
+        exported: s?.exported,
+        spilled: s?.spilled,
+        queued: s?.queued,
+        belowLevel: s?.dropped.below_level,
+        floor: all?.level?.floor,
+        load: all?.load,
+      });
     }
     print(line);
   }
