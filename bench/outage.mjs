@@ -10,7 +10,8 @@
 // - the app's memory (RSS, heap, array buffers) every second, as it reports it, during the outage
 //   and after; the spill's bytes on disk every --sample-seconds (default 5);
 // - how long the replay took: from the collector's start until the app's spill is empty.
-//   node bench/outage.mjs [--minutes 10] [--rate 4000] [--after-seconds 10] [--max-after-seconds 900] [--sample-seconds 5] [--out bench/results/outage.json]
+//   node bench/outage.mjs [--minutes 10] [--rate 4000] [--after-seconds 10] [--max-after-seconds 900] [--sample-seconds 5]
+//                         [--spill-max-bytes N] [--out bench/results/outage.json]
 // Needs the binaries (bash collector/build.sh) and a build (npm run build). Only processes started
 // here are ever signalled (the test helpers' own bookkeeping).
 import * as fs from 'node:fs';
@@ -28,6 +29,8 @@ const { values } = parseArgs({
     'after-seconds': { type: 'string', default: '10' },
     'max-after-seconds': { type: 'string', default: '900' },
     'sample-seconds': { type: 'string', default: '5' },
+    // the spill's bound (CCR_OTEL_SPILL_MAX_BYTES); default: the preload's (256 MiB)
+    'spill-max-bytes': { type: 'string' },
     out: { type: 'string', default: path.join(here, 'results', 'outage.json') },
   },
 });
@@ -79,6 +82,7 @@ try {
       DURATION_MS: String(OUTAGE_MS + MAX_AFTER_MS),
       RUN: run,
       EXIT: 'shutdown',
+      CCR_OTEL_SPILL_MAX_BYTES: values['spill-max-bytes'],
     }),
     outputFile: path.join(work, 'app.out'),
   });
@@ -159,7 +163,7 @@ try {
   const result = {
     date: new Date().toISOString(),
     machine: { cpus: os.cpus().length, loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100), node: process.version },
-    config: { outageMinutes: MINUTES, ratePerSec: RATE, afterSeconds: AFTER_MS / 1000, maxAfterSeconds: MAX_AFTER_MS / 1000, profile: 'NODE_ENV=production LOG_LEVEL=info (adaptive level on, spill under XDG_CACHE_HOME)' },
+    config: { outageMinutes: MINUTES, ratePerSec: RATE, afterSeconds: AFTER_MS / 1000, maxAfterSeconds: MAX_AFTER_MS / 1000, spillMaxBytes: values['spill-max-bytes'] ?? 'default (256 MiB)', profile: 'NODE_ENV=production LOG_LEVEL=info (adaptive level on, spill under XDG_CACHE_HOME)' },
     records: {
       emitted,
       emittedDuringOutage: lines.filter((l) => l.seq !== undefined && l.at < upAt).pop()?.seq,
