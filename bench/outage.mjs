@@ -195,7 +195,8 @@ try {
       rssMedianLastMinuteMiB: minuteRss(OUTAGE_MS - 60_000, OUTAGE_MS),
       // seconds (since the start) in which the adaptive level floor was above the configured level, with the load read then
       levelFloorRaised: mem.filter((l) => l.floor > INFO).map((l) => ({ t: Math.round((l.at - t0) / 1000), floor: l.floor, load: Math.round(l.load * 100) / 100 })),
-      samples: mem.map((l) => ({
+      // one sample every --sample-seconds (the summaries above use every second)
+      samples: mem.filter((_, i) => i % Math.max(1, Math.round(SAMPLE_MS / 1000)) === 0).map((l) => ({
         t: Math.round((l.at - t0) / 1000),
         rssMiB: mib(l.mem.rss),
         heapUsedMiB: mib(l.mem.heapUsed),

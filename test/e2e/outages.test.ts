@@ -50,12 +50,19 @@ afterAll(async () => {
 });
 
 /** A sender that emits until SIGUSR2 (or 15 min), then awaits shutdown() and prints its final counts. */
-function sender(name: string, env: Record<string, string>): { app: Started; run: string } {
+interface Sent {
+  app: Started;
+  run: string;
+  service: string;
+}
+
+function sender(name: string, env: Record<string, string>): Sent {
   const run = `${name}-${Date.now()}`;
+  const service = `outages-e2e-${name}`;
   const app = start(node24(), ['-r', OTEL_SETUP_DIR, SENDER], {
     env: childEnv({
       OTEL_SETUP_DIR,
-      OTEL_SERVICE_NAME: `outages-e2e-${name}`,
+      OTEL_SERVICE_NAME: service,
       OTEL_EXPORTER_OTLP_ENDPOINT: col.otlpHttpEndpoint,
       NODE_ENV: 'production',
       LOG_LEVEL: 'info',
@@ -70,7 +77,7 @@ function sender(name: string, env: Record<string, string>): { app: Started; run:
     outputFile: path.join(outDir, `${name}.out`),
   });
   procs.push(app);
-  return { app, run };
+  return { app, run, service };
 }
 
 /** Until the app has emitted for `ms` (its own count), polled. */
@@ -107,7 +114,7 @@ function preloadRecordsOnDisk(service: string): number {
 }
 
 /** The sender's records against the collector's files; the checks every case shares; one row of the table. */
-async function reconcile(name: string, app: Started, run: string, extra: Record<string, unknown> = {}, signal: 'logs' | 'traces' = 'logs'): Promise<Reconciled> {
+async function reconcile(name: string, { app, run, service }: Sent, extra: Record<string, unknown> = {}, signal: 'logs' | 'traces' = 'logs'): Promise<Reconciled> {
   const r = await reconcileSender(app, col.dataDir, run, { signal, timeoutMs: 60_000 });
   const row = { case: name, emitted: r.emitted, arrived: r.unique, duplicates: r.duplicates, drops: r.dropped, missing: r.missing.length, ...extra };
   const floorRaised = outputJsonLines(app).filter((l) => l.floor > INFO).length;
@@ -121,7 +128,7 @@ async function reconcile(name: string, app: Started, run: string, extra: Record<
   // the counts add up exactly, nothing held any more; beyond the app's records the processor counts
   // the preload's own (the adaptive level's WARN records, when the floor moved), all on disk
   const s = r.stats;
-  const own = signal === 'logs' && s.exported + r.drops !== r.emitted ? preloadRecordsOnDisk(`outages-e2e-${name}`) : 0;
+  const own = signal === 'logs' && s.exported + r.drops !== r.emitted ? preloadRecordsOnDisk(service) : 0;
   expect({ queued: s.queued, inFlight: s.inFlight, spilled: s.spilled, sum: s.exported + r.drops }).toEqual({ queued: 0, inFlight: 0, spilled: 0, sum: r.emitted + own });
   // nothing lost without a count: what did not arrive is exactly what was counted as dropped
   expect({ unique: r.unique + r.drops, firstMissing: r.missing.slice(0, 10) }).toEqual({ unique: r.emitted, firstMissing: r.drops ? r.missing.slice(0, 10) : [] });
@@ -130,13 +137,14 @@ async function reconcile(name: string, app: Started, run: string, extra: Record<
 
 test('collector down for the first 60 s at 4k records/s (production profile, adaptive level on), then started: every record arrives, none refused below_level', async () => {
   await col.kill();
-  const { app, run } = sender('down-60s', {});
+  const sent = sender('down-60s', {});
+  const { app } = sent;
   await emittedFor(app, RATE, 60_000);
   const spilled = spillBytes(path.join(outDir, 'cache-down-60s'));
   const upAt = Date.now();
   await col.restart();
   const emptyAt = await endOnceReplayed(app, upAt);
-  const r = await reconcile('collector down at start for 60 s', app, run, { spillBytesAtRestart: spilled, spillEmptyAfterMs: emptyAt - upAt });
+  const r = await reconcile('collector down at start for 60 s', sent, { spillBytesAtRestart: spilled, spillEmptyAfterMs: emptyAt - upAt });
   expect(spilled).toBeGreaterThan(0);
   expect(r.drops).toBe(0);
   expect(r.stats.dropped.below_level).toBe(0);
@@ -145,7 +153,8 @@ test('collector down for the first 60 s at 4k records/s (production profile, ada
 
 /** SIGKILL of the collector once the app has sent for 3 s; started again after `downMs`. */
 async function killCase(name: string, downMs: number, env: Record<string, string> = {}, signal: 'logs' | 'traces' = 'logs'): Promise<Reconciled> {
-  const { app, run } = sender(name, env);
+  const sent = sender(name, env);
+  const { app, run } = sent;
   const rate = Number(env.RATE ?? RATE);
   await emittedFor(app, rate, 3000);
   await waitFor('records on disk', () => seqsOnDisk(col.dataDir, run, signal).size > 0, { timeoutMs: 20_000, proc: app });
@@ -155,7 +164,7 @@ async function killCase(name: string, downMs: number, env: Record<string, string
   const upAt = Date.now();
   await col.restart();
   const emptyAt = await endOnceReplayed(app, upAt);
-  return reconcile(name, app, run, { downMs, spillBytesAtRestart: spilled, spillEmptyAfterMs: emptyAt - upAt }, signal);
+  return reconcile(name, sent, { downMs, spillBytesAtRestart: spilled, spillEmptyAfterMs: emptyAt - upAt }, signal);
 }
 
 test('collector SIGKILLed mid-stream, back after 30 s: none lost, duplicates counted', async () => {
@@ -184,7 +193,8 @@ test('spans through a SIGKILL of the collector (back after 10 s): every span in 
  * is retried in memory or dropped, always counted. `setup` runs once the app is started.
  */
 async function brokenSpillCase(name: string, env: Record<string, string>, setup?: (app: Started) => void): Promise<Reconciled> {
-  const { app, run } = sender(name, { RATE: String(SLOW_RATE), CCR_OTEL_ADAPTIVE: 'false', ...env });
+  const sent = sender(name, { RATE: String(SLOW_RATE), CCR_OTEL_ADAPTIVE: 'false', ...env });
+  const { app } = sent;
   setup?.(app);
   await emittedFor(app, SLOW_RATE, 2000);
   await col.kill();
@@ -192,7 +202,7 @@ async function brokenSpillCase(name: string, env: Record<string, string>, setup?
   const upAt = Date.now();
   await col.restart();
   await endOnceReplayed(app, upAt);
-  return reconcile(name, app, run);
+  return reconcile(name, sent);
 }
 
 test('spill directory under a regular file (ENOTDIR): the app never throws, every record arrives or is counted', async () => {
