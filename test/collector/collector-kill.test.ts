@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startCollector, type RunningCollector } from '../helpers/collector';
 import { childEnv, node24, OTEL_SETUP_DIR, sleep, start, waitFor, type Started } from '../helpers/process';
-import { seqsOnDisk } from '../helpers/records';
+import { seqsOnDisk, tally } from '../helpers/records';
 
 const RATE = 4000;
 const DURATION_MS = 12000;
@@ -58,13 +58,7 @@ test('SIGKILL of the collector at 4k records/s and a restart lose no record', as
     const c = seqsOnDisk(col!.dataDir, run);
     return c.size >= emitted ? c : undefined;
   }, { timeoutMs: 60000 }).catch(() => seqsOnDisk(col!.dataDir, run));
-  const missing: number[] = [];
-  let duplicated = 0;
-  for (let s = 0; s < emitted; s++) {
-    const n = counts.get(s) ?? 0;
-    if (n === 0) missing.push(s);
-    if (n > 1) duplicated += n - 1;
-  }
+  const { missing, duplicates: duplicated } = tally(counts, emitted);
   console.log(
     `collector SIGKILLed at ${RATE} records/s after ${before} records on disk: ${emitted} emitted, ` +
       `${emitted - missing.length} on disk, ${missing.length} missing, ${duplicated} duplicates (retried after the kill)`,

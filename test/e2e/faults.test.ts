@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { startCollector, type RunningCollector } from '../helpers/collector';
 import { startFaultProxy, type FaultMode, type FaultProxy } from '../helpers/fault-proxy';
 import { childEnv, node24, OTEL_SETUP_DIR, sleep, start, waitFor, type Started } from '../helpers/process';
-import { outputJsonLines, seqsOnDisk } from '../helpers/records';
+import { outputJsonLines, reconcileSender, spillBytes } from '../helpers/records';
 
 const RATE = 2000;
 /** Streaming before the fault, and after it (time to replay the spill before the app ends). */
@@ -65,26 +65,6 @@ function sender(name: string, endpoint: string, durationMs: number, env: Record<
   return { app, run };
 }
 
-/** Bytes of spill segment files under `dir` (the sender's spill directory), 0 when there are none. */
-function spillBytes(dir: string): number {
-  let total = 0;
-  const walk = (d: string) => {
-    let entries: fs.Dirent[];
-    try {
-      entries = fs.readdirSync(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith('.spill')) total += fs.statSync(p, { throwIfNoEntry: false })?.size ?? 0;
-    }
-  };
-  walk(dir);
-  return total;
-}
-
 /**
  * Waits for the sender to end, then for its records on disk; reconciles them with its final stats:
  * emitted = unique arrived + counted drops, and none missing beyond the drops.
@@ -98,34 +78,13 @@ async function reconcile(
   /** Runs once the app has exited, before the records are awaited; may measure the fault itself. */
   afterExit?: () => { faultAttempts: number; spilledBytes: number },
 ): Promise<{ emitted: number; unique: number; drops: number }> {
-  const exit = await app.exited();
+  await app.exited();
   const measured = afterExit?.();
   if (measured) ({ faultAttempts, spilledBytes } = measured);
-  const end = outputJsonLines(app).find((l) => l.emitted !== undefined);
-  if (!end) throw new Error(`the sender printed no count (exit ${JSON.stringify(exit)}):\n${app.output().slice(-2000)}`);
-  const emitted: number = end.emitted;
-  const dropped: Record<string, number> = end.stats?.dropped ?? {};
-  const drops = Object.values(dropped).reduce((a, b) => a + b, 0);
-  const counts = await waitFor(
-    'every emitted record on disk',
-    () => {
-      const c = seqsOnDisk(col.dataDir, run);
-      return c.size + drops >= emitted ? c : undefined;
-    },
-    { timeoutMs: 20_000, intervalMs: 500 },
-  ).catch(() => seqsOnDisk(col.dataDir, run));
-  const missing: number[] = [];
-  let duplicates = 0;
-  for (let s = 0; s < emitted; s++) {
-    const n = counts.get(s) ?? 0;
-    if (n === 0) missing.push(s);
-    if (n > 1) duplicates += n - 1;
-  }
-  const unique = emitted - missing.length;
-  const nonZero = Object.fromEntries(Object.entries(dropped).filter(([, v]) => v > 0));
+  const { emitted, unique, duplicates, missing, dropped: nonZero, drops, stats } = await reconcileSender(app, col.dataDir, run);
   const row = { case: name, emitted, arrived: unique, duplicates, drops: nonZero, missing: missing.length, faultAttempts, spilledBytes };
   results.push(row);
-  console.log(`${name}: ${JSON.stringify(row)}; sender stats before exit ${JSON.stringify(end.stats)}`);
+  console.log(`${name}: ${JSON.stringify(row)}; sender stats before exit ${JSON.stringify(stats)}`);
   expect(emitted).toBeGreaterThan(0);
   // nothing lost without a count
   expect({ unique: unique + drops, firstMissing: missing.slice(0, 10) }).toEqual({ unique: emitted, firstMissing: drops ? missing.slice(0, 10) : [] });

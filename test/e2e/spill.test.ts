@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startCollector, type RunningCollector } from '../helpers/collector';
 import { childEnv, node24, OTEL_SETUP_DIR, sleep, start, waitFor, type Started } from '../helpers/process';
-import { outputJsonLines, seqsOnDisk } from '../helpers/records';
+import { outputJsonLines, seqsOnDisk, tally } from '../helpers/records';
 
 const RATE = 2000;
 const SENDER = path.join(__dirname, 'spill-sender.js');
@@ -52,17 +52,6 @@ function sender(col: RunningCollector, name: string, env: Record<string, string>
   return p;
 }
 
-function reconcile(counts: Map<number, number>, upTo: number): { missing: number[]; duplicated: number; unique: number } {
-  const missing: number[] = [];
-  let duplicated = 0;
-  for (let s = 0; s < upTo; s++) {
-    const n = counts.get(s) ?? 0;
-    if (n === 0) missing.push(s);
-    if (n > 1) duplicated += n - 1;
-  }
-  return { missing, duplicated, unique: upTo - missing.length };
-}
-
 test('collector down for the first 20 s at 2k records/s, then started: every record arrives', async () => {
   const col = await downCollector();
   const run = `down-${Date.now()}`;
@@ -87,14 +76,14 @@ test('collector down for the first 20 s at 2k records/s, then started: every rec
     return c.size >= emitted ? c : undefined;
   }, { timeoutMs: 20_000 }).catch(() => seqsOnDisk(col.dataDir, run));
   const allAt = Date.now();
-  const r = reconcile(counts, emitted);
+  const r = tally(counts, emitted);
   console.log(
     `collector down 20 s at ${RATE} records/s: ${during?.seq} emitted during the outage, ${emitted} in all, ${r.unique} arrived, ` +
-      `${r.missing.length} missing, ${r.duplicated} duplicates; all on disk ${allAt - upAt} ms after the collector started; ` +
+      `${r.missing.length} missing, ${r.duplicates} duplicates; all on disk ${allAt - upAt} ms after the collector started; ` +
       `sender stats before exit ${JSON.stringify(end.stats)}`,
   );
   expect({ missing: r.missing.length, first: r.missing.slice(0, 10) }).toEqual({ missing: 0, first: [] });
-  expect(r.duplicated).toBeLessThanOrEqual(emitted / 1000);
+  expect(r.duplicates).toBeLessThanOrEqual(emitted / 1000);
   expect(app.output()).not.toMatch(/dropped \d+ log records/);
   expect(end.stats.dropped.below_level).toBe(0);
 });
@@ -128,15 +117,15 @@ test('app SIGKILLed during an outage; collector started, then a successor of the
   await sleep(1000);
   const stats = outputJsonLines(successor).filter((l) => l.stats).pop()?.stats;
   await successor.stop();
-  const r = reconcile(counts, upTo);
+  const r = tally(counts, upTo);
   const later = [...counts.keys()].filter((s) => s >= upTo).length;
   console.log(
     `app SIGKILLed during the outage after emitting ~${lastSeen?.seq} records: ${upTo} emitted up to 1 s before the kill, ` +
-      `${r.unique} of them arrived, ${r.missing.length} missing, ${r.duplicated} duplicates; ${later} of the last second arrived too; ` +
+      `${r.unique} of them arrived, ${r.missing.length} missing, ${r.duplicates} duplicates; ${later} of the last second arrived too; ` +
       `the successor replayed them in ${doneAt - startedAt} ms (its stats ${JSON.stringify(stats)})`,
   );
   expect({ missing: r.missing.length, first: r.missing.slice(0, 10) }).toEqual({ missing: 0, first: [] });
-  expect(r.duplicated).toBeLessThanOrEqual(upTo / 1000);
+  expect(r.duplicates).toBeLessThanOrEqual(upTo / 1000);
   expect(stats?.adoptedExported).toBeGreaterThanOrEqual(upTo);
 });
 
@@ -165,10 +154,10 @@ test('apps ending by SIGTERM and by process.exit() during an outage: what they h
       const c = seqsOnDisk(col.dataDir, run);
       return c.size >= emitted ? c : undefined;
     }, { timeoutMs: 20_000, proc: successor }).catch(() => seqsOnDisk(col.dataDir, run));
-    const r = reconcile(counts, emitted);
-    console.log(`${run}: ${emitted} emitted (queued at the end: ${stats?.queued}), ${r.unique} arrived, ${r.missing.length} missing, ${r.duplicated} duplicates`);
+    const r = tally(counts, emitted);
+    console.log(`${run}: ${emitted} emitted (queued at the end: ${stats?.queued}), ${r.unique} arrived, ${r.missing.length} missing, ${r.duplicates} duplicates`);
     expect({ missing: r.missing.length, first: r.missing.slice(0, 10) }).toEqual({ missing: 0, first: [] });
-    expect(r.duplicated).toBe(0);
+    expect(r.duplicates).toBe(0);
   }
   await successor.stop();
 });

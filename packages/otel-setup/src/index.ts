@@ -139,7 +139,14 @@ export async function shutdown(): Promise<void> {
   if (!s?.telemetry) return;
   s.watcher?.close();
   s.hooks?.uninstall();
-  await s.telemetry.shutdown();
+  // The exporters' sockets and timers are unref'd: without this the loop of an app that has nothing
+  // else to do empties mid-shutdown and the process ends before the caller's await resumes.
+  const hold = setTimeout(() => undefined, s.config.shutdown.timeoutMillis + 1000);
+  try {
+    await s.telemetry.shutdown();
+  } finally {
+    clearTimeout(hold);
+  }
 }
 
 /** Flushes what is buffered without shutting down. */

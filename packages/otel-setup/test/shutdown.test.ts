@@ -141,6 +141,15 @@ describe('shutdown in a child process', () => {
     }
   });
 
+  test('an app that awaits shutdown() with nothing else in its event loop: the code after the await runs, with the final counts', async () => {
+    const r = await runChild([fixture('await-shutdown.js')], childEnv(sink));
+    expect(r.code).toBe(0);
+    const m = /after shutdown (.*)/.exec(r.stdout);
+    expect(m).not.toBeNull();
+    expect(JSON.parse(m![1])).toMatchObject({ exported: 1, queued: 0, inFlight: 0 });
+    expect(sink.logs().map((l) => l.body.stringValue)).toEqual(['before shutdown']);
+  });
+
   test('a short-lived process exits promptly when the collector is down', async () => {
     const port = await closedPort();
     const env = childEnv(sink, { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` });
