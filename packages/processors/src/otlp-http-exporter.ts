@@ -7,7 +7,6 @@ import type { EncodedBatchExporter } from './encoded-exporter';
 import type { EncodedBatch } from './record-store';
 import { InvalidOptionError, MAX_TIMER_MILLIS } from './options';
 import { detachedAgentFactory } from './detached-agent';
-import { SendWorker } from './send-worker';
 import { otlpJson } from './otlp-json';
 
 export type OtlpSignal = 'logs' | 'traces';
@@ -62,13 +61,6 @@ export interface OtlpHttpExporterOptions {
   protocol?: OtlpHttpProtocol;
   /** Where the variables are read from. Default process.env. */
   env?: Record<string, string | undefined>;
-  /**
-   * true: the HTTP work (JSON transcoding, gzip, the request and its answer) runs in a send
-   * worker thread (see SendWorker) instead of the main thread. Default false: on a 2-core machine
-   * the worker's extra CPU (a copy and messages per batch, a second busy thread) cost the
-   * application more event-loop delay than the main-thread work it saved (README, Performance).
-   */
-  worker?: boolean;
 }
 
 export interface ResolvedOtlpHttpOptions {
@@ -180,8 +172,7 @@ export function resolveOtlpHttpOptions(signal: OtlpSignal, options: OtlpHttpExpo
 
 /**
  * One attempt at sending a batch's bytes: transcoded to OTLP/JSON for http/json, gzipped when
- * asked (in the thread pool), POSTed on a keep-alive agent whose sockets are unref'd. The same
- * code runs on the main thread and in the send worker (see {@link SendWorker}).
+ * asked (in the thread pool), POSTed on a keep-alive agent whose sockets are unref'd.
  */
 export class OtlpPoster {
   private readonly agent: http.Agent;
@@ -274,16 +265,11 @@ export class OtlpPoster {
  * nothing is serialized on the way. gzip runs in the thread pool; sockets are unref'd,
  * so an export in flight never keeps the process alive. One attempt per call: the
  * processor retries (maxExportAttempts) and times out (exportTimeoutMillis).
- *
- * With `worker: true` the HTTP work (JSON transcoding, gzip, the request) runs in one unref'd
- * worker thread shared by the process's exporters, which a quiet period ends; the batch's bytes
- * are copied to it, so that retries and the spill keep theirs.
  */
 export class OtlpHttpExporter implements EncodedBatchExporter {
   readonly exportsEncodedBatches = true as const;
   readonly options: Readonly<ResolvedOtlpHttpOptions>;
   private readonly poster: OtlpPoster;
-  private readonly worker: boolean;
   private closed = false;
 
   constructor(
@@ -292,9 +278,6 @@ export class OtlpHttpExporter implements EncodedBatchExporter {
   ) {
     this.options = Object.freeze(resolveOtlpHttpOptions(signal, options));
     this.poster = new OtlpPoster(signal, this.options);
-    const worker = options.worker ?? false;
-    if (typeof worker !== 'boolean') throw new InvalidOptionError(`OtlpHttpExporter worker must be true or false, got ${JSON.stringify(worker)}`);
-    this.worker = worker;
   }
 
   /** Calls back once, with an {@link ExportOutcome} (Retry-After, retryable) on failure. */
@@ -303,13 +286,11 @@ export class OtlpHttpExporter implements EncodedBatchExporter {
       resultCallback({ code: ExportResultCode.FAILED, error: new Error('OtlpHttpExporter is shut down') });
       return;
     }
-    if (this.worker && SendWorker.shared()?.send(this.poster, batch.bytes, resultCallback)) return;
     this.poster.send(batch.bytes, resultCallback);
   }
 
   async shutdown(): Promise<void> {
     this.closed = true;
     this.poster.close();
-    SendWorker.closePoster(this.poster);
   }
 }

@@ -7,8 +7,6 @@ import { BatchingLogRecordProcessor, BatchingSpanProcessor, InvalidOptionError, 
 import { TracerProvider } from '@opentelemetry/sdk-trace';
 import { loggerFor } from './helpers';
 import { decodeOtlp } from './otlp';
-import { SendWorker } from '../src/send-worker';
-import type { Worker } from 'node:worker_threads';
 
 interface Received {
   url: string;
@@ -96,9 +94,9 @@ describe('resolveOtlpHttpOptions', () => {
   });
 });
 
-describe.each([false, true])('OtlpHttpExporter (HTTP work in the send worker: %s)', (worker) => {
+describe('OtlpHttpExporter', () => {
   it('posts the bytes as they are, with the headers and the protobuf content type', async () => {
-    const e = new OtlpHttpExporter('logs', { url: `${url}/v1/logs`, headers: { 'x-api-key': 'k' }, env: {}, worker });
+    const e = new OtlpHttpExporter('logs', { url: `${url}/v1/logs`, headers: { 'x-api-key': 'k' }, env: {} });
     const bytes = new Uint8Array([10, 0, 1, 2, 3]);
     expect(await exportOnce(e, bytes)).toEqual({ code: ExportResultCode.SUCCESS });
     expect(received).toHaveLength(1);
@@ -109,7 +107,7 @@ describe.each([false, true])('OtlpHttpExporter (HTTP work in the send worker: %s
   });
 
   it('gzip: compressed off the event loop, content-encoding set, same bytes inside', async () => {
-    const e = new OtlpHttpExporter('traces', { url: `${url}/v1/traces`, compression: 'gzip', env: {}, worker });
+    const e = new OtlpHttpExporter('traces', { url: `${url}/v1/traces`, compression: 'gzip', env: {} });
     const bytes = new Uint8Array(5000).map((_, i) => i % 7);
     expect((await exportOnce(e, bytes)).code).toBe(ExportResultCode.SUCCESS);
     expect(received[0].headers['content-encoding']).toBe('gzip');
@@ -119,14 +117,14 @@ describe.each([false, true])('OtlpHttpExporter (HTTP work in the send worker: %s
 
   it('fails on a non-2xx answer, a refused connection and a timeout', async () => {
     status = 503;
-    const e = new OtlpHttpExporter('logs', { url: `${url}/v1/logs`, env: {}, worker });
+    const e = new OtlpHttpExporter('logs', { url: `${url}/v1/logs`, env: {} });
     const r = await exportOnce(e, new Uint8Array([1]));
     expect(r.code).toBe(ExportResultCode.FAILED);
     expect(String(r.error)).toMatch(/HTTP 503/);
-    const refused = new OtlpHttpExporter('logs', { url: 'http://127.0.0.1:9/v1/logs', env: {}, worker });
+    const refused = new OtlpHttpExporter('logs', { url: 'http://127.0.0.1:9/v1/logs', env: {} });
     expect((await exportOnce(refused, new Uint8Array([1]))).code).toBe(ExportResultCode.FAILED);
     hang = true;
-    const slow = new OtlpHttpExporter('logs', { url: `${url}/v1/logs`, timeoutMillis: 100, env: {}, worker });
+    const slow = new OtlpHttpExporter('logs', { url: `${url}/v1/logs`, timeoutMillis: 100, env: {} });
     const t = await exportOnce(slow, new Uint8Array([1]));
     expect(t.code).toBe(ExportResultCode.FAILED);
     expect(String(t.error)).toMatch(/timed out/);
@@ -134,7 +132,7 @@ describe.each([false, true])('OtlpHttpExporter (HTTP work in the send worker: %s
   });
 
   it('tells a refusal for good (4xx) from one to retry after a delay (429, 503 with Retry-After)', async () => {
-    const e = new OtlpHttpExporter('logs', { url: `${url}/v1/logs`, env: {}, worker });
+    const e = new OtlpHttpExporter('logs', { url: `${url}/v1/logs`, env: {} });
     status = 400;
     expect(await exportOnce(e, new Uint8Array([1]))).toMatchObject({ code: ExportResultCode.FAILED, retryable: false });
     status = 429;
@@ -146,7 +144,7 @@ describe.each([false, true])('OtlpHttpExporter (HTTP work in the send worker: %s
   });
 
   it('many exports at once: every one calls back once, with its own bytes', async () => {
-    const e = new OtlpHttpExporter('logs', { url: `${url}/v1/logs`, env: {}, worker });
+    const e = new OtlpHttpExporter('logs', { url: `${url}/v1/logs`, env: {} });
     const bodies = Array.from({ length: 40 }, (_, i) => new Uint8Array(1000 + i * 977).fill(i));
     const results = await Promise.all(bodies.map((b) => exportOnce(e, b)));
     expect(results.every((r) => r.code === ExportResultCode.SUCCESS)).toBe(true);
@@ -157,7 +155,7 @@ describe.each([false, true])('OtlpHttpExporter (HTTP work in the send worker: %s
 
 
   it('http/json: the span processor sends OTLP/JSON, transcoded where the request is made (hex ids, int64 as exact decimal strings)', async () => {
-    const p = new BatchingSpanProcessor({ env: {}, exporter: new OtlpHttpExporter('traces', { url: `${url}/v1/traces`, protocol: 'http/json', env: {}, worker }) });
+    const p = new BatchingSpanProcessor({ env: {}, exporter: new OtlpHttpExporter('traces', { url: `${url}/v1/traces`, protocol: 'http/json', env: {} }) });
     const tracer = new TracerProvider({ spanProcessors: [p] }).getTracer('t');
     const span = tracer.startSpan('json-span', { attributes: { big: 2 ** 60 } });
     span.end();
@@ -173,26 +171,6 @@ describe.each([false, true])('OtlpHttpExporter (HTTP work in the send worker: %s
 });
 
 describe('OtlpHttpExporter', () => {
-  it('the send worker dying fails the exports in flight (to be retried); the next export starts another', async () => {
-    const e = new OtlpHttpExporter('logs', { url: `${url}/v1/logs`, env: {}, worker: true });
-    hang = true;
-    const inFlight = exportOnce(e, new Uint8Array([1]));
-    while (received.length === 0) await new Promise((r) => setTimeout(r, 10));
-    const worker = (SendWorker as unknown as { instance: { worker: Worker } }).instance.worker;
-    await worker.terminate();
-    const r = await inFlight;
-    expect(r.code).toBe(ExportResultCode.FAILED);
-    expect(String(r.error)).toMatch(/send worker exited with exports in flight/);
-    hang = false;
-    expect(await exportOnce(e, new Uint8Array([2]))).toEqual({ code: ExportResultCode.SUCCESS });
-    expect((SendWorker as unknown as { instance: { worker: Worker } }).instance.worker).not.toBe(worker);
-    await e.shutdown();
-  });
-
-  it('refuses a worker option that is not a boolean, naming it', () => {
-    expect(() => new OtlpHttpExporter('logs', { env: {}, worker: 'yes' as unknown as boolean })).toThrow(/worker must be true or false/);
-  });
-
   it('behind the log processor: every record arrives, in one request that decodes with the official protos', async () => {
     const p = new BatchingLogRecordProcessor({ env: {}, exporter: new OtlpHttpExporter('logs', { url: `${url}/v1/logs`, env: {} }) });
     const { logger } = loggerFor(p);
