@@ -334,7 +334,6 @@ export class DurableSpill {
       this.count('spill_full', entry);
       return true;
     }
-    entry.header = encodeHeader(batch.signal, priority, batch.records, createdAt, batch.bytes, uncertain ? STATE_TRIED : STATE_PENDING);
     this.track(entry);
     this.buffered.push(entry);
     if (compress && entry.payloadLength >= MIN_COMPRESS_BYTES) {
@@ -375,8 +374,6 @@ export class DurableSpill {
     e.payloadLength = zipped.length;
     e.flags = FLAG_GZIP;
     e.bytes = zipped;
-    // keeps a 'tried' mark made while it was buffered
-    e.header = encodeHeader(e.signal, e.priority, e.records, e.createdAt, zipped, e.header![STATE_OFFSET], FLAG_GZIP);
   }
 
   /**
@@ -772,7 +769,9 @@ export class DurableSpill {
       seg.size += size;
       seg.live++;
       job.entries.push(e);
-      job.buffers.push(e.header!, e.bytes!);
+      // made now, from what the entry holds by now (its checksum over the stored bytes only; 'tried' if marked so)
+      e.header = encodeHeader(e.signal, e.priority, e.records, e.createdAt, e.bytes!, e.tried ? STATE_TRIED : STATE_PENDING, e.flags);
+      job.buffers.push(e.header, e.bytes!);
     }
     return jobs;
   }
@@ -1028,10 +1027,8 @@ export class DurableSpill {
 
   /** Sets the state byte of a pending entry: in its header while unwritten, else on disk once its write has landed. */
   private async mark(e: Entry, state: number): Promise<void> {
-    if (e.state === EntryState.Buffered) {
-      e.header![STATE_OFFSET] = state;
-      return;
-    }
+    // unwritten: its header, made when it is written, takes the state from e.tried
+    if (e.state === EntryState.Buffered) return;
     // the mark has to land after the entry itself
     if (e.state === EntryState.Writing) await e.job!.settled;
     const seg = e.segment!;

@@ -58,7 +58,7 @@ export interface Entry {
    * then let go.
    */
   compressing: boolean;
-  /** Header and payload, held until written. */
+  /** Payload held until written; its header, made when it is handed to a write. */
   header: Buffer | undefined;
   bytes: Uint8Array | undefined;
   segment: Segment | undefined;
