@@ -203,10 +203,11 @@ function makeDirs(path: string): void {
  *
  * Lifecycle: `open()` takes a directory of its own (`<dir>/<service>/<pid>-<start>-<n>/`
  * with a lock naming this process), then adopts the directories of dead processes of the
- * same service. `append()` buffers a batch in memory; a timer (unref'd) writes the buffer
- * with asynchronous fs calls every flushIntervalMillis. `flushSync()` writes it at once,
- * for exit paths. `replay(send)` hands batches back oldest first and removes each only once
- * `send` says it was delivered. `close()` writes what is buffered and releases the files;
+ * same service. `append()` buffers a batch in memory and gzip-compresses it in the thread
+ * pool; a timer (unref'd) writes the buffer (what is compressed by then) with asynchronous fs
+ * calls every flushIntervalMillis. `flushSync()` writes it all at once, as it is, for exit
+ * paths. `replay(send)` hands batches back oldest first (as stored: see SpilledBatch.gzip)
+ * and removes each only once `send` says it was delivered. `close()` writes what is buffered and releases the files;
  * a directory that still holds batches is left for the next process of the service.
  *
  * Nothing here throws into the host: a failed disk operation is counted, the batches it
