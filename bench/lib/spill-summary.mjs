@@ -29,6 +29,8 @@ export function summarizeSpill(raw, meta) {
       recordsPerSec: rate(raw.write, 'records'),
       mibPerSec: rate(raw.write, 'bytes') / MiB,
       appendMicrosPerBatch: median(raw.write.map((x) => (x.appendMs * 1000) / x.batches)),
+      // on disk, headers included
+      bytesPerRecord: median(raw.write.map((x) => x.bytes / x.records)),
     },
     replay: {
       openMs: median(raw.replay.map((x) => x.openMs)),
@@ -60,7 +62,7 @@ export function spillTable(s) {
     '',
     '| step | records/s | MiB/s | event-loop delay p99 / max ms | same span without replay p99 / max ms | other |',
     '|---|---:|---:|---:|---:|---|',
-    `| write: append() until on disk | ${f0(s.write.recordsPerSec)} | ${f1(s.write.mibPerSec)} | | | append() ${f1(s.write.appendMicrosPerBatch)} µs per batch on the main thread |`,
+    `| write: append() until on disk | ${f0(s.write.recordsPerSec)} | ${f1(s.write.mibPerSec)} | | | append() ${f1(s.write.appendMicrosPerBatch)} µs per batch on the main thread; ${f1(s.write.bytesPerRecord)} B per record on disk |`,
     `| successor open (adopt and index) | | | | | ${f1(s.replay.openMs)} ms, asynchronous |`,
     `| replay, send answering at once | ${f0(s.replay.recordsPerSec)} | ${f1(s.replay.mibPerSec)} | ${eld(s.replay)} | ${base(s.replay)} | |`,
     `| replay beside 100k records/s of live work | ${f0(s.replayWithLive.recordsPerSec)} | ${f1(s.replayWithLive.mibPerSec)} | ${eld(s.replayWithLive)} | ${base(s.replayWithLive)} | |`,

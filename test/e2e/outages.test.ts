@@ -215,11 +215,12 @@ test('spill directory under a regular file (ENOTDIR): the app never throws, ever
   expect(r.unique).toBeGreaterThan(0);
 }, 300_000);
 
-test('spill files cannot grow (RLIMIT_FSIZE 256 KiB on the app: EFBIG): the app never throws, every record arrives or is counted', async () => {
+test('spill files cannot grow (RLIMIT_FSIZE 64 KiB on the app: EFBIG): the app never throws, every record arrives or is counted', async () => {
   const spillDir = path.join(outDir, 'spill-efbig');
   const r = await brokenSpillCase('spill-efbig', { CCR_OTEL_SPILL_DIR: spillDir }, (app) => {
     // the app's own output file stays far below the limit (a few KB per second)
-    const p = spawnSync('prlimit', ['--pid', String(app.pid), '--fsize=262144:unlimited'], { encoding: 'utf8' });
+    // (the spill stores these records gzip-compressed, ~7 B each: the 8 s outage needs ~110 KB)
+    const p = spawnSync('prlimit', ['--pid', String(app.pid), '--fsize=65536:unlimited'], { encoding: 'utf8' });
     if (p.status !== 0) throw new Error(`prlimit --fsize failed (needs util-linux prlimit): ${p.stderr || p.error}`);
   });
   // the first segment reached the limit: the batches in the failed write are counted spill_disk_error
@@ -227,8 +228,9 @@ test('spill files cannot grow (RLIMIT_FSIZE 256 KiB on the app: EFBIG): the app 
   expect(r.unique).toBeGreaterThan(0);
 }, 300_000);
 
-test('spill full (CCR_OTEL_SPILL_MAX_BYTES 256 KiB, ~2,000 records): the app never throws, what does not fit is counted spill_full, the rest replayed', async () => {
-  const r = await brokenSpillCase('spill-full', { CCR_OTEL_SPILL_DIR: path.join(outDir, 'spill-full'), CCR_OTEL_SPILL_MAX_BYTES: '262144' });
+test('spill full (CCR_OTEL_SPILL_MAX_BYTES 96 KiB, ~5,000 records): the app never throws, what does not fit is counted spill_full, the rest replayed', async () => {
+  // a batch is admitted at its uncompressed size (~60 KB here) and then held compressed (~7 B a record)
+  const r = await brokenSpillCase('spill-full', { CCR_OTEL_SPILL_DIR: path.join(outDir, 'spill-full'), CCR_OTEL_SPILL_MAX_BYTES: '98304' });
   // the 8 s outage held ~16,000 records: the oldest beyond the bound were shed, the rest replayed
   expect(r.stats.dropped.spill_full).toBeGreaterThan(0);
   expect(r.unique).toBeGreaterThan(0);

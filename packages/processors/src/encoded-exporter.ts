@@ -10,6 +10,11 @@ export interface EncodedBatchExporter {
   /** Marks the interface apart from an SDK exporter's (which takes records). */
   readonly exportsEncodedBatches: true;
   export(batch: EncodedBatch, resultCallback: (result: ExportResult) => void): void;
+  /**
+   * Sends a batch whose bytes are the request already gzip-compressed (as the durable spill
+   * stores them), as they are. Optional: without it, such batches are gunzipped for export().
+   */
+  readonly exportGzipped?: (batch: EncodedBatch, resultCallback: (result: ExportResult) => void) => void;
   shutdown(): Promise<void>;
 }
 

@@ -668,6 +668,7 @@ export class BatchingEngine<T extends GroupedRecord> {
     this.spill = spill;
     this.spillSignal = this.signal.signal === 'log' ? 'logs' : 'traces';
     spill.attach(this.spillSignal, {
+      acceptsGzip: this.exporter.exportGzipped !== undefined,
       replayBatch: (b) => this.replayBatch(b),
       spillDropped: (reason, records, adopted) => {
         if (adopted) this.adoptedDropped += records;
@@ -830,7 +831,9 @@ export class BatchingEngine<T extends GroupedRecord> {
       const timer = setTimeout(() => finish(undefined), this.options.exportTimeoutMillis);
       timer.unref();
       try {
-        context.with(suppressTracing(context.active()), this.exporter.export, this.exporter, encoded, finish);
+        // gzip: stored compressed by the spill, sent as it is (acceptsGzip above)
+        const send = b.gzip ? this.exporter.exportGzipped! : this.exporter.export;
+        context.with(suppressTracing(context.active()), send, this.exporter, encoded, finish);
       } catch (err) {
         diag.debug(`${this.signal.processorName}: replayed export threw`, err);
         finish({ code: ExportResultCode.FAILED, error: err as Error });

@@ -1,9 +1,13 @@
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
 import { diag } from '@opentelemetry/api';
 import { DurableSpill, type SendOutcome, type SpilledBatch } from './spill/durable-spill';
 import type { SpillSignal } from './spill/entry-format';
 import type { DurableSpillOptions, SpillDropReason } from './spill/spill-options';
 import type { EncodedBatch } from './record-store';
 import type { ExportOutcome } from './otlp-http-exporter';
+
+const gunzipAsync = promisify(gunzip);
 
 /** Batches sent per replay slice; the next slice runs from setImmediate, so live traffic keeps flowing. */
 export const REPLAY_SLICE_BATCHES = 4;
@@ -26,6 +30,11 @@ export function outcomeUnknown(result: ExportOutcome | undefined): boolean {
 
 /** What a processor gives the spill: how to send a replayed batch and where its drops are counted. */
 export interface SpillSink {
+  /**
+   * true: replayBatch takes gzip-compressed batches (SpilledBatch.gzip) and sends them as they
+   * are; otherwise they are gunzipped (in the thread pool) before replayBatch sees them.
+   */
+  acceptsGzip?: boolean;
   /** Sends one replayed batch with the processor's exporter and counts it. */
   replayBatch(batch: SpilledBatch): Promise<SendOutcome>;
   /** A batch the spill let go without sending (spill_full, expired, corrupt, disk_error, rejected). */
@@ -150,11 +159,24 @@ export class ExportSpill {
       );
   };
 
-  private readonly send = (batch: SpilledBatch): Promise<SendOutcome> => {
+  private readonly send = async (batch: SpilledBatch): Promise<SendOutcome> => {
     const sink = this.sinks.get(batch.signal);
-    if (sink) return sink.replayBatch(batch);
-    // nothing here exports this signal (it was turned off since): counted as rejected
-    diag.warn(`ExportSpill: no processor for spilled ${batch.signal} records; ${batch.records} dropped`);
-    return Promise.resolve('drop');
+    if (!sink) {
+      // nothing here exports this signal (it was turned off since): counted as rejected
+      diag.warn(`ExportSpill: no processor for spilled ${batch.signal} records; ${batch.records} dropped`);
+      return 'drop';
+    }
+    if (batch.gzip && sink.acceptsGzip !== true) {
+      let bytes: Uint8Array;
+      try {
+        bytes = await gunzipAsync(batch.bytes);
+      } catch (err) {
+        // it passed the checksum, so it was stored that way: no later try can read it
+        diag.warn(`ExportSpill: a spilled ${batch.signal} batch does not gunzip (${(err as NodeJS.ErrnoException).code ?? String(err)}); ${batch.records} records dropped`);
+        return 'corrupt';
+      }
+      batch = { ...batch, bytes, gzip: false };
+    }
+    return sink.replayBatch(batch);
   };
 }

@@ -218,6 +218,15 @@ export class OtlpPoster {
     } else this.post(body, contentType, false, cb);
   }
 
+  /** Sends a protobuf request that is gzip-compressed already (http/protobuf only), with Content-Encoding: gzip. */
+  sendGzipped(bytes: Uint8Array, cb: (result: ExportOutcome) => void): void {
+    if (this.options.protocol !== 'http/protobuf') {
+      cb({ code: ExportResultCode.FAILED, error: new Error(`OTLP ${this.signal}: gzipped protobuf bytes cannot be sent as ${this.options.protocol}`), retryable: false });
+      return;
+    }
+    this.post(bytes, 'application/x-protobuf', true, cb);
+  }
+
   private post(body: Uint8Array, contentType: string, gzipped: boolean, cb: (r: ExportOutcome) => void): void {
     let done = false;
     const finish = (r: ExportOutcome) => {
@@ -269,6 +278,12 @@ export class OtlpPoster {
 export class OtlpHttpExporter implements EncodedBatchExporter {
   readonly exportsEncodedBatches = true as const;
   readonly options: Readonly<ResolvedOtlpHttpOptions>;
+  /**
+   * Sends bytes gzip-compressed already (the spill's) as they are, whatever `compression` says:
+   * OTLP receivers take gzip. http/protobuf only (undefined for http/json: the spill gunzips
+   * such batches and export() transcodes them).
+   */
+  readonly exportGzipped: ((batch: EncodedBatch, resultCallback: (result: ExportOutcome) => void) => void) | undefined;
   private readonly poster: OtlpPoster;
   private closed = false;
 
@@ -278,6 +293,7 @@ export class OtlpHttpExporter implements EncodedBatchExporter {
   ) {
     this.options = Object.freeze(resolveOtlpHttpOptions(signal, options));
     this.poster = new OtlpPoster(signal, this.options);
+    this.exportGzipped = this.options.protocol === 'http/protobuf' ? (batch, cb) => this.sendGzipped(batch, cb) : undefined;
   }
 
   /** Calls back once, with an {@link ExportOutcome} (Retry-After, retryable) on failure. */
@@ -287,6 +303,11 @@ export class OtlpHttpExporter implements EncodedBatchExporter {
       return;
     }
     this.poster.send(batch.bytes, resultCallback);
+  }
+
+  private sendGzipped(batch: EncodedBatch, resultCallback: (result: ExportOutcome) => void): void {
+    if (this.closed) resultCallback({ code: ExportResultCode.FAILED, error: new Error('OtlpHttpExporter is shut down') });
+    else this.poster.sendGzipped(batch.bytes, resultCallback);
   }
 
   async shutdown(): Promise<void> {

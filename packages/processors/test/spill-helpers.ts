@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { gunzipSync } from 'node:zlib';
 import type { DurableSpill, SpilledBatch, SpillStats } from '../src/spill';
 
 export const DIST_SPILL = join(__dirname, '..', 'dist', 'spill');
@@ -18,9 +19,29 @@ afterAll(() => {
   for (const d of made) rmSync(d, { recursive: true, force: true });
 });
 
-/** A payload that names batch `id` and has `size` bytes. */
+/**
+ * A payload that names batch `id` and has `size` bytes: noise that gzip cannot shrink, so that
+ * the spill stores it as it is (see compressible() for one it compresses).
+ */
 export function payload(id: number, size = 64): Uint8Array {
-  const b = Buffer.alloc(Math.max(size, 8), id & 0xff);
+  const b = Buffer.alloc(Math.max(size, 8));
+  let x = (id * 2654435761 + 1) >>> 0 || 1;
+  for (let i = 8; i < b.length; i++) {
+    // xorshift32
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    b[i] = x & 0xff;
+  }
+  b.writeUInt32LE(id, 0);
+  b.writeUInt32LE(size, 4);
+  return b;
+}
+
+/** A payload that names batch `id`, `size` bytes of repeated text: the spill stores it gzip-compressed. */
+export function compressible(id: number, size = 4096): Uint8Array {
+  const b = Buffer.alloc(Math.max(size, 8), `record ${id} of run r1, attributes run and seq; `);
   b.writeUInt32LE(id, 0);
   b.writeUInt32LE(size, 4);
   return b;
@@ -30,11 +51,11 @@ export function idOf(bytes: Uint8Array): number {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readUInt32LE(0);
 }
 
-/** Replays everything, answering 'ok'; returns the ids in the order they came. */
+/** Replays everything, answering 'ok'; returns the ids in the order they came (batches hold their bytes gunzipped). */
 export async function drain(spill: DurableSpill): Promise<{ ids: number[]; batches: SpilledBatch[] }> {
   const batches: SpilledBatch[] = [];
   const r = await spill.replay(async (b) => {
-    batches.push({ ...b, bytes: Uint8Array.from(b.bytes) });
+    batches.push({ ...b, bytes: b.gzip ? gunzipSync(b.bytes) : Uint8Array.from(b.bytes) });
     return 'ok';
   });
   expect(r.stopped).toBe('empty');

@@ -242,7 +242,7 @@ describe('DurableSpill across processes', () => {
       const { DurableSpill } = require(${JSON.stringify(DIST_SPILL)});
       const spill = new DurableSpill({ dir: ${JSON.stringify(dir)}, serviceName: 'app' });
       spill.open().then(async () => {
-        for (let i = 0; i < 10; i++) { const b = Buffer.alloc(10000, i); b.writeUInt32LE(i, 0); spill.append({ signal: 'logs', bytes: b, records: 100 }); }
+        for (let i = 0; i < 10; i++) { const b = require('node:crypto').randomBytes(10000); b.writeUInt32LE(i, 0); spill.append({ signal: 'logs', bytes: b, records: 100 }); }
         spill.flush();
         while (spill.stats().written.batches + spill.stats().dropped.disk_error.batches < 10) await new Promise((r) => setTimeout(r, 5));
         const refused = !spill.append({ signal: 'logs', bytes: Buffer.alloc(8), records: 1 });
@@ -250,7 +250,7 @@ describe('DurableSpill across processes', () => {
         process.exit(0);
       });
     `;
-    // ulimit -f counts 1024-byte blocks: 64 KiB holds six 10,032-byte entries.
+    // ulimit -f counts 1024-byte blocks: 64 KiB holds six 10,032-byte entries (noise: stored uncompressed).
     const r = spawnSync('bash', ['-c', 'ulimit -f 64; exec "$0" -e "$1"', process.execPath, script], { encoding: 'utf8', timeout: 20_000 });
     expect(r.status).toBe(0);
     const s = JSON.parse(r.stdout.trim());

@@ -1,8 +1,10 @@
 import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import { constants as zlibConstants, gzip } from 'node:zlib';
 import { diag } from '@opentelemetry/api';
 import {
+  FLAG_GZIP,
   HEADER_BYTES,
   MAX_PAYLOAD_BYTES,
   SIGNALS,
@@ -55,15 +57,21 @@ export interface SpilledBatch {
   adopted: boolean;
   /** An earlier send's outcome is unknown: if this one delivers it, it may arrive twice. */
   uncertain: boolean;
+  /**
+   * `bytes` is the encoded batch gzip-compressed (as append() stored it): send it as it is,
+   * with `Content-Encoding: gzip`, or gunzip it (answer 'corrupt' when that fails).
+   */
+  gzip: boolean;
 }
 
 /**
  * What a replay's send answers: 'ok' (delivered: removed from the spill), 'retry' (not
  * delivered, not now: kept, the replay stops), 'unknown' (no answer: kept, the replay stops,
- * and a later delivery counts as a possible duplicate) or 'drop' (refused for good: removed
- * and counted as `rejected`).
+ * and a later delivery counts as a possible duplicate), 'drop' (refused for good: removed
+ * and counted as `rejected`) or 'corrupt' (its bytes passed the checksum but cannot be read,
+ * e.g. a gzip payload that does not gunzip: removed and counted as `corrupt`).
  */
-export type SendOutcome = 'ok' | 'retry' | 'unknown' | 'drop';
+export type SendOutcome = 'ok' | 'retry' | 'unknown' | 'drop' | 'corrupt';
 
 export interface ReplayResult {
   /** Batches and records delivered ('ok'). */
@@ -109,6 +117,18 @@ export interface SpillStats {
 const DISK_RETRY_MILLIS = 10_000;
 /** Entries per write call (each is two buffers; IOV_MAX is 1024 on Linux). */
 const ENTRIES_PER_WRITE = 256;
+/**
+ * Payloads compressed at once (each in the thread pool, which has 4 threads by default and
+ * also runs the spill's file operations and the exporters' gzip).
+ */
+const MAX_COMPRESSIONS = 2;
+/**
+ * gzip level of the stored payloads: encoded OTLP batches repeat their keys and values, and
+ * level 1 gets most of what level 6 gets at a fraction of the thread pool's time (README, Durable spill).
+ */
+const GZIP_LEVEL = zlibConstants.Z_BEST_SPEED;
+/** Smaller payloads are stored as they are: gzip's 18 bytes of framing eat what it saves, and a round trip to the thread pool costs more. */
+const MIN_COMPRESS_BYTES = 1024;
 const SEGMENT_NAME = /^segment-(\d{12})\.spill$/;
 const ADOPTED_PREFIX = 'adopted-';
 
@@ -183,10 +203,11 @@ function makeDirs(path: string): void {
  *
  * Lifecycle: `open()` takes a directory of its own (`<dir>/<service>/<pid>-<start>-<n>/`
  * with a lock naming this process), then adopts the directories of dead processes of the
- * same service. `append()` buffers a batch in memory; a timer (unref'd) writes the buffer
- * with asynchronous fs calls every flushIntervalMillis. `flushSync()` writes it at once,
- * for exit paths. `replay(send)` hands batches back oldest first and removes each only once
- * `send` says it was delivered. `close()` writes what is buffered and releases the files;
+ * same service. `append()` buffers a batch in memory and gzip-compresses it in the thread
+ * pool; a timer (unref'd) writes the buffer (what is compressed by then) with asynchronous fs
+ * calls every flushIntervalMillis. `flushSync()` writes it all at once, as it is, for exit
+ * paths. `replay(send)` hands batches back oldest first (as stored: see SpilledBatch.gzip)
+ * and removes each only once `send` says it was delivered. `close()` writes what is buffered and releases the files;
  * a directory that still holds batches is left for the next process of the service.
  *
  * Nothing here throws into the host: a failed disk operation is counted, the batches it
@@ -203,6 +224,9 @@ export class DurableSpill {
   private segmentSeq = 0;
 
   private buffered: Entry[] = [];
+  /** Buffered entries waiting for a compression slot, oldest first, and the compressions running. */
+  private toCompress: Entry[] = [];
+  private compressions = 0;
   private readonly order = new EntryQueue();
   /** Per priority class, oldest first: shedding takes the first of the lowest class. */
   private readonly byPriority = new Map<number, EntryQueue>();
@@ -262,6 +286,21 @@ export class DurableSpill {
    * (it may be shed at once, as `spill_full`, when everything held has a higher priority).
    */
   append(batch: SpillBatch): boolean {
+    return this.appendEntry(batch, true);
+  }
+
+  /** append() then flushSync(): for exit paths, where no asynchronous write would complete (stored uncompressed). */
+  appendSync(batch: SpillBatch): boolean {
+    const accepted = this.appendEntry(batch, false);
+    this.flushSync();
+    return accepted;
+  }
+
+  /**
+   * `compress`: the payload is gzip-compressed in the thread pool before it is written (the
+   * asynchronous flush waits for it); the counts hold its uncompressed size until then.
+   */
+  private appendEntry(batch: SpillBatch, compress: boolean): boolean {
     const priority = batch.priority ?? 0;
     if (!SIGNALS.includes(batch.signal)) throw new TypeError(`signal must be one of ${SIGNALS.join(', ')}, got ${JSON.stringify(batch.signal)}`);
     if (!(batch.bytes instanceof Uint8Array)) throw new TypeError('bytes must be a Uint8Array');
@@ -279,6 +318,8 @@ export class DurableSpill {
       priority,
       createdAt,
       payloadLength: batch.bytes.byteLength,
+      flags: 0,
+      compressing: false,
       header: undefined,
       bytes: batch.bytes,
       segment: undefined,
@@ -294,17 +335,46 @@ export class DurableSpill {
       this.count('spill_full', entry);
       return true;
     }
-    entry.header = encodeHeader(batch.signal, priority, batch.records, createdAt, batch.bytes, uncertain ? STATE_TRIED : STATE_PENDING);
     this.track(entry);
     this.buffered.push(entry);
+    if (compress && entry.payloadLength >= MIN_COMPRESS_BYTES) {
+      entry.compressing = true;
+      this.toCompress.push(entry);
+      this.compressNext();
+    }
     return true;
   }
 
-  /** append() then flushSync(): for exit paths, where no asynchronous write would complete. */
-  appendSync(batch: SpillBatch): boolean {
-    const accepted = this.append(batch);
-    this.flushSync();
-    return accepted;
+  /** Starts compressions while slots are free. */
+  private compressNext(): void {
+    while (this.compressions < MAX_COMPRESSIONS && this.toCompress.length > 0) {
+      const e = this.toCompress.shift()!;
+      if (!e.compressing || e.state !== EntryState.Buffered) continue; // written as it is meanwhile, or gone
+      this.compressions++;
+      this.io++;
+      gzip(e.bytes!, { level: GZIP_LEVEL }, (err, zipped) => {
+        this.compressions--;
+        this.compressed(e, err ? undefined : zipped);
+        this.compressNext();
+        this.ioDone();
+      });
+    }
+  }
+
+  /**
+   * A compression is over: a still-buffered entry takes the compressed payload (when smaller),
+   * and the counts that hold it shrink by the bytes saved. A failed compression leaves it as it is.
+   */
+  private compressed(e: Entry, zipped: Buffer | undefined): void {
+    if (!e.compressing) return;
+    e.compressing = false;
+    if (e.state !== EntryState.Buffered || e.sending || !zipped || zipped.length >= e.payloadLength) return;
+    const saved = e.payloadLength - zipped.length;
+    this.counts.appended.bytes -= saved;
+    this.counts.pending.bytes -= saved;
+    e.payloadLength = zipped.length;
+    e.flags = FLAG_GZIP;
+    e.bytes = zipped;
   }
 
   /**
@@ -313,7 +383,7 @@ export class DurableSpill {
    * before they run, and a lost 'A' mark would have a successor send a delivered batch again).
    */
   flushSync(): void {
-    this.queued.push(...this.assignBuffered());
+    this.queued.push(...this.assignBuffered(true));
     for (const job of [...this.queued]) {
       if (job.done) continue;
       let written = 0;
@@ -338,7 +408,12 @@ export class DurableSpill {
 
   /** Starts asynchronous writes of every buffered batch (the timer calls this). */
   flush(): void {
-    this.queued.push(...this.assignBuffered());
+    this.startWrites(false);
+  }
+
+  /** `all`: batches still being compressed too, as they are (close: nothing waits for the thread pool). */
+  private startWrites(all: boolean): void {
+    this.queued.push(...this.assignBuffered(all));
     if (!this.writing) this.writeNext();
   }
 
@@ -390,6 +465,8 @@ export class DurableSpill {
         let outcome: SendOutcome;
         try {
           // The read and the mark run side by side; the send starts only once the mark is on disk.
+          // (sending: a compression that ends meanwhile leaves the entry as it is)
+          const gzipped = entry.flags === FLAG_GZIP;
           const [bytes] = await Promise.all([this.readPayload(entry), this.markTried(entry)]);
           if (isGone(entry)) continue; // dropped meanwhile (its write failed)
           if (typeof bytes === 'string') {
@@ -405,6 +482,7 @@ export class DurableSpill {
               createdAt: entry.createdAt,
               adopted: isAdopted(entry),
               uncertain: entry.uncertain,
+              gzip: gzipped,
             });
           } catch {
             outcome = 'retry';
@@ -427,6 +505,8 @@ export class DurableSpill {
           this.remove(entry, STATE_ACKED);
         } else if (outcome === 'drop') {
           this.drop(entry, 'rejected');
+        } else if (outcome === 'corrupt') {
+          this.drop(entry, 'corrupt');
         } else {
           if (outcome === 'unknown') entry.uncertain = true;
           return { ...result, stopped: 'retry' };
@@ -471,7 +551,8 @@ export class DurableSpill {
     if (this.timer) clearInterval(this.timer);
     if (!wasOpen) return;
     await this.opened;
-    this.flush();
+    this.toCompress = [];
+    this.startWrites(true);
     if (this.active) {
       this.active.sealed = true;
       this.maybeRetire(this.active);
@@ -611,6 +692,8 @@ export class DurableSpill {
           priority: header.priority,
           createdAt: header.createdAt,
           payloadLength: header.payloadLength,
+          flags: header.flags,
+          compressing: false,
           header: undefined,
           bytes: undefined,
           segment: seg,
@@ -649,14 +732,24 @@ export class DurableSpill {
     return this.own !== undefined;
   }
 
-  /** Places buffered entries in segments (rolling as needed) and returns the writes to make. */
-  private assignBuffered(): WriteJob[] {
+  /**
+   * Places buffered entries in segments (rolling as needed) and returns the writes to make.
+   * `all`: entries being compressed too, as they are (exit paths); else they stay buffered.
+   */
+  private assignBuffered(all: boolean): WriteJob[] {
     const entries = this.buffered;
     this.buffered = [];
     const jobs: WriteJob[] = [];
     let job: WriteJob | undefined;
     for (const e of entries) {
       if (e.state !== EntryState.Buffered) continue;
+      if (e.compressing) {
+        if (!all) {
+          this.buffered.push(e);
+          continue;
+        }
+        e.compressing = false; // its compression's result is let go
+      }
       const size = HEADER_BYTES + e.payloadLength;
       let seg = this.active;
       if (!seg || seg.sealed || (seg.size > 0 && seg.size + size > this.options.segmentBytes)) {
@@ -677,7 +770,9 @@ export class DurableSpill {
       seg.size += size;
       seg.live++;
       job.entries.push(e);
-      job.buffers.push(e.header!, e.bytes!);
+      // made now, from what the entry holds by now (its checksum over the stored bytes only; 'tried' if marked so)
+      e.header = encodeHeader(e.signal, e.priority, e.records, e.createdAt, e.bytes!, e.tried ? STATE_TRIED : STATE_PENDING, e.flags);
+      job.buffers.push(e.header, e.bytes!);
     }
     return jobs;
   }
@@ -838,6 +933,7 @@ export class DurableSpill {
     if (was === EntryState.Buffered) {
       e.header = undefined;
       e.bytes = undefined;
+      e.compressing = false;
       return;
     }
     const seg = e.segment!;
@@ -932,10 +1028,8 @@ export class DurableSpill {
 
   /** Sets the state byte of a pending entry: in its header while unwritten, else on disk once its write has landed. */
   private async mark(e: Entry, state: number): Promise<void> {
-    if (e.state === EntryState.Buffered) {
-      e.header![STATE_OFFSET] = state;
-      return;
-    }
+    // unwritten: its header, made when it is written, takes the state from e.tried
+    if (e.state === EntryState.Buffered) return;
     // the mark has to land after the entry itself
     if (e.state === EntryState.Writing) await e.job!.settled;
     const seg = e.segment!;

@@ -9,7 +9,7 @@ import { crc32 } from 'node:zlib';
  *     5   1   priority (shedding drops the lowest first)
  *     6   1   state: 0 pending, 'T' tried (a send whose outcome is unknown: it may have arrived),
  *             'A' acknowledged (sent), 'D' dropped; the only byte written in place
- *     7   1   reserved, 0
+ *     7   1   flags: bit 0 set, the payload is gzip-compressed (FLAG_GZIP); other bits unknown
  *     8   4   records in the batch (uint32 LE)
  *    12   8   created at, ms since the epoch (float64 LE)
  *    20   4   payload length (uint32 LE)
@@ -22,10 +22,21 @@ import { crc32 } from 'node:zlib';
  * 'T' came after the first segments were written, within version 1: a reader from before it
  * takes 'T' as pending (it replays the batch, without counting a possible duplicate), and
  * segments without any 'T' read as they always did; the rest of the entry is unchanged.
+ *
+ * The flags byte came later still, also within version 1: it was written 0 before, so older
+ * segments read as uncompressed. An entry with a flag this reader does not know is skipped
+ * whole (its header checks out, so its length can be trusted) and counted as corrupt. A reader
+ * from before the flags sends a gzip payload as it is; the collector refuses it (HTTP 400),
+ * counted as rejected.
  */
 export const HEADER_BYTES = 32;
 export const MAGIC = Buffer.from([0x43, 0x53, 0x50, 0x01]);
 export const STATE_OFFSET = 6;
+export const FLAGS_OFFSET = 7;
+/** The payload is the gzip-compressed encoded batch. */
+export const FLAG_GZIP = 0x01;
+/** Flags this reader knows; an entry with any other is counted as corrupt. */
+export const KNOWN_FLAGS = FLAG_GZIP;
 
 export const STATE_PENDING = 0;
 /**
@@ -47,6 +58,8 @@ export interface EntryHeader {
   signal: SpillSignal;
   priority: number;
   state: number;
+  /** FLAG_GZIP, or 0 (scanSegment counts an entry with a flag outside KNOWN_FLAGS as corrupt). */
+  flags: number;
   records: number;
   createdAt: number;
   payloadLength: number;
@@ -57,7 +70,7 @@ function headerCrc(buf: Uint8Array, at: number): number {
   return crc32(buf.subarray(at + 7, at + 28), crc32(buf.subarray(at, at + 6)));
 }
 
-/** The header of an entry holding `payload`, in `state` (pending or tried). */
+/** The header of an entry holding `payload` (stored as `flags` say), in `state` (pending or tried). */
 export function encodeHeader(
   signal: SpillSignal,
   priority: number,
@@ -65,12 +78,14 @@ export function encodeHeader(
   createdAt: number,
   payload: Uint8Array,
   state: number = STATE_PENDING,
+  flags = 0,
 ): Buffer {
   const h = Buffer.alloc(HEADER_BYTES);
   MAGIC.copy(h, 0);
   h[4] = SIGNALS.indexOf(signal);
   h[5] = priority;
   h[STATE_OFFSET] = state;
+  h[FLAGS_OFFSET] = flags;
   h.writeUInt32LE(records, 8);
   h.writeDoubleLE(createdAt, 12);
   h.writeUInt32LE(payload.byteLength, 20);
@@ -90,6 +105,7 @@ export function decodeHeader(buf: Buffer, at: number): EntryHeader | undefined {
     signal,
     priority: buf[at + 5],
     state: buf[at + 6],
+    flags: buf[at + FLAGS_OFFSET],
     records: buf.readUInt32LE(at + 8),
     createdAt: buf.readDoubleLE(at + 12),
     payloadLength: buf.readUInt32LE(at + 20),
@@ -111,7 +127,8 @@ export interface SegmentScan {
   entries: ScannedEntry[];
   /**
    * Unreadable regions skipped, each with its header when that was whole (a payload cut
-   * short by the end of the file: a torn tail) and undefined when the header itself was bad.
+   * short by the end of the file: a torn tail; or an entry with a flag this reader does not
+   * know) and undefined when the header itself was bad.
    */
   corrupt: Array<EntryHeader | undefined>;
 }
@@ -127,7 +144,8 @@ export function scanSegment(buf: Buffer): SegmentScan {
   while (at < buf.length) {
     const header = decodeHeader(buf, at);
     if (header && at + HEADER_BYTES + header.payloadLength <= buf.length) {
-      out.entries.push({ offset: at, header });
+      if ((header.flags & ~KNOWN_FLAGS) !== 0) out.corrupt.push(header);
+      else out.entries.push({ offset: at, header });
       at += HEADER_BYTES + header.payloadLength;
       continue;
     }

@@ -48,8 +48,17 @@ export interface Entry {
   records: number;
   priority: number;
   createdAt: number;
+  /** Bytes of the payload as stored (gzip-compressed when flags has FLAG_GZIP). */
   payloadLength: number;
-  /** Header and payload, held until written. */
+  /** The header's flags (FLAG_GZIP or 0). */
+  flags: number;
+  /**
+   * Buffered, its payload being gzip-compressed in the thread pool: the asynchronous flush
+   * waits for it; flushSync writes it as it is (uncompressed) and the compression's result is
+   * then let go.
+   */
+  compressing: boolean;
+  /** Payload held until written; its header, made when it is handed to a write. */
   header: Buffer | undefined;
   bytes: Uint8Array | undefined;
   segment: Segment | undefined;
