@@ -741,12 +741,14 @@ export class DurableSpill {
     this.buffered = [];
     const jobs: WriteJob[] = [];
     let job: WriteJob | undefined;
-    for (const e of entries) {
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
       if (e.state !== EntryState.Buffered) continue;
       if (e.compressing) {
         if (!all) {
-          this.buffered.push(e);
-          continue;
+          // the oldest still compressing waits, and so does everything after it: segments keep append order
+          for (let j = i; j < entries.length; j++) if (entries[j].state === EntryState.Buffered) this.buffered.push(entries[j]);
+          break;
         }
         e.compressing = false; // its compression's result is let go
       }
