@@ -1,14 +1,15 @@
 import { SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { RequestTracker } from '../src';
+import { LocalHistograms, RequestTracker } from '../src';
 import { metricPoints, TestMetricReader } from './helpers';
 
 function setup(opts: Partial<ConstructorParameters<typeof RequestTracker>[0]> = {}) {
   const exporter = new InMemorySpanExporter();
   const tracer = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] }).getTracer('t');
-  const reader = new TestMetricReader();
-  const tracker = new RequestTracker({ tracer, meterProvider: new MeterProvider({ readers: [reader] }), ...opts });
+  const histograms = new LocalHistograms({ name: 't' });
+  const reader = new TestMetricReader({ metricProducers: [histograms.producer()] });
+  const tracker = new RequestTracker({ tracer, meterProvider: new MeterProvider({ readers: [reader] }), histograms, ...opts });
   return { exporter, tracker, reader };
 }
 
