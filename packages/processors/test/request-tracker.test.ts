@@ -36,6 +36,22 @@ describe('RequestTracker', () => {
     expect(await metricPoints(reader, 'ccr.request.duration')).toHaveLength(1);
   });
 
+  it('phaseDuration records a sub-phase in ccr.request.phase.duration without an event of its own', async () => {
+    const { exporter, tracker, reader } = setup();
+    const req = tracker.trackRequest('r1');
+    req.startPhase('upstream');
+    req.phaseDuration('upstream.ttfb', 7);
+    req.endPhase('upstream', { 'ccr.phase.ttfb_ms': 7 });
+    req.complete(true);
+    req.phaseDuration('late', 1); // after the end: ignored
+    const [span] = exporter.getFinishedSpans();
+    expect(span.events.map((e) => e.attributes?.['ccr.phase.name'])).toEqual(['upstream']);
+    const points = await metricPoints(reader, 'ccr.request.phase.duration');
+    const ttfb = points.find((p) => p.attributes['ccr.phase.name'] === 'upstream.ttfb');
+    expect(ttfb?.value).toMatchObject({ count: 1, sum: 7 });
+    expect(points.map((p) => p.attributes['ccr.phase.name']).sort()).toEqual(['upstream', 'upstream.ttfb']);
+  });
+
   it('startPhase(name, attrs, startTime) dates a phase that began earlier (its event and its duration)', () => {
     const { exporter, tracker } = setup();
     const req = tracker.trackRequest('r1');
