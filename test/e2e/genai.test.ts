@@ -119,7 +119,7 @@ function histogramPoints(service: string, name: string): any[] {
 }
 
 describe.each(ROUTES)('through CCR 3.1.1 to a fake $protocol upstream', (route) => {
-  test('a streamed request: GenAI attributes, tokens 5 / 4 and the upstream phase's first_token in Jaeger', async () => {
+  test('a streamed request: GenAI attributes, tokens 5 / 4 and the upstream phase first_token in Jaeger', async () => {
     const r = await post(route, { model: route.model, max_tokens: 64, stream: true, messages: [{ role: 'user', content: 'hello' }] });
     expect(r.status).toBe(200);
     expect(r.text).toContain('message_stop');
