@@ -2,8 +2,8 @@
 /**
  * `npm run traces`: the latest traces from Jaeger's query API as a waterfall in the terminal, for the
  * Jaeger built from Go modules (which has no UI). Spans in tree order with their time bars, each
- * tracked request's phases (ingress, upstream, upstream.ttfb, upstream.first_token, upstream.stream,
- * response) under its span, and a GenAI line: provider, models, tokens, time to first chunk, finish
+ * tracked request's phases (ingress, upstream with its ttfb, first_token and stream from the
+ * upstream event's attributes, response) under its span, and a GenAI line: provider, models, tokens, time to first chunk, finish
  * reason, cost, errors.
  *
  *   node scripts/traces.mjs [--jaeger URL] [--service NAME] [--limit N] [--lookback MIN] [--trace ID] [--route PATH] [--width N]
@@ -106,6 +106,14 @@ function phasesOf(span) {
     // a phase still open when the request ended has no end of its own
     const end = f['ccr.phase.incomplete'] === true ? undefined : l.timestamp + ms * 1000;
     out.push({ name, start: l.timestamp, end, ms: end === undefined ? NaN : ms, attrs: f });
+    // an upstream phase's sub-phases ride on its event: from its start to the headers, to the first chunk, then the stream
+    const sub = (suffix, fromMs, key) => {
+      const d = Number(f[key]);
+      if (f[key] !== undefined && Number.isFinite(d)) out.push({ name: `${name}.${suffix}`, start: l.timestamp + fromMs * 1000, end: l.timestamp + (fromMs + d) * 1000, ms: d, attrs: {} });
+    };
+    sub('ttfb', 0, 'ccr.phase.ttfb_ms');
+    sub('first_token', 0, 'ccr.phase.first_token_ms');
+    sub('stream', Number(f['ccr.phase.first_token_ms']) || 0, 'ccr.phase.stream_ms');
   }
   return out.sort((a, b) => a.start - b.start);
 }

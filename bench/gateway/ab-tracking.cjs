@@ -2,7 +2,8 @@
 // while a child process sends a fixed rate; CPU per request is compared between the two halves, so
 // the machine's noise (shared, 2 cores) falls on both alike. Usage (after npm run build):
 //   node bench/gateway/ab-tracking.cjs [rate=300] [seconds=40] [windowMs=1000]
-// AB_DIST=<dir under packages/otel-setup> runs another build (e.g. a copy of an earlier dist).
+// AB_DIST=<dir under packages/otel-setup> runs another build (e.g. a copy of an earlier dist);
+// AB_ROOT=<a checkout with built packages/> runs another checkout's packages (to compare commits).
 'use strict';
 const { spawn } = require('node:child_process');
 const { join } = require('node:path');
@@ -26,8 +27,9 @@ function child(args, env) {
   const upstream = await child([join(__dirname, 'upstream.mjs')]);
   process.env.OTEL_EXPORTER_OTLP_ENDPOINT = `http://127.0.0.1:${sink.port}`;
   process.env.OTEL_SERVICE_NAME = 'ab-gateway';
-  const { resolveConfig } = require(join(root, 'packages', 'otel-setup', process.env.AB_DIST ?? 'dist', 'config', 'resolve.js'));
-  const { Telemetry } = require(join(root, 'packages', 'otel-setup', process.env.AB_DIST ?? 'dist', 'sdk.js'));
+  const pkgRoot = process.env.AB_ROOT ?? root;
+  const { resolveConfig } = require(join(pkgRoot, 'packages', 'otel-setup', process.env.AB_DIST ?? 'dist', 'config', 'resolve.js'));
+  const { Telemetry } = require(join(pkgRoot, 'packages', 'otel-setup', process.env.AB_DIST ?? 'dist', 'sdk.js'));
   const t = new Telemetry(resolveConfig({ env: process.env, warn: () => {} }));
   // node:http is required after the SDK, as under the preload: instrumentation-http then patches it
   // and every request has its server span (required earlier, the server would go uninstrumented)

@@ -119,7 +119,7 @@ function histogramPoints(service: string, name: string): any[] {
 }
 
 describe.each(ROUTES)('through CCR 3.1.1 to a fake $protocol upstream', (route) => {
-  test('a streamed request: GenAI attributes, tokens 5 / 4 and the upstream.first_token phase in Jaeger', async () => {
+  test('a streamed request: GenAI attributes, tokens 5 / 4 and the upstream phase first_token in Jaeger', async () => {
     const r = await post(route, { model: route.model, max_tokens: 64, stream: true, messages: [{ role: 'user', content: 'hello' }] });
     expect(r.status).toBe(200);
     expect(r.text).toContain('message_stop');
@@ -143,14 +143,16 @@ describe.each(ROUTES)('through CCR 3.1.1 to a fake $protocol upstream', (route) 
     expect(tag(s, 'gen_ai.usage.output_tokens')).toBe(4);
     expect(tag(s, 'gen_ai.request.stream')).toBe(true);
     expect(tag(s, 'gen_ai.request.max_tokens')).toBe(64);
-    // the fake upstream waits 30 ms before the first output chunk: first_token ends after ttfb
-    const ttfb = Number(phaseEnd(s, 'upstream.ttfb')?.['ccr.phase.duration_ms']);
-    const firstToken = Number(phaseEnd(s, 'upstream.first_token')?.['ccr.phase.duration_ms']);
+    // the fake upstream waits 30 ms before the first output chunk: first_token ends after ttfb (both on the upstream phase's event)
+    const up = phaseEnd(s, 'upstream');
+    const ttfb = Number(up?.['ccr.phase.ttfb_ms']);
+    const firstToken = Number(up?.['ccr.phase.first_token_ms']);
     expect(firstToken).toBeGreaterThanOrEqual(25);
     expect(firstToken).toBeGreaterThan(ttfb);
-    expect(phaseEnd(s, 'upstream.stream')?.['ccr.stream.chunks']).toBe(4);
+    expect(Number(up?.['ccr.phase.stream_ms'])).toBeGreaterThanOrEqual(0);
+    expect(up?.['ccr.stream.chunks']).toBe(4);
     expect(Number(tag(s, 'gen_ai.response.time_to_first_chunk'))).toBeCloseTo(firstToken / 1000, 2);
-    expect(phaseEvents(s)).toEqual(expect.arrayContaining(['upstream.first_token', 'upstream.stream']));
+    expect(phaseEvents(s).filter((p) => p.startsWith('upstream'))).toEqual(['upstream']);
   });
 
   test('the metrics file holds the token-usage and time-to-first-chunk histograms', async () => {

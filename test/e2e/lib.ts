@@ -118,7 +118,7 @@ export function parentSpanId(span: any): string | undefined {
 }
 
 /** The phases every tracked request that called one upstream must show, each ended (not incomplete). */
-export const EXPECTED_PHASES = ['ingress', 'upstream', 'upstream.ttfb', 'response'];
+export const EXPECTED_PHASES = ['ingress', 'upstream', 'response'];
 
 export function missingPhases(span: any, phases = EXPECTED_PHASES): string[] {
   const ev = new Set(phaseEvents(span));

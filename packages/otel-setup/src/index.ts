@@ -165,6 +165,7 @@ const noopHandle = (id: string): RequestHandle => ({
   span: NOOP_SPAN,
   startPhase() {},
   endPhase() {},
+  phaseDuration() {},
   complete() {},
   fail() {},
 });

@@ -19,10 +19,14 @@ import type { ClientAsk, GenAiCall, GenAiOptions } from './genai/upstream-call';
  * |------------------|------------------------------------------|-------------------------------------------|
  * | `ingress`        | http.server.request.start                | request body fully read ('end')           |
  * | `upstream[.N]`   | undici:request:create / http.client.request.start | trailers / response end / error  |
- * | `upstream[.N].ttfb` | same                                  | upstream response headers                 |
- * | `upstream[.N].first_token` | same                           | first output chunk of a streamed LLM answer |
- * | `upstream[.N].stream` | first output chunk                   | end of the streamed answer                |
  * | `response`       | first byte written back (write/end/flushHeaders) | http.server.response.finish        |
+ *
+ * The upstream phase's sub-phases ride on its event as attributes, not events of their own (an event
+ * costs more than an attribute on every request): `ccr.phase.ttfb_ms` (to the upstream's response
+ * headers; their status as http.response.status_code), and for a streamed LLM answer
+ * `ccr.phase.first_token_ms` (to the first output chunk) and `ccr.phase.stream_ms` (first chunk to the
+ * end). Their durations still go to ccr.request.phase.duration as `upstream[.N].ttfb`,
+ * `.first_token` and `.stream`.
  *
  * and on completion: http.request.method, http.route, http.response.status_code,
  * server.address of the upstream(s), gen_ai.request.model and ccr.streaming when the JSON body says so.
@@ -88,8 +92,12 @@ interface UpstreamState {
   call: GenAiCall | undefined;
   status: number | undefined;
   retryAfter: string | undefined;
-  ttfbOpen: boolean;
-  streamOpen: boolean;
+  /** performance.now() at dispatch. */
+  startedAt: number;
+  /** Dispatch to the response headers (ms), once they came. */
+  ttfbMs: number | undefined;
+  /** performance.now() at the first output chunk of a streamed answer. */
+  firstChunkAt: number | undefined;
 }
 
 /** Longest wait of a request's completion for its GenAI results (decompression), ms. */
@@ -379,26 +387,21 @@ export class HttpRequestTracking {
     st.upstreams++;
     if (!st.upstreamHosts.includes(host) && st.upstreamHosts.length < 8) st.upstreamHosts.push(host);
     const phase = st.upstreams === 1 ? 'upstream' : `upstream.${st.upstreams}`;
-    const u: UpstreamState = { state: st, phase, call: undefined, status: undefined, retryAfter: undefined, ttfbOpen: true, streamOpen: false };
+    const startedAt = performance.now();
+    const u: UpstreamState = { state: st, phase, call: undefined, status: undefined, retryAfter: undefined, startedAt, ttfbMs: undefined, firstChunkAt: undefined };
     (key as Tagged<typeof kUpstream, UpstreamState>)[kUpstream] = u;
     st.open.push(u);
-    const attrs: Attributes = { 'server.address': host, 'http.request.method': method, 'url.path': path };
-    const h = this.handle(st);
-    h.startPhase(phase, attrs);
-    h.startPhase(phase === 'upstream' ? 'upstream.ttfb' : `${phase}.ttfb`);
+    this.handle(st).startPhase(phase, { 'server.address': host, 'http.request.method': method, 'url.path': path }, startedAt);
     const format = method === 'POST' ? apiFormatOf(path) : undefined;
     if (format) u.call = new (genAiCall())(format, host, path, this.genai, () => this.onFirstChunk(u));
     return u;
   }
 
-  /** The first output chunk of a streamed answer: `first_token` (dated from dispatch) ends, `stream` starts. */
+  /** The first output chunk of a streamed answer: `first_token` (from dispatch) ends, `stream` starts. */
   private onFirstChunk(u: UpstreamState): void {
-    if (u.state.done || !u.call) return;
-    const h = this.handle(u.state);
-    h.startPhase(`${u.phase}.first_token`, undefined, u.call.startedAt);
-    h.endPhase(`${u.phase}.first_token`);
-    h.startPhase(`${u.phase}.stream`);
-    u.streamOpen = true;
+    if (u.state.done || !u.call || u.firstChunkAt !== undefined) return;
+    u.firstChunkAt = performance.now();
+    this.handle(u.state).phaseDuration(`${u.phase}.first_token`, u.firstChunkAt - u.startedAt);
   }
 
   private onUndiciCreate({ request }: { request: UndiciRequest }): void {
@@ -446,8 +449,9 @@ export class HttpRequestTracking {
     if (u.state.done) return;
     u.status = status;
     u.call?.responseHeaders(status, contentType, contentEncoding);
-    u.ttfbOpen = false;
-    this.handle(u.state).endPhase(u.phase === 'upstream' ? 'upstream.ttfb' : `${u.phase}.ttfb`, { 'http.response.status_code': status });
+    if (u.ttfbMs !== undefined) return;
+    u.ttfbMs = performance.now() - u.startedAt;
+    this.handle(u.state).phaseDuration(`${u.phase}.ttfb`, u.ttfbMs);
   }
 
   private onHttpClientResponse({ request, response }: { request: ClientRequest; response: IncomingMessage }): void {
@@ -500,9 +504,9 @@ export class HttpRequestTracking {
       st.upstreamError = errorType;
     }
     if (u.retryAfter) attrs['http.response.header.retry-after'] = [u.retryAfter];
-    if (u.ttfbOpen) {
-      u.ttfbOpen = false;
-      h.endPhase(`${u.phase}.ttfb`);
+    if (u.ttfbMs !== undefined) {
+      attrs['http.response.status_code'] = u.status;
+      attrs['ccr.phase.ttfb_ms'] = u.ttfbMs;
     }
     const call = u.call;
     if (!call) {
@@ -513,9 +517,12 @@ export class HttpRequestTracking {
     call.end(errorType, st.client, record, (r) => {
       try {
         if (r.errorType && !errorType) attrs['error.type'] = st.upstreamError = r.errorType;
-        if (u.streamOpen) {
-          u.streamOpen = false;
-          h.endPhase(`${u.phase}.stream`, r.stream);
+        if (u.firstChunkAt !== undefined) {
+          const streamMs = performance.now() - u.firstChunkAt;
+          attrs['ccr.phase.first_token_ms'] = u.firstChunkAt - u.startedAt;
+          attrs['ccr.phase.stream_ms'] = streamMs;
+          if (r.stream) Object.assign(attrs, r.stream);
+          h.phaseDuration(`${u.phase}.stream`, streamMs);
         }
         h.endPhase(u.phase, attrs);
         if (u.retryAfter) r.span['http.response.header.retry-after'] = [u.retryAfter];

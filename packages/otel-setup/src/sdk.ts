@@ -5,12 +5,12 @@ import type { TextMapPropagator } from '@opentelemetry/api';
 import { CompositePropagator, suppressTracing, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
 import type { LogRecordProcessor } from '@opentelemetry/sdk-logs';
-import { ConsoleMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { AggregationTemporality, ConsoleMetricExporter, InstrumentType, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import type { PushMetricExporter } from '@opentelemetry/sdk-metrics';
 import { ConsoleSpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { Instrumentation } from '@opentelemetry/instrumentation';
-import { BatchingLogRecordProcessor, BatchingSpanProcessor, countRefusedEmits, detachedAgentFactory, ExportSpill, LevelController, LoadMonitor, OtlpHttpExporter, RequestTracker } from '@ccr/otel-processors';
+import { BatchingLogRecordProcessor, BatchingSpanProcessor, countRefusedEmits, detachedAgentFactory, ExportSpill, LevelController, LoadMonitor, LocalHistograms, OtlpHttpExporter, RequestTracker } from '@ccr/otel-processors';
 import { deepFreeze, splitRestartOnly } from './config/resolve';
 import type { BatchingConfig, OtelSetupConfig } from './config/types';
 import { ConsoleEchoProcessor } from './console-echo';
@@ -103,10 +103,15 @@ export class Telemetry {
     const metricExporters: PushMetricExporter[] = [];
     if (cfg.export.metrics) metricExporters.push(metricExporter(cfg));
     if (cfg.consoleExport.metrics) metricExporters.push(new ConsoleMetricExporter());
+    // the request path's histograms, aggregated by us (no attribute hashing per record): each reader collects them too
+    const requestHistograms = new LocalHistograms({ name: '@ccr/otel-processors' });
+    const genaiHistograms = new LocalHistograms({ name: '@ccr/otel-setup/genai' });
     for (const exporter of metricExporters) {
+      const temporality = exporter.selectAggregationTemporality?.(InstrumentType.HISTOGRAM) ?? AggregationTemporality.CUMULATIVE;
       readers.push(
         new PeriodicExportingMetricReader({
           exporter,
+          metricProducers: [requestHistograms.producer(temporality), genaiHistograms.producer(temporality)],
           exportIntervalMillis: cfg.metricExportIntervalMillis,
           exportTimeoutMillis: Math.min(30000, cfg.metricExportIntervalMillis),
         }),
@@ -175,6 +180,7 @@ export class Telemetry {
       ttlMs: cfg.requestTracking.ttlMs,
       sweepIntervalMs: cfg.requestTracking.sweepIntervalMs,
       meterProvider,
+      histograms: requestHistograms,
       load: () => monitor?.load ?? 0,
     });
     undo.push(() => this.tracker.shutdown());
@@ -206,7 +212,7 @@ export class Telemetry {
         serverSpans: names.includes('http'),
         ignoreHosts: Object.values(cfg.exporter.endpoints).map(hostOf),
         genai: {
-          metrics: new GenAiMetrics(meterProvider, { maxModels: cfg.genai.maxModels }),
+          metrics: new GenAiMetrics(meterProvider, genaiHistograms, { maxModels: cfg.genai.maxModels }),
           pricing: Object.keys(cfg.genai.prices).length ? new Pricing(cfg.genai.prices) : undefined,
           captureBytes: cfg.genai.captureContent ? cfg.genai.captureContentMaxBytes : 0,
           // the one redaction module's text redactor: every secret shape, in URLs and in text

@@ -27,5 +27,6 @@ export type { LevelControllerOptions, LevelName } from './level';
 export { LoadMonitor, LOAD_MONITOR_DEFAULTS } from './load-monitor';
 export type { LoadMonitorOptions, LoadSource } from './load-monitor';
 export { RequestTracker, REQUEST_TRACKER_DEFAULTS } from './request-tracker';
+export { BoundHistogram, LocalHistogram, LocalHistograms, type LocalHistogramOptions } from './local-histograms';
 export type { RequestHandle, RequestTrackerOptions, RequestTrackerStats, TrackRequestOptions } from './request-tracker';
 export { detachedAgentFactory } from './detached-agent';

@@ -5,11 +5,11 @@ import {
   INVALID_SPAN_CONTEXT,
   type Attributes,
   type Context,
-  type Histogram,
   type MeterProvider,
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
+import type { BoundHistogram, LocalHistogram, LocalHistograms } from './local-histograms';
 
 export interface RequestTrackerOptions {
   tracer: Tracer;
@@ -19,8 +19,10 @@ export interface RequestTrackerOptions {
   ttlMs?: number;
   /** How often the sweep runs. Default 30,000 ms. */
   sweepIntervalMs?: number;
-  /** Records ccr.request.duration and ccr.request.phase.duration (ms). */
+  /** Reports ccr.request.active. */
   meterProvider?: MeterProvider;
+  /** Where ccr.request.duration and ccr.request.phase.duration (ms) are recorded (its producers go to the metric readers). */
+  histograms?: LocalHistograms;
   /** Process load 0..1 (e.g. a LoadMonitor's). Above `overloadThreshold`, only 1 in `overloadSampleEvery` new requests is tracked. */
   load?: () => number;
   /** Default 0.8. */
@@ -76,6 +78,8 @@ export interface RequestHandle {
   /** `startTime` (a performance.now() value) dates a phase that began before it could be named. */
   startPhase(name: string, attributes?: Attributes, startTime?: number): void;
   endPhase(name: string, attributes?: Attributes): void;
+  /** Records a sub-phase's duration (ms) in ccr.request.phase.duration without an event: its figures ride on its phase's event. */
+  phaseDuration(name: string, ms: number): void;
   complete(success: boolean, attributes?: Attributes): void;
   fail(error: unknown, attributes?: Attributes): void;
 }
@@ -95,6 +99,7 @@ class UntrackedRequest implements RequestHandle {
   constructor(readonly id: string) {}
   startPhase(): void {}
   endPhase(): void {}
+  phaseDuration(): void {}
   complete(): void {}
   fail(): void {}
 }
@@ -133,6 +138,10 @@ class TrackedRequest implements RequestHandle {
     const ms = performance.now() - open.at;
     this.phaseEvent(name, open, attributes, ms, false);
     this.tracker._phaseDuration(name, ms);
+  }
+
+  phaseDuration(name: string, ms: number): void {
+    if (!this.ended) this.tracker._phaseDuration(name, ms);
   }
 
   /** One `phase` event per phase, dated at its start: its name, duration and the attributes of its start and end. */
@@ -211,9 +220,11 @@ export class RequestTracker {
   };
   private overloadSeen = 0;
   private timer: NodeJS.Timeout;
-  private readonly requestDuration: Histogram | undefined;
-  private readonly phaseDuration: Histogram | undefined;
-  private readonly phaseAttributes = new Map<string, Attributes>();
+  private readonly completedDuration: BoundHistogram | undefined;
+  private readonly failedDuration: BoundHistogram | undefined;
+  private readonly phaseDuration: LocalHistogram | undefined;
+  /** The phase histogram's series per phase name (a few). */
+  private readonly phaseSeries = new Map<string, BoundHistogram>();
 
   constructor(options: RequestTrackerOptions) {
     if (!options || !options.tracer) throw new TypeError('RequestTracker: options.tracer is required');
@@ -230,10 +241,15 @@ export class RequestTracker {
     this.loadFn = options.load;
     this.overloadThreshold = o.overloadThreshold;
     this.overloadSampleEvery = o.overloadSampleEvery;
+    if (options.histograms) {
+      const h = options.histograms;
+      const requestDuration = h.histogram('ccr.request.duration', { unit: 'ms', description: 'Duration of tracked requests.' });
+      this.completedDuration = requestDuration.bind(COMPLETED);
+      this.failedDuration = requestDuration.bind(FAILED);
+      this.phaseDuration = h.histogram('ccr.request.phase.duration', { unit: 'ms', description: 'Duration of request phases, by ccr.phase.name.' });
+    }
     if (options.meterProvider) {
       const meter = options.meterProvider.getMeter('@ccr/otel-processors');
-      this.requestDuration = meter.createHistogram('ccr.request.duration', { unit: 'ms', description: 'Duration of tracked requests.' });
-      this.phaseDuration = meter.createHistogram('ccr.request.phase.duration', { unit: 'ms', description: 'Duration of request phases, by ccr.phase.name.' });
       meter
         .createObservableUpDownCounter('ccr.request.active', { description: 'Requests being tracked.' })
         .addCallback((r) => r.observe(this.active.size));
@@ -339,19 +355,19 @@ export class RequestTracker {
   /** @internal */
   _finished(outcome: 'completed' | 'failed', ms: number): void {
     this.counts[outcome]++;
-    this.requestDuration?.record(ms, outcome === 'completed' ? COMPLETED : FAILED);
+    (outcome === 'completed' ? this.completedDuration : this.failedDuration)?.record(ms);
   }
 
   /** @internal */
   _phaseDuration(name: string, ms: number): void {
     if (!this.phaseDuration) return;
-    // one attribute object per phase name (a few), not one per record
-    let a = this.phaseAttributes.get(name);
-    if (a === undefined) {
-      a = Object.freeze({ 'ccr.phase.name': name });
-      if (this.phaseAttributes.size < 256) this.phaseAttributes.set(name, a);
+    // one series per phase name (a few), bound once
+    let s = this.phaseSeries.get(name);
+    if (s === undefined) {
+      s = this.phaseDuration.bind({ 'ccr.phase.name': name });
+      if (this.phaseSeries.size < 256) this.phaseSeries.set(name, s);
     }
-    this.phaseDuration.record(ms, a);
+    s.record(ms);
   }
 
   /** @internal */

@@ -1,14 +1,15 @@
 import { SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import { RequestTracker } from '../src';
+import { LocalHistograms, RequestTracker } from '../src';
 import { metricPoints, TestMetricReader } from './helpers';
 
 function setup(opts: Partial<ConstructorParameters<typeof RequestTracker>[0]> = {}) {
   const exporter = new InMemorySpanExporter();
   const tracer = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] }).getTracer('t');
-  const reader = new TestMetricReader();
-  const tracker = new RequestTracker({ tracer, meterProvider: new MeterProvider({ readers: [reader] }), ...opts });
+  const histograms = new LocalHistograms({ name: 't' });
+  const reader = new TestMetricReader({ metricProducers: [histograms.producer()] });
+  const tracker = new RequestTracker({ tracer, meterProvider: new MeterProvider({ readers: [reader] }), histograms, ...opts });
   return { exporter, tracker, reader };
 }
 
@@ -33,6 +34,22 @@ describe('RequestTracker', () => {
     const phase = await metricPoints(reader, 'ccr.request.phase.duration');
     expect(phase[0].attributes['ccr.phase.name']).toBe('upstream');
     expect(await metricPoints(reader, 'ccr.request.duration')).toHaveLength(1);
+  });
+
+  it('phaseDuration records a sub-phase in ccr.request.phase.duration without an event of its own', async () => {
+    const { exporter, tracker, reader } = setup();
+    const req = tracker.trackRequest('r1');
+    req.startPhase('upstream');
+    req.phaseDuration('upstream.ttfb', 7);
+    req.endPhase('upstream', { 'ccr.phase.ttfb_ms': 7 });
+    req.complete(true);
+    req.phaseDuration('late', 1); // after the end: ignored
+    const [span] = exporter.getFinishedSpans();
+    expect(span.events.map((e) => e.attributes?.['ccr.phase.name'])).toEqual(['upstream']);
+    const points = await metricPoints(reader, 'ccr.request.phase.duration');
+    const ttfb = points.find((p) => p.attributes['ccr.phase.name'] === 'upstream.ttfb');
+    expect(ttfb?.value).toMatchObject({ count: 1, sum: 7 });
+    expect(points.map((p) => p.attributes['ccr.phase.name']).sort()).toEqual(['upstream', 'upstream.ttfb']);
   });
 
   it('startPhase(name, attrs, startTime) dates a phase that began earlier (its event and its duration)', () => {

@@ -1,4 +1,5 @@
-import type { Attributes, Counter, Histogram, MeterProvider } from '@opentelemetry/api';
+import type { Attributes, Counter, MeterProvider } from '@opentelemetry/api';
+import type { BoundHistogram, LocalHistogram, LocalHistograms } from '@ccr/otel-processors';
 import type { TokenUsage } from './response-parser';
 
 /** One finished upstream generation call, as the metrics see it. */
@@ -25,11 +26,14 @@ const TTFC_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5
 const CHUNK_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5];
 const TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];
 
-/** A call's metric attributes, and the same with gen_ai.token.type for the two token records. */
+/** A call's metric attributes and its series in each histogram (input/output: with gen_ai.token.type). */
 interface BoundAttributes {
   call: Attributes;
-  input: Attributes;
-  output: Attributes;
+  duration: BoundHistogram;
+  ttfc: BoundHistogram;
+  perChunk: BoundHistogram;
+  input: BoundHistogram;
+  output: BoundHistogram;
 }
 
 /** Most attribute sets kept for reuse (beyond it, new ones are built per record). */
@@ -55,38 +59,41 @@ export class BoundedNames {
  * request and response model (first `maxModels` distinct names, then `_OTHER`), the upstream status
  * and error.type. time_per_output_chunk is recorded once per stream (the mean gap after the first
  * chunk), not once per chunk: one histogram update per chunk would cost more than the parsing.
+ * The histograms are LocalHistograms (bound once per attribute set, no hashing per record); the
+ * cost counter is the SDK's.
  */
 export class GenAiMetrics {
-  private readonly duration: Histogram;
-  private readonly tokens: Histogram;
-  private readonly ttfc: Histogram;
-  private readonly perChunk: Histogram;
+  private readonly duration: LocalHistogram;
+  private readonly tokens: LocalHistogram;
+  private readonly ttfc: LocalHistogram;
+  private readonly perChunk: LocalHistogram;
   private readonly cost: Counter;
   private readonly models: BoundedNames;
   private readonly bound = new Map<string, BoundAttributes>();
 
-  constructor(meterProvider: MeterProvider, opts: { maxModels?: number } = {}) {
+  /** `histograms`: reported under the scope `@ccr/otel-setup/genai`, like the meter of the cost counter. */
+  constructor(meterProvider: MeterProvider, histograms: LocalHistograms, opts: { maxModels?: number } = {}) {
     const meter = meterProvider.getMeter('@ccr/otel-setup/genai');
     this.models = new BoundedNames(opts.maxModels ?? 100);
-    this.duration = meter.createHistogram('gen_ai.client.operation.duration', {
+    this.duration = histograms.histogram('gen_ai.client.operation.duration', {
       unit: 's',
       description: 'GenAI operation duration.',
-      advice: { explicitBucketBoundaries: DURATION_BUCKETS },
+      boundaries: DURATION_BUCKETS,
     });
-    this.tokens = meter.createHistogram('gen_ai.client.token.usage', {
+    this.tokens = histograms.histogram('gen_ai.client.token.usage', {
       unit: '{token}',
       description: 'Number of input and output tokens used.',
-      advice: { explicitBucketBoundaries: TOKEN_BUCKETS },
+      boundaries: TOKEN_BUCKETS,
     });
-    this.ttfc = meter.createHistogram('gen_ai.client.operation.time_to_first_chunk', {
+    this.ttfc = histograms.histogram('gen_ai.client.operation.time_to_first_chunk', {
       unit: 's',
       description: 'Time from dispatch to the first output chunk of a streamed answer.',
-      advice: { explicitBucketBoundaries: TTFC_BUCKETS },
+      boundaries: TTFC_BUCKETS,
     });
-    this.perChunk = meter.createHistogram('gen_ai.client.operation.time_per_output_chunk', {
+    this.perChunk = histograms.histogram('gen_ai.client.operation.time_per_output_chunk', {
       unit: 's',
       description: 'Mean time between output chunks after the first, one value per streamed answer.',
-      advice: { explicitBucketBoundaries: CHUNK_BUCKETS },
+      boundaries: CHUNK_BUCKETS,
     });
     this.cost = meter.createCounter('ccr.gen_ai.cost', { unit: 'USD', description: 'Cost of GenAI calls from the configured price table.' });
   }
@@ -97,11 +104,11 @@ export class GenAiMetrics {
       this.duration.record(c.durationS, { ...b.call, 'error.type': c.errorType });
       return;
     }
-    this.duration.record(c.durationS, b.call);
-    if (c.usage.input !== undefined) this.tokens.record(c.usage.input, b.input);
-    if (c.usage.output !== undefined) this.tokens.record(c.usage.output, b.output);
-    if (c.timeToFirstChunkS !== undefined) this.ttfc.record(c.timeToFirstChunkS, b.call);
-    if (c.timePerOutputChunkS !== undefined) this.perChunk.record(c.timePerOutputChunkS, b.call);
+    b.duration.record(c.durationS);
+    if (c.usage.input !== undefined) b.input.record(c.usage.input);
+    if (c.usage.output !== undefined) b.output.record(c.usage.output);
+    if (c.timeToFirstChunkS !== undefined) b.ttfc.record(c.timeToFirstChunkS);
+    if (c.timePerOutputChunkS !== undefined) b.perChunk.record(c.timePerOutputChunkS);
     if (c.costUsd !== undefined && c.costUsd > 0) this.cost.add(c.costUsd, b.call);
   }
 
@@ -119,10 +126,14 @@ export class GenAiMetrics {
       if (requestModel) a['gen_ai.request.model'] = requestModel;
       if (responseModel) a['gen_ai.response.model'] = responseModel;
       if (c.status) a['http.response.status_code'] = c.status;
+      const call = Object.freeze(a);
       b = {
-        call: Object.freeze(a),
-        input: Object.freeze({ ...a, 'gen_ai.token.type': 'input' }),
-        output: Object.freeze({ ...a, 'gen_ai.token.type': 'output' }),
+        call,
+        duration: this.duration.bind(call),
+        ttfc: this.ttfc.bind(call),
+        perChunk: this.perChunk.bind(call),
+        input: this.tokens.bind({ ...a, 'gen_ai.token.type': 'input' }),
+        output: this.tokens.bind({ ...a, 'gen_ai.token.type': 'output' }),
       };
       if (this.bound.size < MAX_BOUND) this.bound.set(key, b);
     }

@@ -25,7 +25,7 @@ export interface ClientAsk extends RequestFields {
 export interface GenAiCallResult {
   /** For the request's span. */
   span: Attributes;
-  /** Streamed answers: for the end of the `upstream.stream` phase. */
+  /** Streamed answers: for the upstream phase's event (its stream sub-phase). */
   stream?: Attributes;
   errorType?: string;
 }
