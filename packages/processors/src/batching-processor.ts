@@ -31,6 +31,7 @@ export abstract class BatchingProcessor<T extends GroupedRecord> {
     const resolved = resolveBatchingOptions(options, prefix);
     this.encoder = new RecordEncoder(resolved);
     this.engine = new BatchingEngine<T>(exporter, resolved, { ...signal, encode: encodeWith(this.encoder) }, options.meterProvider as MeterProvider | undefined);
+    if (options.meterProvider) this.registerMetrics(options.meterProvider as MeterProvider, signal);
     if (options.spill) {
       // a replayed batch is bytes only: an SDK exporter would need records rebuilt from them
       if (!isEncodedBatchExporter(e)) throw new InvalidOptionError(`${signal.processorName}: spill needs an encoded-batch exporter (OtlpHttpExporter)`);
@@ -86,6 +87,23 @@ export abstract class BatchingProcessor<T extends GroupedRecord> {
   /** Counts one API call on a record that threw on what it was given and was ignored (see guardSpanMethods). */
   countUnreadableCall(): void {
     this.unreadableCalls++;
+  }
+
+  /** `ccr.processor.{log,span}.values_changed`: the ValueStats counts, by `reason`, beside the engine's metrics. */
+  private registerMetrics(meterProvider: MeterProvider, signal: Omit<EngineSignal, 'encode'>): void {
+    const reasons = { truncated: { reason: 'truncated' }, circular: { reason: 'circular' }, unreadableCalls: { reason: 'unreadable_call' } };
+    meterProvider
+      .getMeter('@ccr/otel-processors')
+      .createObservableCounter(`ccr.processor.${signal.signal}.values_changed`, {
+        unit: signal.unit,
+        description: 'Records kept with a value cut to its limit (truncated) or a cycle cut (circular), and API calls on them ignored because their arguments threw (unreadable_call). Not drops.',
+      })
+      .addCallback((r) => {
+        const s = this.stats();
+        r.observe(s.truncated, reasons.truncated);
+        r.observe(s.circular, reasons.circular);
+        r.observe(s.unreadableCalls, reasons.unreadableCalls);
+      });
   }
 
   /** 0..1: how full the queue is. A LoadMonitor source. */

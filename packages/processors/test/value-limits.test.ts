@@ -12,6 +12,8 @@ import {
   type EncodedBatch,
   type EncodedBatchExporter,
 } from '../src';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { metricPoints, TestMetricReader } from './helpers';
 import { decodeOtlp } from './otlp';
 
 /** Keeps every batch's bytes; decoded with the official protos. */
@@ -110,6 +112,19 @@ describe('value limits: through the processors', () => {
     expect(s.truncated).toBe(5);
     expect(s.exported).toBe(2);
     expect(Object.values(s.dropped).every((n) => n === 0)).toBe(true);
+    await provider.shutdown();
+  });
+
+  it('reports what it changed as the metric ccr.processor.log.values_changed, by reason', async () => {
+    const reader = new TestMetricReader();
+    const { p, provider, logger } = logs({ maxValueBytes: 100, meterProvider: new MeterProvider({ readers: [reader] }) });
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    logger.emit({ body: 'x'.repeat(500) });
+    logger.emit({ body: cyclic as never });
+    await p.forceFlush();
+    const points = await metricPoints(reader, 'ccr.processor.log.values_changed');
+    expect(Object.fromEntries(points.map((d) => [d.attributes.reason, d.value]))).toEqual({ truncated: 1, circular: 1, unreadable_call: 0 });
     await provider.shutdown();
   });
 
