@@ -8,15 +8,12 @@ import { AlwaysOnSampler, TracerProvider } from '@opentelemetry/sdk-trace';
  * into the application (the API's contract is that telemetry never does). Each is wrapped once, on
  * the SDK's classes, by {@link guardSpanMethods}.
  */
-const CHAINABLE = ['setAttribute', 'setAttributes', 'addEvent', 'addLink', 'addLinks', 'setStatus', 'updateName'] as const;
+const CHAINABLE = ['setAttribute', 'setAttributes', 'addEvent', 'addLink', 'addLinks', 'setStatus'] as const;
 
 type Method = (this: unknown, a?: unknown, b?: unknown, c?: unknown) => unknown;
 
-interface Installed {
-  restore: Array<() => void>;
-}
-
-let installed: Installed | undefined;
+/** What puts the SDK's methods back; undefined while the guards are not installed. */
+let installed: Array<() => void> | undefined;
 /** Where refused calls are counted: the latest guardSpanMethods caller's. */
 let countRefused: () => void = () => undefined;
 
@@ -46,7 +43,6 @@ export function guardSpanMethods(onRefused: () => void): () => void {
     restore.push(() => (proto[name] = orig));
   };
   for (const name of CHAINABLE) {
-    if (name === 'updateName') continue;
     wrap(spanProto, name, (orig) =>
       // fixed arity: no arguments object or rest array per call
       function guarded(this: unknown, a?: unknown, b?: unknown, c?: unknown) {
@@ -109,13 +105,13 @@ export function guardSpanMethods(onRefused: () => void): () => void {
       }
     },
   );
-  installed = { restore };
+  installed = restore;
   return uninstall;
 }
 
 function uninstall(): void {
   if (!installed) return;
-  for (const r of installed.restore) r();
+  for (const r of installed) r();
   installed = undefined;
   countRefused = () => undefined;
 }

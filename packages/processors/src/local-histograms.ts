@@ -100,23 +100,17 @@ export class LocalHistogram {
     let s = this.byObject.get(attributes);
     if (s !== undefined) return s;
     const key = keyOf(attributes);
-    s = this.series.get(key);
-    if (s === undefined) {
-      if (this.series.size >= MAX_SERIES) return this.overflow();
-      s = new BoundHistogram(this.boundaries, Object.freeze({ ...attributes }));
-      this.owner._attach(s);
-      this.series.set(key, s);
-    }
+    if (!this.series.has(key) && this.series.size >= MAX_SERIES) return this.seriesFor(keyOf(OVERFLOW), OVERFLOW); // not remembered: past the limit
+    s = this.seriesFor(key, attributes);
     this.byObject.set(attributes, s);
     return s;
   }
 
-  /** The one series past the limit (made once, outside it). */
-  private overflow(): BoundHistogram {
-    const key = keyOf(OVERFLOW);
+  /** The series under `key`, made on first use (the overflow series too: made once, outside the limit). */
+  private seriesFor(key: string, attributes: Attributes): BoundHistogram {
     let s = this.series.get(key);
     if (s === undefined) {
-      s = new BoundHistogram(this.boundaries, OVERFLOW);
+      s = new BoundHistogram(this.boundaries, Object.isFrozen(attributes) ? attributes : Object.freeze({ ...attributes }));
       this.owner._attach(s);
       this.series.set(key, s);
     }
