@@ -41,7 +41,18 @@ process.on('message', (m) => {
     process.disconnect();
   }
 });
-// the driver's probe: CPU and RSS from inside, over the IPC channel (no HTTP request to trace)
+// the driver's probe: CPU and RSS from inside, over the IPC channel (no HTTP request to trace).
+// rssAnon is the private part of RSS (/proc/self/status RssAnon): the node binary's code pages a
+// process has mapped are shared with every node process, and how many of them count in its RSS
+// depends on the page cache (the kernel maps pages around each fault), not on the process alone.
+const { readFileSync } = require('node:fs');
+function rssAnon() {
+  try {
+    return Number(/RssAnon:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
+  } catch {
+    return NaN;
+  }
+}
 process.on('message', (m) => {
-  if (m === 'stats') process.send({ cpu: process.cpuUsage(), rss: process.memoryUsage.rss() });
+  if (m === 'stats') process.send({ cpu: process.cpuUsage(), rss: process.memoryUsage.rss(), rssAnon: rssAnon() });
 });

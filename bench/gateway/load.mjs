@@ -6,12 +6,13 @@ import { Agent, request } from 'node:http';
 
 /**
  * @param {{ port: number, path: string, rate: number, durationMs: number, bodies: Buffer[],
- *   headers: Record<string, string>, timeoutMs?: number }} o
+ *   headers: Record<string, string>, timeoutMs?: number, agent?: Agent }} o
  * @returns {Promise<{ sent: number, ok: number, failed: number, latenciesMs: Float64Array }>}
  */
 export function drive(o) {
   const total = Math.max(1, Math.round((o.rate * o.durationMs) / 1000));
-  const agent = new Agent({ keepAlive: true, maxSockets: 1024 });
+  // a caller's agent (kept across calls, so its connections stay open) is not destroyed here
+  const agent = o.agent ?? newAgent();
   const latencies = new Float64Array(total);
   let sent = 0;
   let ok = 0;
@@ -21,7 +22,7 @@ export function drive(o) {
   return new Promise((resolve) => {
     const finish = () => {
       if (++done < total) return;
-      agent.destroy();
+      if (!o.agent) agent.destroy();
       resolve({ sent, ok, failed, latenciesMs: latencies.subarray(0, ok) });
     };
     const send = (i) => {
@@ -50,6 +51,11 @@ export function drive(o) {
     };
     tick();
   });
+}
+
+/** The keep-alive agent drive() uses when given none. */
+export function newAgent() {
+  return new Agent({ keepAlive: true, maxSockets: 1024 });
 }
 
 /** p in [0, 100] of a sample, by nearest rank. */

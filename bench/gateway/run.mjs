@@ -1,17 +1,20 @@
 // Gateway benchmark: the same CCR-like gateway (gateway.cjs) bare, under our preload and under the
-// stock auto-instrumentations register, at fixed request rates, side by side in one run; the
-// variant order rotates from run to run. All three export OTLP to the same counting sink.
+// stock auto-instrumentations register, at fixed request rates, side by side in one run: all the
+// variants' gateways run at once and the load goes to each in turn, in short windows whose order
+// rotates (measureRate). Each gateway exports OTLP to a counting sink of its own.
 //
-//   node bench/gateway/run.mjs [--runs 3] [--rates 300,1000] [--duration 20] [--warmup 3]
-//        [--variants bare,ccr,register] [--out bench/results/gateway-latest.json] [--svg path]
-//        [--cpu-prof DIR] [--alt-preload PATH] [--smoke]
+//   node bench/gateway/run.mjs [--runs 3] [--rates 300,1000] [--duration 20] [--window 2]
+//        [--warmup 3] [--settle 3] [--idle 3] [--variants bare,ccr,register]
+//        [--out bench/results/gateway-latest.json] [--svg path] [--cpu-prof DIR]
+//        [--alt-preload PATH] [--smoke]
 //
 // --alt-preload adds the variant `alt`: the preload at PATH (e.g. a copy of an earlier build), to
 // compare a change side by side. A variant `name+KEY=VALUE` is `name` with extra environment.
 //
-// Per variant and rate: gateway CPU per request (process.cpuUsage() over the measured window,
-// asked over IPC, divided by the requests answered in it), latency p50/p99 (from each request's due
-// time), idle RSS (after start-up settles, before any traffic) and the spans the sink received.
+// Per variant and rate: gateway CPU per request (process.cpuUsage() asked over IPC, from the first
+// load window to the delivery of the last span, less the idle CPU of the time others were loaded,
+// divided by the requests answered in its windows), latency p50/p99 (from each request's due
+// time), idle RSS (after start-up settles, before any traffic) and the spans its sink received.
 import { fork, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -19,7 +22,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { drive, percentile } from './load.mjs';
+import { drive, newAgent, percentile } from './load.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -32,6 +35,8 @@ const { values: args } = parseArgs({
     duration: { type: 'string' },
     warmup: { type: 'string' },
     settle: { type: 'string' },
+    window: { type: 'string' },
+    idle: { type: 'string' },
     variants: { type: 'string' },
     out: { type: 'string' },
     svg: { type: 'string' },
@@ -47,6 +52,10 @@ const opts = {
   durationMs: Number(args.duration ?? (smoke ? 1.5 : 20)) * 1000,
   warmupMs: Number(args.warmup ?? (smoke ? 0.5 : 3)) * 1000,
   settleMs: Number(args.settle ?? (smoke ? 1 : 3)) * 1000,
+  // load windows: each variant is loaded for `duration` in all, in windows of this length, in turn
+  windowMs: Number(args.window ?? (smoke ? 0.5 : 2)) * 1000,
+  // how long each gateway's idle CPU is measured (after settle, before any traffic)
+  idleMs: Number(args.idle ?? (smoke ? 0.5 : 3)) * 1000,
   variants: (args.variants ?? 'bare,ccr,register').split(','),
 };
 // a smoke run's figures mean nothing: by default they go to the temporary directory, not bench/results
@@ -112,60 +121,109 @@ function ask(child) {
   });
 }
 
-async function measure(variant, rate, ctx) {
+/** Starts one variant's gateway, with a sink of its own (so its spans are counted apart), and waits until it listens. */
+async function startGateway(variant, rate, ctx) {
   const v = VARIANTS[variant];
   const execArgv = [...v.execArgv];
   if (args['cpu-prof']) execArgv.push('--cpu-prof', '--cpu-prof-interval=250', `--cpu-prof-dir=${args['cpu-prof']}`, `--cpu-prof-name=${variant}-${rate}-${Date.now()}.cpuprofile`);
-  await fetch(`http://127.0.0.1:${ctx.sinkPort}/reset`, { method: 'POST' });
+  const sink = await startChild(join(root, 'bench', 'sink.mjs'));
   const gw = fork(join(here, 'gateway.cjs'), [], {
     execArgv,
-    env: { ...cleanEnv(), ...v.env, UPSTREAM_URL: `http://127.0.0.1:${ctx.upstreamPort}`, OTEL_SERVICE_NAME: 'bench-gateway', OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${ctx.sinkPort}` },
+    env: { ...cleanEnv(), ...v.env, UPSTREAM_URL: `http://127.0.0.1:${ctx.upstreamPort}`, OTEL_SERVICE_NAME: 'bench-gateway', OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sink.port}` },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
-  const exited = new Promise((r) => gw.once('exit', r));
+  const g = { variant, v, gw, sink, exited: new Promise((r) => gw.once('exit', r)), agent: newAgent(), latencies: [], ok: 0, sent: 0, failed: 0, answered: 0, loadedMs: 0 };
+  const { port } = await new Promise((resolve, reject) => {
+    gw.once('message', resolve);
+    gw.once('exit', (c) => reject(new Error(`gateway (${variant}) exited with ${c} before it was ready`)));
+  });
+  g.port = port;
+  return g;
+}
+
+async function stopGateway(g) {
+  g.agent.destroy();
+  if (g.gw.connected) g.gw.send('stop');
+  const t = setTimeout(() => g.gw.kill('SIGKILL'), 10_000);
+  await g.exited;
+  clearTimeout(t);
+  g.sink.child.kill();
+}
+
+const cpuMs = (s) => (s.cpu.user + s.cpu.system) / 1000;
+
+/**
+ * All variants at one rate, interleaved: every gateway is up at once and the load goes to one at a
+ * time, in windows of `windowMs` whose order rotates each round, so a drift of the shared machine's
+ * speed falls on every variant alike (run one after another, the variants differed by up to 20 %
+ * between runs from the machine alone). A gateway's CPU is counted from the first window to the
+ * delivery of its last span, so export work done while another variant is loaded is counted too;
+ * the CPU it spends idle while the others are loaded (its idle rate, measured before any traffic,
+ * times the time it was not loaded) is taken off.
+ */
+async function measureRate(rate, run, ctx) {
+  const order = opts.variants.map((_, i) => opts.variants[(i + run) % opts.variants.length]);
+  const gws = [];
   try {
-    const { port } = await new Promise((resolve, reject) => {
-      gw.once('message', resolve);
-      gw.once('exit', (c) => reject(new Error(`gateway (${variant}) exited with ${c} before it was ready`)));
-    });
+    for (const variant of order) gws.push(await startGateway(variant, rate, ctx));
     await sleep(opts.settleMs);
-    const idle = await ask(gw);
-    const load = { port, path: '/v1/messages', rate, bodies: BODIES, headers: HEADERS };
-    const warm = opts.warmupMs > 0 ? await drive({ ...load, durationMs: opts.warmupMs }) : { ok: 0, failed: 0 };
-    const before = await ask(gw);
-    const r = await drive({ ...load, durationMs: opts.durationMs });
-    const after = await ask(gw);
-    const cpuMicros = after.cpu.user + after.cpu.system - (before.cpu.user + before.cpu.system);
-    const answered = warm.ok + r.ok;
-    // wait for the spans of every answered request (the stock BatchSpanProcessor waits up to 5 s)
-    let traces = 0;
-    if (v.spansPerRequest > 0) {
-      const want = answered * v.spansPerRequest;
-      const deadline = Date.now() + 8000;
-      while ((traces = (await sinkCount(ctx.sinkPort)).traces) < want && Date.now() < deadline) await sleep(250);
+    for (const g of gws) g.idle = await ask(g.gw);
+    await sleep(opts.idleMs);
+    for (const g of gws) g.idleCpuPerMs = (cpuMs(await ask(g.gw)) - cpuMs(g.idle)) / opts.idleMs;
+    const load = (g, durationMs) => drive({ port: g.port, path: '/v1/messages', rate, bodies: BODIES, headers: HEADERS, agent: g.agent, durationMs });
+    for (const g of gws) if (opts.warmupMs > 0) g.answered += (await load(g, opts.warmupMs)).ok;
+    const phaseStart = performance.now();
+    for (const g of gws) g.before = await ask(g.gw);
+    const rounds = Math.max(1, Math.round(opts.durationMs / opts.windowMs));
+    for (let round = 0; round < rounds; round++) {
+      for (let i = 0; i < gws.length; i++) {
+        const g = gws[(i + round) % gws.length];
+        const t0 = performance.now();
+        const r = await load(g, opts.windowMs);
+        g.loadedMs += performance.now() - t0;
+        g.sent += r.sent;
+        g.ok += r.ok;
+        g.failed += r.failed;
+        g.answered += r.ok;
+        g.latencies.push(r.latenciesMs);
+      }
     }
-    const lat = Float64Array.from(r.latenciesMs).sort();
-    return {
-      variant,
-      rate,
-      requests: r.sent,
-      ok: r.ok,
-      failed: r.failed,
-      cpuPerRequestMs: r.ok ? cpuMicros / 1000 / r.ok : NaN,
-      latencyP50Ms: percentile(lat, 50),
-      latencyP99Ms: percentile(lat, 99),
-      latencyMaxMs: lat.length ? lat[lat.length - 1] : NaN,
-      idleRssMiB: idle.rss / 2 ** 20,
-      endRssMiB: after.rss / 2 ** 20,
-      answered,
-      spansDelivered: traces,
-      spansPerRequest: answered ? traces / answered : 0,
-    };
+    // wait for the spans of every answered request (the stock BatchSpanProcessor waits up to 5 s)
+    const deadline = Date.now() + 8000;
+    for (const g of gws) {
+      g.traces = 0;
+      if (g.v.spansPerRequest > 0) {
+        const want = g.answered * g.v.spansPerRequest;
+        while ((g.traces = (await sinkCount(g.sink.port)).traces) < want && Date.now() < deadline) await sleep(250);
+      }
+    }
+    for (const g of gws) g.after = await ask(g.gw);
+    const phaseMs = performance.now() - phaseStart;
+    return gws.map((g) => {
+      const idleCpu = Math.max(0, g.idleCpuPerMs) * Math.max(0, phaseMs - g.loadedMs);
+      const cpu = cpuMs(g.after) - cpuMs(g.before) - idleCpu;
+      const lat = Float64Array.from(g.latencies.flatMap((l) => Array.from(l))).sort();
+      return {
+        variant: g.variant,
+        rate,
+        requests: g.sent,
+        ok: g.ok,
+        failed: g.failed,
+        cpuPerRequestMs: g.ok ? cpu / g.ok : NaN,
+        idleCpuMsPerS: g.idleCpuPerMs * 1000,
+        latencyP50Ms: percentile(lat, 50),
+        latencyP99Ms: percentile(lat, 99),
+        latencyMaxMs: lat.length ? lat[lat.length - 1] : NaN,
+        idleRssMiB: g.idle.rss / 2 ** 20,
+        idleRssAnonMiB: g.idle.rssAnon / 2 ** 20,
+        endRssMiB: g.after.rss / 2 ** 20,
+        answered: g.answered,
+        spansDelivered: g.traces,
+        spansPerRequest: g.answered ? g.traces / g.answered : 0,
+      };
+    });
   } finally {
-    if (gw.connected) gw.send('stop');
-    const t = setTimeout(() => gw.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(t);
+    await Promise.all(gws.map(stopGateway));
   }
 }
 
@@ -185,7 +243,7 @@ function summarize(results) {
       rows.push({
         rate, variant, runs: rs.length,
         cpuPerRequestMs: m('cpuPerRequestMs'), latencyP50Ms: m('latencyP50Ms'), latencyP99Ms: m('latencyP99Ms'),
-        idleRssMiB: m('idleRssMiB'), spansPerRequest: m('spansPerRequest'), failed: rs.reduce((a, r) => a + r.failed, 0),
+        idleRssMiB: m('idleRssMiB'), idleRssAnonMiB: m('idleRssAnonMiB'), spansPerRequest: m('spansPerRequest'), failed: rs.reduce((a, r) => a + r.failed, 0),
       });
     }
   }
@@ -205,6 +263,8 @@ function summarize(results) {
         registerP99OverBareMs: reg.latencyP99Ms - bare.latencyP99Ms,
         idleRssOverBareMiB: ccr.idleRssMiB - bare.idleRssMiB,
         registerIdleRssOverBareMiB: reg.idleRssMiB - bare.idleRssMiB,
+        idleRssAnonOverBareMiB: ccr.idleRssAnonMiB - bare.idleRssAnonMiB,
+        registerIdleRssAnonOverBareMiB: reg.idleRssAnonMiB - bare.idleRssAnonMiB,
       });
     }
     if (!per.length) continue;
@@ -252,25 +312,20 @@ function svgChart(rows) {
 const f = (x, d = 3) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 
 async function main() {
-  const sink = await startChild(join(root, 'bench', 'sink.mjs'));
   const upstream = await startChild(join(here, 'upstream.mjs'));
-  const ctx = { sinkPort: sink.port, upstreamPort: upstream.port };
+  const ctx = { upstreamPort: upstream.port };
   const results = [];
   try {
     for (let run = 0; run < opts.runs; run++) {
-      // rotate the order: each variant goes first in one run
-      const order = opts.variants.map((_, i) => opts.variants[(i + run) % opts.variants.length]);
       for (const rate of opts.rates) {
-        for (const variant of order) {
-          const r = await measure(variant, rate, ctx);
+        for (const r of await measureRate(rate, run, ctx)) {
           r.run = run;
           results.push(r);
-          process.stderr.write(`run ${run + 1}/${opts.runs} ${rate}/s ${variant}: cpu/req ${f(r.cpuPerRequestMs)} ms, p50 ${f(r.latencyP50Ms, 2)} p99 ${f(r.latencyP99Ms, 2)} ms, idle RSS ${f(r.idleRssMiB, 1)} MiB, spans/req ${f(r.spansPerRequest, 2)}, failed ${r.failed}\n`);
+          process.stderr.write(`run ${run + 1}/${opts.runs} ${rate}/s ${r.variant}: cpu/req ${f(r.cpuPerRequestMs)} ms (idle ${f(r.idleCpuMsPerS, 1)} ms/s taken off), p50 ${f(r.latencyP50Ms, 2)} p99 ${f(r.latencyP99Ms, 2)} ms, idle RSS ${f(r.idleRssMiB, 1)} MiB (anon ${f(r.idleRssAnonMiB, 1)}), spans/req ${f(r.spansPerRequest, 2)}, failed ${r.failed}\n`);
         }
       }
     }
   } finally {
-    sink.child.kill();
     upstream.child.kill();
   }
   const { rows, ratios } = summarize(results);
@@ -279,11 +334,11 @@ async function main() {
   writeFileSync(outFile, JSON.stringify(doc, null, 2));
   if (!smoke || args.svg) writeFileSync(args.svg ?? join(root, 'bench', 'results', 'gateway-cpu.svg'), svgChart(rows));
   console.log(`### Gateway (${opts.runs} runs, ${opts.durationMs / 1000} s per rate, medians)\n`);
-  console.log('| rate/s | variant | CPU/request ms | p50 ms | p99 ms | idle RSS MiB | spans/request | failed |');
-  console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
-  for (const r of rows) console.log(`| ${r.rate} | ${r.variant} | ${f(r.cpuPerRequestMs)} | ${f(r.latencyP50Ms, 2)} | ${f(r.latencyP99Ms, 2)} | ${f(r.idleRssMiB, 1)} | ${f(r.spansPerRequest, 2)} | ${r.failed} |`);
+  console.log('| rate/s | variant | CPU/request ms | p50 ms | p99 ms | idle RSS MiB | idle anon RSS MiB | spans/request | failed |');
+  console.log('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const r of rows) console.log(`| ${r.rate} | ${r.variant} | ${f(r.cpuPerRequestMs)} | ${f(r.latencyP50Ms, 2)} | ${f(r.latencyP99Ms, 2)} | ${f(r.idleRssMiB, 1)} | ${f(r.idleRssAnonMiB, 1)} | ${f(r.spansPerRequest, 2)} | ${r.failed} |`);
   for (const q of ratios) {
-    console.log(`\n${q.rate}/s (medians of per-run differences): added CPU/request ours ${f(q.addedCpuCcrMs)} ms vs register ${f(q.addedCpuRegisterMs)} ms (ratio ${f(q.addedCpuRatio, 2)}); p99 over bare ours ${f(q.p99OverBareMs, 2)} ms, register ${f(q.registerP99OverBareMs, 2)} ms; idle RSS over bare ours ${f(q.idleRssOverBareMiB, 1)} MiB, register ${f(q.registerIdleRssOverBareMiB, 1)} MiB`);
+    console.log(`\n${q.rate}/s (medians of per-run differences): added CPU/request ours ${f(q.addedCpuCcrMs)} ms vs register ${f(q.addedCpuRegisterMs)} ms (ratio ${f(q.addedCpuRatio, 2)}); p99 over bare ours ${f(q.p99OverBareMs, 2)} ms, register ${f(q.registerP99OverBareMs, 2)} ms; idle RSS over bare ours ${f(q.idleRssOverBareMiB, 1)} MiB, register ${f(q.registerIdleRssOverBareMiB, 1)} MiB (anonymous: ours ${f(q.idleRssAnonOverBareMiB, 1)}, register ${f(q.registerIdleRssAnonOverBareMiB, 1)} MiB)`);
   }
   console.log(`\nJSON: ${outFile}`);
 }
