@@ -132,7 +132,7 @@ async function startGateway(variant, rate, ctx) {
     env: { ...cleanEnv(), ...v.env, UPSTREAM_URL: `http://127.0.0.1:${ctx.upstreamPort}`, OTEL_SERVICE_NAME: 'bench-gateway', OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sink.port}` },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
-  const g = { variant, v, gw, sink, exited: new Promise((r) => gw.once('exit', r)), agent: newAgent(), latencies: [], ok: 0, sent: 0, failed: 0, answered: 0, loadedMs: 0 };
+  const g = { variant, v, gw, sink, exited: new Promise((r) => gw.once('exit', r)), agent: newAgent(), latencies: [], windows: [], ok: 0, sent: 0, failed: 0, answered: 0, loadedMs: 0 };
   const { port } = await new Promise((resolve, reject) => {
     gw.once('message', resolve);
     gw.once('exit', (c) => reject(new Error(`gateway (${variant}) exited with ${c} before it was ready`)));
@@ -186,6 +186,8 @@ async function measureRate(rate, run, ctx) {
         g.failed += r.failed;
         g.answered += r.ok;
         g.latencies.push(r.latenciesMs);
+        const wl = Float64Array.from(r.latenciesMs).sort();
+        g.windows.push({ round, startMs: t0 - phaseStart, p99Ms: percentile(wl, 99), maxMs: wl.length ? wl[wl.length - 1] : NaN });
       }
     }
     // wait for the spans of every answered request (the stock BatchSpanProcessor waits up to 5 s)
@@ -220,6 +222,7 @@ async function measureRate(rate, run, ctx) {
         answered: g.answered,
         spansDelivered: g.traces,
         spansPerRequest: g.answered ? g.traces / g.answered : 0,
+        windows: g.windows,
       };
     });
   } finally {
