@@ -54,8 +54,8 @@ const opts = {
   settleMs: Number(args.settle ?? (smoke ? 1 : 3)) * 1000,
   // load windows: each variant is loaded for `duration` in all, in windows of this length, in turn
   windowMs: Number(args.window ?? (smoke ? 0.5 : 2)) * 1000,
-  // how long each gateway's idle CPU is measured (after settle, before any traffic)
-  idleMs: Number(args.idle ?? (smoke ? 0.5 : 3)) * 1000,
+  // how long each gateway's idle CPU is measured (after settle, before any traffic; the least 1 s sample counts)
+  idleMs: Number(args.idle ?? (smoke ? 0.5 : 5)) * 1000,
   variants: (args.variants ?? 'bare,ccr,register').split(','),
 };
 // a smoke run's figures mean nothing: by default they go to the temporary directory, not bench/results
@@ -168,8 +168,16 @@ async function measureRate(rate, run, ctx) {
     for (const variant of order) gws.push(await startGateway(variant, rate, ctx));
     await sleep(opts.settleMs);
     for (const g of gws) g.idle = await ask(g.gw);
-    await sleep(opts.idleMs);
-    for (const g of gws) g.idleCpuPerMs = (cpuMs(await ask(g.gw)) - cpuMs(g.idle)) / opts.idleMs;
+    // idle CPU rate: the least of 1 s samples (a neighbour's burst on the shared machine inflates a sample, never deflates it)
+    for (const g of gws) g.idleCpuPerMs = Infinity;
+    for (let t = 0; t < Math.max(1, Math.round(opts.idleMs / 1000)); t++) {
+      const at = await Promise.all(gws.map((g) => ask(g.gw)));
+      const t0 = performance.now();
+      await sleep(Math.min(1000, opts.idleMs));
+      const after = await Promise.all(gws.map((g) => ask(g.gw)));
+      const dt = performance.now() - t0;
+      gws.forEach((g, i) => (g.idleCpuPerMs = Math.min(g.idleCpuPerMs, (cpuMs(after[i]) - cpuMs(at[i])) / dt)));
+    }
     const load = (g, durationMs) => drive({ port: g.port, path: '/v1/messages', rate, bodies: BODIES, headers: HEADERS, agent: g.agent, durationMs });
     for (const g of gws) if (opts.warmupMs > 0) g.answered += (await load(g, opts.warmupMs)).ok;
     const phaseStart = performance.now();
