@@ -117,8 +117,11 @@ const kRequest = Symbol('ccr-otel.request');
 const kResponse = Symbol('ccr-otel.response');
 /** On an http.Server whose requests get instrumentation-http's server span (its hook was seen). */
 const kServerHooked = Symbol('ccr-otel.server-hooked');
-/** On an undici Request or a ClientRequest: the upstream call's state. */
-const kUpstream = Symbol('ccr-otel.upstream');
+/**
+ * An undici Request's or a ClientRequest's upstream call state, beside the object rather than on it:
+ * a property added to undici's internal Request would give its hot code a second object shape.
+ */
+const upstreamOf = new WeakMap<object, UpstreamState>();
 /** On a client IncomingMessage (an upstream's answer) until it ended: the upstream call's state. */
 const kUpstreamResponse = Symbol('ccr-otel.upstream-response');
 
@@ -389,7 +392,7 @@ export class HttpRequestTracking {
     const phase = st.upstreams === 1 ? 'upstream' : `upstream.${st.upstreams}`;
     const startedAt = performance.now();
     const u: UpstreamState = { state: st, phase, call: undefined, status: undefined, retryAfter: undefined, startedAt, ttfbMs: undefined, firstChunkAt: undefined };
-    (key as Tagged<typeof kUpstream, UpstreamState>)[kUpstream] = u;
+    upstreamOf.set(key, u);
     st.open.push(u);
     this.handle(st).startPhase(phase, { 'server.address': host, 'http.request.method': method, 'url.path': path }, startedAt);
     const format = method === 'POST' ? apiFormatOf(path) : undefined;
@@ -414,7 +417,7 @@ export class HttpRequestTracking {
   }
 
   private onUndiciHeaders({ request, response }: { request: object; response: { statusCode: number; headers: unknown } }): void {
-    const u = (request as Tagged<typeof kUpstream, UpstreamState>)[kUpstream];
+    const u = upstreamOf.get(request);
     if (!u || u.state.tracking !== this) return;
     const status = response.statusCode;
     // raw headers are [name, value, …] buffers: only the three we use are decoded, only when needed
@@ -438,7 +441,7 @@ export class HttpRequestTracking {
   }
 
   private onHttpClientStart({ request }: { request: ClientRequest }): void {
-    if ((request as Tagged<typeof kUpstream, UpstreamState>)[kUpstream] !== undefined) return;
+    if (upstreamOf.has(request)) return;
     const host = String(request.getHeader('host') ?? request.host ?? '');
     const p = request.path ?? '/';
     const q = p.indexOf('?');
@@ -455,7 +458,7 @@ export class HttpRequestTracking {
   }
 
   private onHttpClientResponse({ request, response }: { request: ClientRequest; response: IncomingMessage }): void {
-    const u = (request as Tagged<typeof kUpstream, UpstreamState>)[kUpstream];
+    const u = upstreamOf.get(request);
     if (!u || u.state.tracking !== this) return;
     const status = response.statusCode ?? 0;
     if (status >= 400) {
@@ -479,10 +482,9 @@ export class HttpRequestTracking {
   }
 
   private onUpstreamDone(key: object, error: unknown): void {
-    const tagged = key as Tagged<typeof kUpstream, UpstreamState>;
-    const u = tagged[kUpstream];
+    const u = upstreamOf.get(key);
     if (!u || u.state.tracking !== this) return;
-    tagged[kUpstream] = undefined;
+    upstreamOf.delete(key);
     if (u.state.done) return;
     const errorType = error ? errorTypeOf(error) : u.status !== undefined ? errorTypeOfStatus(u.status) : undefined;
     this.endUpstream(u, errorType, undefined, true);
@@ -576,7 +578,7 @@ function installHooks(): void {
   });
   const client = http.ClientRequest.prototype as unknown as Record<string | symbol, unknown>;
   const requestChunk = function (this: ClientRequest, chunk: unknown) {
-    HttpRequestTracking.requestChunk((this as Tagged<typeof kUpstream, UpstreamState>)[kUpstream], chunk);
+    HttpRequestTracking.requestChunk(upstreamOf.get(this), chunk);
   };
   hook(client, 'write', requestChunk);
   hook(client, 'end', requestChunk);
@@ -616,17 +618,17 @@ function hookUndiciRequest(request: object): boolean {
   const own = request as Record<string, unknown>;
   if (Object.prototype.hasOwnProperty.call(own, 'onData') || Object.prototype.hasOwnProperty.call(own, 'onBodySent')) return false;
   hookedUndici.add(proto);
-  proto.onBodySent = function (this: Tagged<typeof kUpstream, UpstreamState>, chunk: unknown) {
+  proto.onBodySent = function (this: object, chunk: unknown) {
     try {
-      HttpRequestTracking.requestChunk(this[kUpstream], chunk);
+      HttpRequestTracking.requestChunk(upstreamOf.get(this), chunk);
     } catch {
       /* never into the host */
     }
     return (onBodySent as (c: unknown) => unknown).call(this, chunk);
   };
-  proto.onData = function (this: Tagged<typeof kUpstream, UpstreamState>, chunk: unknown) {
+  proto.onData = function (this: object, chunk: unknown) {
     try {
-      const u = this[kUpstream];
+      const u = upstreamOf.get(this);
       if (u?.call && chunk instanceof Uint8Array) u.call.responseChunk(chunk);
     } catch {
       /* never into the host */
