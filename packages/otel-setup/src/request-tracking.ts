@@ -109,8 +109,9 @@ const PENDING_WAIT_MS = 1000;
  * chunks) are hooked once on their prototypes (installHooks): no closure, wrapper or listener per
  * request, and no property added to objects that node's and undici's hot code handles: an added
  * property gives such an object a second shape, and that code then runs polymorphic for every request
- * (node bench/gateway/run.mjs, symbol properties against these WeakMaps, interleaved, 60 s each at
- * 300 requests/s: 1.18 against 1.14 ms of CPU per request). A delete would be worse still (a slow
+ * (measured with node bench/gateway/run.mjs, symbol properties against these WeakMaps, interleaved
+ * at 300 requests/s: 1.18 against 1.14 ms of CPU per request in one 60 s run, 1.67 against 1.70 in
+ * three 20 s runs: within the machine's noise either way). A delete would be worse still (a slow
  * dictionary object for the rest of its life).
  */
 /** A server IncomingMessage until its body ended → the request's state. */
