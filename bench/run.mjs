@@ -4,6 +4,10 @@
 // The durable spill's write and replay cost (bench/spill.mjs, no processor comparison) runs in the same loop.
 //   node bench/run.mjs [--smoke] [--runs 3] [--only burst,sustained,spans,spill] [--rates 25000,...] [--exporters otlp,noop]
 //   node bench/run.mjs --from bench/results/latest.json   (tables and charts again from saved results)
+//   node bench/run.mjs --only sustained --rates 100000 --runs 5 --processors noop,ccr --compare <dist> --out bench/results/x.json [--start-pause 100]
+//     --compare: also runs another build of @ccr/otel-processors (its dist directory, inside the workspace so that
+//     its dependencies resolve) as processor "ccr-base", alternating with ours; --out writes the results there
+//     (no latest.*, charts or redaction run); --start-pause: sustained emits one record, then its rate this many ms later
 // Prints markdown tables and writes bench/results/latest.json, latest.md and SVG charts.
 import { readFileSync } from 'node:fs';
 import { spawn, execFileSync } from 'node:child_process';
@@ -26,7 +30,11 @@ const smoke = flag('--smoke');
 let runs = smoke ? 1 : Number(value('--runs', '3'));
 const only = value('--only', 'burst,sustained,spans,spill').split(',');
 const exporters = value('--exporters', 'otlp').split(',');
-const processors = ['noop', 'sdk', 'ccr'];
+const compareDist = value('--compare', undefined);
+const processors = [...value('--processors', 'noop,sdk,ccr').split(','), ...(compareDist ? ['ccr-base'] : [])];
+const outFile = value('--out', undefined);
+// sustained: one record, then the rate this long after it (an application's start before its traffic); default 0
+const startPauseMs = Number(value('--start-pause', '0'));
 let rates = smoke ? [20_000] : value('--rates', '25000,50000,100000,200000,500000').split(',').map(Number);
 
 function startSink() {
@@ -39,6 +47,7 @@ function startSink() {
 }
 
 function runScenario(cfg) {
+  if (cfg.processor === 'ccr-base') return { ...runScenario({ ...cfg, processor: 'ccr', processorsDist: compareDist }), processor: 'ccr-base', processorsDist: undefined };
   const out = execFileSync(process.execPath, ['--expose-gc', join(here, 'scenario.mjs'), JSON.stringify(cfg)], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -77,7 +86,7 @@ if (sink) try {
       if (only.includes('sustained')) {
         for (const rate of rates) {
           for (const processor of processors) {
-            const r = runScenario({ ...base, kind: 'sustained', processor, rate, durationMs: smoke ? 100 : 5000 });
+            const r = runScenario({ ...base, kind: 'sustained', processor, rate, durationMs: smoke ? 100 : 5000, startPauseMs });
             results.push(r);
             process.stderr.write(`[${run}] sustained ${exporter} ${processor} ${rate}/s: ${r.deliveredPct}% (dropped ${JSON.stringify(r.dropped)}) p99 ${r.loopDelayP99Ms} ms, processor tasks: longest ${r.longestTaskMs} ms, p99 ${r.taskP99Ms} ms, ${r.tasksOver1ms}/${r.tasks} over 1 ms (less GC: ${r.longestTaskExGcMs}, ${r.taskExGcP99Ms}, ${r.tasksExGcOver1ms}; on CPU: ${r.longestTaskCpuMs}, ${r.taskCpuP99Ms}, ${r.tasksCpuOver1ms})\n`);
           }
@@ -158,12 +167,12 @@ if (burst.length) {
 const sus = medians.filter((r) => r.kind === 'sustained');
 if (sus.length) {
   lines.push(`### Sustained: fixed rates for ${sus[0].durationMs / 1000} s each`, '');
-  lines.push('| exporter | rate/s | processor | achieved rate/s | delivered % (min) | loop delay p99 ms | p99 − no-op ms | loop delay max ms (worst) | processor task longest ms (worst run) | processor task p99 ms | processor tasks > 1 ms | same less GC: longest / p99 / > 1 ms | same on CPU (less waits for a core): longest / p99 / > 1 ms | process CPU ms |');
-  lines.push('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  lines.push('| exporter | rate/s | processor | achieved rate/s | delivered % (min) | loop delay p99 ms | p99 − no-op ms | loop delay max ms (worst) | max after the first 250 ms | processor task longest ms (worst run) | processor task p99 ms | processor tasks > 1 ms | same less GC: longest / p99 / > 1 ms | same on CPU (less waits for a core): longest / p99 / > 1 ms | process CPU ms |');
+  lines.push('|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of sus) {
     const noop = find('sustained', 'noop', r.rate, r.exporter);
     const dp = noop ? (r.loopDelayP99Ms - noop.loopDelayP99Ms).toFixed(2) : '';
-    lines.push(`| ${r.exporter} | ${fmt(r.rate)} | ${r.processor} | ${fmt(Math.round(r.achievedRate))} | ${r.deliveredPct.toFixed(2)} (${r.minDeliveredPct.toFixed(2)}) | ${r.loopDelayP99Ms.toFixed(2)} | ${dp} | ${r.loopDelayMaxMs} (${r.worstLoopDelayMaxMs}) | ${r.processor === 'noop' ? '' : `${r.longestTaskMs} (${r.worstLongestTaskMs})`} | ${r.processor === 'noop' ? '' : r.taskP99Ms} | ${r.processor === 'noop' ? '' : `${r.tasksOver1ms} of ${r.tasks}`} | ${r.processor === 'noop' ? '' : `${r.longestTaskExGcMs} / ${r.taskExGcP99Ms} / ${r.tasksExGcOver1ms}`} | ${r.processor === 'noop' ? '' : `${r.longestTaskCpuMs ?? ''} / ${r.taskCpuP99Ms ?? ''} / ${r.tasksCpuOver1ms ?? ''}`} | ${fmt(r.cpuMs)} |`);
+    lines.push(`| ${r.exporter} | ${fmt(r.rate)} | ${r.processor} | ${fmt(Math.round(r.achievedRate))} | ${r.deliveredPct.toFixed(2)} (${r.minDeliveredPct.toFixed(2)}) | ${r.loopDelayP99Ms.toFixed(2)} | ${dp} | ${r.loopDelayMaxMs} (${r.worstLoopDelayMaxMs}) | ${r.loopDelayMaxAfter250Ms ?? ''} | ${r.processor === 'noop' ? '' : `${r.longestTaskMs} (${r.worstLongestTaskMs})`} | ${r.processor === 'noop' ? '' : r.taskP99Ms} | ${r.processor === 'noop' ? '' : `${r.tasksOver1ms} of ${r.tasks}`} | ${r.processor === 'noop' ? '' : `${r.longestTaskExGcMs} / ${r.taskExGcP99Ms} / ${r.tasksExGcOver1ms}`} | ${r.processor === 'noop' ? '' : `${r.longestTaskCpuMs ?? ''} / ${r.taskCpuP99Ms ?? ''} / ${r.tasksCpuOver1ms ?? ''}`} | ${fmt(r.cpuMs)} |`);
   }
   lines.push('');
 }
@@ -212,7 +221,7 @@ if (spill) {
 if (targets.length) lines.push('### Targets', '', ...targets, '');
 
 // redaction cost per record and per request (the preload's redacting processors; bench/redaction.mjs)
-const redaction = saved ? saved.redaction : JSON.parse(execFileSync(process.execPath, [join(here, 'redaction.mjs'), '--json', ...(smoke ? ['--smoke'] : [])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 }).trim().split('\n').pop());
+const redaction = saved || outFile ? saved?.redaction : JSON.parse(execFileSync(process.execPath, [join(here, 'redaction.mjs'), '--json', ...(smoke ? ['--smoke'] : [])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 600_000 }).trim().split('\n').pop());
 if (redaction) {
 lines.push(`### Redaction cost: the same work with and without the redacting processors, median of ${redaction.rounds} rounds (bench/redaction.mjs)`, '');
 lines.push('| what | without µs | with µs | redaction µs per op |');
@@ -226,8 +235,8 @@ process.stdout.write(table + '\n');
 const meta = saved ? { ...saved.meta, rendered: new Date().toISOString() } : { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), smoke, runs, seconds: Math.round((Date.now() - started) / 1000) };
 const dir = join(here, 'results');
 mkdirSync(dir, { recursive: true });
-writeFileSync(join(dir, smoke ? 'smoke.json' : 'latest.json'), JSON.stringify({ meta, medians, results, redaction, spill: spill && { meta: spillMeta, summary: spill, raw: spillRaw } }, null, 2) + '\n');
-if (!smoke) {
+writeFileSync(outFile ?? join(dir, smoke ? 'smoke.json' : 'latest.json'), JSON.stringify({ meta, medians, results, redaction, spill: spill && { meta: spillMeta, summary: spill, raw: spillRaw } }, null, 2) + '\n');
+if (!smoke && !outFile) {
   writeFileSync(join(dir, 'latest.md'), table + '\n');
   if (sus.length) {
     const series = (field) =>

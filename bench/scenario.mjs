@@ -2,6 +2,8 @@
 // Each scenario runs in a fresh process (see run.mjs) so peak RSS belongs to it alone.
 //   node scenario.mjs '{"kind":"burst","processor":"sdk","exporter":"otlp","sinkUrl":"http://127.0.0.1:1234", ...}'
 import { openSync, readSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { SeverityNumber } from '@opentelemetry/api';
 import { ExportResultCode } from '@opentelemetry/core';
@@ -9,9 +11,12 @@ import { BatchLogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { BatchingEngine, BatchingLogRecordProcessor, BatchingSpanProcessor, OtlpHttpExporter, RequestTracker } from '@ccr/otel-processors';
 
 const cfg = JSON.parse(process.argv[2]);
+// processorsDist: another build of @ccr/otel-processors (its dist directory), to compare two builds side by side
+const { BatchingEngine, BatchingLogRecordProcessor, BatchingSpanProcessor, OtlpHttpExporter, RequestTracker } = await import(
+  cfg.processorsDist ? pathToFileURL(join(cfg.processorsDist, 'index.js')).href : '@ccr/otel-processors'
+);
 
 /** Counts what a no-op exporter was given; the OTLP sink counts for the real one. */
 class NoopExporter {
@@ -78,6 +83,9 @@ function taskTimer() {
   const durations = [];
   const spans = [];
   const onCpu = [];
+  const t00 = performance.now();
+  /** The tasks over 1 ms, wall or on CPU: [ms since the processor was set up, wall ms, on-CPU ms, which], the first 20. */
+  const longTasks = [];
   const wrap = (proto, name) => {
     while (proto && !Object.hasOwn(proto, name)) proto = Object.getPrototypeOf(proto);
     const orig = proto?.[name];
@@ -91,7 +99,9 @@ function taskTimer() {
         const t1 = performance.now();
         durations.push(t1 - t0);
         spans.push(t0, t1);
-        if (c0 !== undefined) onCpu.push(t1 - t0 - (schedstat() - c0) / 1e6);
+        const cpuMs = c0 !== undefined ? t1 - t0 - (schedstat() - c0) / 1e6 : undefined;
+        if (cpuMs !== undefined) onCpu.push(cpuMs);
+        if ((t1 - t0 > 1 || cpuMs > 1) && longTasks.length < 20) longTasks.push([+(t0 - t00).toFixed(1), +(t1 - t0).toFixed(2), cpuMs === undefined ? null : +cpuMs.toFixed(2), name]);
       }
     };
   };
@@ -121,7 +131,7 @@ function taskTimer() {
     const [longestTaskExGcMs, taskExGcP99Ms, tasksExGcOver1ms] = stats(exGc);
     const cpu = {};
     if (schedstat) [cpu.longestTaskCpuMs, cpu.taskCpuP99Ms, cpu.tasksCpuOver1ms] = stats(onCpu);
-    return { longestTaskMs, taskP99Ms, tasksOver1ms, longestTaskExGcMs, taskExGcP99Ms, tasksExGcOver1ms, ...cpu, tasks: durations.length };
+    return { longestTaskMs, taskP99Ms, tasksOver1ms, longestTaskExGcMs, taskExGcP99Ms, tasksExGcOver1ms, ...cpu, tasks: durations.length, longTasks };
   };
 }
 const stopTasks = taskTimer();
@@ -206,12 +216,21 @@ async function finish(ctx, signal, emitted, extra) {
   };
 }
 
+/** Event-loop delay over the whole scenario, and its max after the first 250 ms (warm-up told from the steady state). */
 function loopDelay() {
   const h = monitorEventLoopDelay({ resolution: 1 });
+  const later = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
+  const t = setTimeout(() => later.enable(), 250);
   return () => {
+    clearTimeout(t);
     h.disable();
-    return { loopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(2), loopDelayMaxMs: +(h.max / 1e6).toFixed(1) };
+    later.disable();
+    return {
+      loopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(2),
+      loopDelayMaxMs: +(h.max / 1e6).toFixed(1),
+      loopDelayMaxAfter250Ms: +(later.max / 1e6).toFixed(1),
+    };
   };
 }
 
@@ -242,21 +261,33 @@ async function sustained() {
   // At most 10 ms worth of records per task, as an application would: a loop that falls behind
   // catches up in later tasks (the rate achieved is reported) instead of in one giant task.
   const maxPerTask = Math.max(100, Math.round(rate / 100));
+  if (cfg.startPauseMs) {
+    // an application's start: one record (a "listening" line), then its traffic startPauseMs later
+    emitOne(ctx.logger, emitted++);
+    await new Promise((r) => setTimeout(r, cfg.startPauseMs));
+  }
+  /** The emit loop's own tasks over 4 ms: [ms since its start, wall ms, on-CPU ms], the first 20. */
+  const longEmitTasks = [];
+  const emitted0 = emitted;
   const t0 = performance.now();
   await new Promise((resolve) => {
     const tick = () => {
       const elapsed = performance.now() - t0;
-      const due = Math.min(Math.floor((rate * elapsed) / 1000), total, emitted + maxPerTask);
+      const due = Math.min(emitted0 + Math.floor((rate * elapsed) / 1000), total, emitted + maxPerTask);
+      const c0 = schedstat?.();
+      const a = performance.now();
       while (emitted < due) emitOne(ctx.logger, emitted++);
+      const wall = performance.now() - a;
+      if (wall > 4 && longEmitTasks.length < 20) longEmitTasks.push([+(a - t0).toFixed(1), +wall.toFixed(2), c0 === undefined ? null : +(wall - (schedstat() - c0) / 1e6).toFixed(2)]);
       if (emitted >= total) resolve();
-      else if (due === emitted && Math.floor((rate * (performance.now() - t0)) / 1000) > emitted) setImmediate(tick);
+      else if (due === emitted && emitted0 + Math.floor((rate * (performance.now() - t0)) / 1000) > emitted) setImmediate(tick);
       else setTimeout(tick, 1);
     };
     setTimeout(tick, 1);
   });
   const emitSeconds = (performance.now() - t0) / 1000;
   const delay = stopDelay();
-  const res = await finish(ctx, 'logs', emitted, { rate, achievedRate: Math.round(emitted / emitSeconds) });
+  const res = await finish(ctx, 'logs', emitted, { rate, achievedRate: Math.round(emitted / emitSeconds), longEmitTasks });
   return { ...res, deliveredPct: +((100 * res.delivered) / emitted).toFixed(2), ...delay, ...stopGc() };
 }
 
