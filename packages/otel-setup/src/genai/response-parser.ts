@@ -239,7 +239,8 @@ export class ResponseParser {
     }
   }
 
-  private chunk(capture: (() => string | undefined) | undefined): void {
+  /** An output chunk; `text` reads its output text from the payload, only when capture is on. */
+  private chunk(p: string, text: (p: string) => string | undefined): void {
     const now = performance.now();
     const s = this.summary;
     s.chunks++;
@@ -252,8 +253,8 @@ export class ResponseParser {
         /* never into the parser */
       }
     }
-    if (capture && this.captureBytes > 0 && this.captured.length < this.captureBytes) {
-      const t = capture();
+    if (this.captureBytes > 0 && this.captured.length < this.captureBytes) {
+      const t = text(p);
       if (t) this.captured = (this.captured + t).slice(0, this.captureBytes);
     }
   }
@@ -261,10 +262,7 @@ export class ResponseParser {
   private anthropicEvent(p: string): void {
     const type = this.event ?? stringField(p, 'type');
     if (type === 'content_block_delta') {
-      this.chunk(() => {
-        const d = JSON.parse(p).delta ?? {};
-        return d.text ?? d.partial_json ?? d.thinking;
-      });
+      this.chunk(p, anthropicText);
     } else if (type === 'message_start') {
       const m = JSON.parse(p).message ?? {};
       if (typeof m.id === 'string') this.summary.responseId = m.id;
@@ -312,10 +310,7 @@ export class ResponseParser {
       return;
     }
     if (hasStringValue(p, '"content"') || hasStringValue(p, '"reasoning_content"') || hasStringValue(p, '"reasoning"') || p.indexOf('"tool_calls"') >= 0) {
-      this.chunk(() => {
-        const d = JSON.parse(p).choices?.[0]?.delta ?? {};
-        return d.content ?? d.reasoning_content ?? d.reasoning;
-      });
+      this.chunk(p, openaiText);
     }
     if (hasStringValue(p, '"finish_reason"', true)) for (const r of stringFields(p, 'finish_reason')) this.addFinish(r);
     if (p.indexOf('"usage"') >= 0 && !USAGE_NULL.test(p) && p.length <= MAX_KEPT_PAYLOAD) this.kept = p;
@@ -323,10 +318,7 @@ export class ResponseParser {
 
   private geminiChunk(p: string): void {
     if (p.indexOf('"text"') >= 0 || p.indexOf('"functionCall"') >= 0) {
-      this.chunk(() => {
-        const parts = JSON.parse(p).candidates?.[0]?.content?.parts ?? [];
-        return parts.map((x: { text?: string }) => x.text ?? '').join('');
-      });
+      this.chunk(p, geminiText);
     }
     if (p.indexOf('"finishReason"') >= 0) for (const r of stringFields(p, 'finishReason')) this.addFinish(r);
     if (p.indexOf('"usageMetadata"') >= 0 && p.length <= MAX_KEPT_PAYLOAD) this.kept = p;
@@ -336,7 +328,7 @@ export class ResponseParser {
     const type = this.event ?? stringField(p, 'type');
     if (!type) return;
     if (type.endsWith('.delta')) {
-      this.chunk(() => JSON.parse(p).delta);
+      this.chunk(p, responsesText);
     } else if (type === 'response.created') {
       const r = JSON.parse(p).response ?? {};
       if (typeof r.id === 'string') this.summary.responseId = r.id;
@@ -463,6 +455,26 @@ export class ResponseParser {
       }
     }
   }
+}
+
+/*
+ * Output text of one stream payload, per format: read only when capture is on (module functions,
+ * not a closure per chunk).
+ */
+function anthropicText(p: string): string | undefined {
+  const d = JSON.parse(p).delta ?? {};
+  return d.text ?? d.partial_json ?? d.thinking;
+}
+function openaiText(p: string): string | undefined {
+  const d = JSON.parse(p).choices?.[0]?.delta ?? {};
+  return d.content ?? d.reasoning_content ?? d.reasoning;
+}
+function geminiText(p: string): string | undefined {
+  const parts = JSON.parse(p).candidates?.[0]?.content?.parts ?? [];
+  return parts.map((x: { text?: string }) => x.text ?? '').join('');
+}
+function responsesText(p: string): string | undefined {
+  return JSON.parse(p).delta;
 }
 
 /**
