@@ -1,5 +1,5 @@
 import * as zlib from 'node:zlib';
-import { JsonWindow } from '../src/genai/json-window';
+import { JsonWindow, boolField, numberField, stringField, stringFields } from '../src/genai/json-window';
 import { apiFormatOf, providerFromHost, resolveProvider, splitModel } from '../src/genai/providers';
 import { requestFields } from '../src/genai/request-fields';
 import { ResponseParser, type ResponseParserOptions, type ResponseSummary } from '../src/genai/response-parser';
@@ -247,6 +247,81 @@ describe('ResponseParser', () => {
     expect(on.text).toBe('Héllo ');
     const off = await parse({ format: 'anthropic', streaming: true }, [Buffer.from(ANTHROPIC_STREAM)]);
     expect(off.text).toBeUndefined();
+  });
+});
+
+/** What the field readers did before they were written by hand: anchored regular expressions at each needle. */
+function regexReader(kind: 'string' | 'scalar') {
+  return (text: string, key: string, last = false): string[] => {
+    const k = key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const re =
+      kind === 'string'
+        ? new RegExp(`"${k}"\\s*:\\s*"((?:[^"\\\\]|\\\\.){0,512})"`, 'y')
+        : new RegExp(`"${k}"\\s*:\\s*(-?\\d+(?:\\.\\d+)?(?:[eE][-+]?\\d+)?|true|false)`, 'y');
+    const needle = `"${key}"`;
+    const out: string[] = [];
+    let i = last ? text.lastIndexOf(needle) : text.indexOf(needle);
+    while (i >= 0) {
+      re.lastIndex = i;
+      const m = re.exec(text);
+      if (m) out.push(m[1]);
+      i = last ? (i > 0 ? text.lastIndexOf(needle, i - 1) : -1) : text.indexOf(needle, i + 1);
+    }
+    return out;
+  };
+}
+
+describe('JSON field readers', () => {
+  const strings = regexReader('string');
+  const scalars = regexReader('scalar');
+  const firstNumber = (vs: string[]) => vs.map(Number).find((n) => Number.isFinite(n));
+  const firstBool = (vs: string[]) => vs.map((v) => (v === 'true' ? true : v === 'false' ? false : undefined)).find((b) => b !== undefined);
+  const unescaped = (v: string | undefined) => (v === undefined || v.indexOf('\\') < 0 ? v : JSON.parse(`"${v}"`));
+  const check = (text: string, key: string) => {
+    expect(stringField(text, key)).toEqual(unescaped(strings(text, key)[0]));
+    expect(stringField(text, key, true)).toEqual(unescaped(strings(text, key, true)[0]));
+    expect(numberField(text, key)).toEqual(firstNumber(scalars(text, key)));
+    expect(numberField(text, key, true)).toEqual(firstNumber(scalars(text, key, true)));
+    expect(boolField(text, key)).toEqual(firstBool(scalars(text, key)));
+    expect(stringFields(text, key)).toEqual([...new Set(strings(text, key))].slice(0, 8));
+  };
+
+  test('read what the regular expressions they replace read: spacing, escapes, numbers, bounds, look-alikes', () => {
+    const cases = [
+      '{"model":"claude-sonnet-4","max_tokens":256,"stream":true}',
+      '{ "model" :\t"a\\"b\\\\c" , "max_tokens" : -1.5e3, "stream" : false }',
+      '{"model": "x", "messages": [{"content": "\\"model\\": \\"fake\\""}], "model": "y"}',
+      '{"max_tokens": 12.}',
+      '{"max_tokens": 1e}',
+      '{"max_tokens": -}',
+      '{"max_tokens": truthy, "stream": fals}',
+      '{"max_tokens": "256", "stream": "true"}',
+      '{"model"\u00a0:\u2028"nbsp"}',
+      '{"model": "unterminated',
+      '{"model": "line\\\nbreak"}',
+      '{"model": "ends with a backslash\\',
+      `{"model": "${'m'.repeat(512)}"}`,
+      `{"model": "${'m'.repeat(513)}", "model": "short"}`,
+      `{"model": "${'\\n'.repeat(512)}"}`,
+      `{"model": "${'\\n'.repeat(513)}"}`,
+      '{"model":',
+      '"model"',
+      '{"model": null, "model": "second"}',
+      '{"finish_reason": "stop", "finish_reason": "length", "finish_reason": "stop"}',
+    ];
+    for (const text of cases) for (const key of ['model', 'max_tokens', 'stream', 'finish_reason', 'absent']) check(text, key);
+  });
+
+  test('agree with them on random JSON-like text', () => {
+    let seed = 7;
+    const r = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const parts = ['"k"', '"k"', ':', ' ', '\t', '"', '\\', '\\"', 'true', 'false', '-', '1', '2.5', 'e', 'E+', '9', ',', '}', 'x', '\n', '\u00a0'];
+    for (let n = 0; n < 3000; n++) {
+      let text = '';
+      const len = 1 + Math.floor(r() * 14);
+      for (let i = 0; i < len; i++) text += parts[Math.floor(r() * parts.length)];
+      check(text, 'k');
+    }
   });
 });
 
