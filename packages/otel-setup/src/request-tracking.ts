@@ -121,6 +121,11 @@ const kServerHooked = Symbol('ccr-otel.server-hooked');
 const kUpstream = Symbol('ccr-otel.upstream');
 /** On a client IncomingMessage (an upstream's answer) until it ended: the upstream call's state. */
 const kUpstreamResponse = Symbol('ccr-otel.upstream-response');
+/**
+ * On the request's (recording) span until the request is done: its state, for outgoing calls that
+ * find their request through the active span (a symbol look-up, cheaper than a WeakMap's).
+ */
+const kSpanRequest = Symbol('ccr-otel.span-request');
 
 type Tagged<K extends symbol, T> = { [k in K]?: T };
 
@@ -130,7 +135,6 @@ let idPrefix = '';
 export class HttpRequestTracking {
   /** The request whose async context this is: for requests without a server span to find them by. */
   private readonly store = new AsyncLocalStorage<RequestState>();
-  private readonly bySpan = new WeakMap<object, RequestState>();
   private readonly byTrace = new Map<string, RequestState>();
   private readonly subs: Array<[string, (m: unknown) => void]> = [];
   private readonly tracker: RequestTracker;
@@ -185,7 +189,11 @@ export class HttpRequestTracking {
   private index(st: RequestState): void {
     const span = st.handle?.span;
     if (!span || !span.isRecording()) return;
-    this.bySpan.set(span, st);
+    try {
+      (span as Tagged<typeof kSpanRequest, RequestState>)[kSpanRequest] = st;
+    } catch {
+      /* a span that takes no property (frozen): found by its trace id */
+    }
     st.traceId = span.spanContext().traceId;
     if (this.byTrace.size < 100000) this.byTrace.set(st.traceId, st);
   }
@@ -339,6 +347,9 @@ export class HttpRequestTracking {
   private finish(st: RequestState, success: boolean, extra: Attributes, cancelled: boolean): void {
     st.done = true;
     if (st.traceId && this.byTrace.get(st.traceId) === st) this.byTrace.delete(st.traceId);
+    // the span may outlive the request (batched for export): it lets go of the request's state
+    const span = st.handle?.span as Tagged<typeof kSpanRequest, RequestState> | undefined;
+    if (span?.[kSpanRequest] === st) span[kSpanRequest] = undefined;
     const h = this.handle(st);
     if (st.ingressOpen) this.endIngress(st);
     if (st.responseOpen) {
@@ -373,8 +384,11 @@ export class HttpRequestTracking {
     // its trace id last (concurrent requests may share an incoming trace id: only a fallback)
     let st = this.store.getStore();
     if (!st || st.done) {
-      const span = trace.getSpan(ctx);
-      if (span) st = this.bySpan.get(span) ?? this.byTrace.get(span.spanContext().traceId);
+      const span = trace.getSpan(ctx) as (Span & Tagged<typeof kSpanRequest, RequestState>) | undefined;
+      if (span) {
+        st = span[kSpanRequest];
+        if (st === undefined || st.tracking !== this) st = this.byTrace.get(span.spanContext().traceId);
+      }
     }
     if (!st || st.done) return undefined;
     return st;
@@ -401,7 +415,7 @@ export class HttpRequestTracking {
   private onFirstChunk(u: UpstreamState): void {
     if (u.state.done || !u.call || u.firstChunkAt !== undefined) return;
     u.firstChunkAt = performance.now();
-    this.handle(u.state).phaseDuration(`${u.phase}.first_token`, u.firstChunkAt - u.startedAt);
+    this.handle(u.state).phaseDuration(u.phase === 'upstream' ? 'upstream.first_token' : `${u.phase}.first_token`, u.firstChunkAt - u.startedAt);
   }
 
   private onUndiciCreate({ request }: { request: UndiciRequest }): void {
@@ -451,7 +465,8 @@ export class HttpRequestTracking {
     u.call?.responseHeaders(status, contentType, contentEncoding);
     if (u.ttfbMs !== undefined) return;
     u.ttfbMs = performance.now() - u.startedAt;
-    this.handle(u.state).phaseDuration(`${u.phase}.ttfb`, u.ttfbMs);
+    // the first upstream's sub-phase names are constants (hashed once for the histogram's series look-up), later ones built
+    this.handle(u.state).phaseDuration(u.phase === 'upstream' ? 'upstream.ttfb' : `${u.phase}.ttfb`, u.ttfbMs);
   }
 
   private onHttpClientResponse({ request, response }: { request: ClientRequest; response: IncomingMessage }): void {
@@ -522,7 +537,7 @@ export class HttpRequestTracking {
           attrs['ccr.phase.first_token_ms'] = u.firstChunkAt - u.startedAt;
           attrs['ccr.phase.stream_ms'] = streamMs;
           if (r.stream) Object.assign(attrs, r.stream);
-          h.phaseDuration(`${u.phase}.stream`, streamMs);
+          h.phaseDuration(u.phase === 'upstream' ? 'upstream.stream' : `${u.phase}.stream`, streamMs);
         }
         h.endPhase(u.phase, attrs);
         if (u.retryAfter) r.span['http.response.header.retry-after'] = [u.retryAfter];

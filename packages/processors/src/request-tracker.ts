@@ -104,10 +104,10 @@ class UntrackedRequest implements RequestHandle {
   fail(): void {}
 }
 
-/** A phase started and not ended yet: when, and the attributes it started with. */
+/** A phase started and not ended yet: when, and its event's attributes so far (a copy of those it started with). */
 interface OpenPhase {
   at: number;
-  attributes: Attributes | undefined;
+  attributes: Attributes;
 }
 
 class TrackedRequest implements RequestHandle {
@@ -125,7 +125,9 @@ class TrackedRequest implements RequestHandle {
   startPhase(name: string, attributes?: Attributes, startTime?: number): void {
     if (this.ended) return;
     const now = performance.now();
-    this.phases.set(name, { at: startTime !== undefined && startTime <= now ? startTime : now, attributes });
+    const a: Attributes = {};
+    if (attributes) for (const k in attributes) a[k] = attributes[k];
+    this.phases.set(name, { at: startTime !== undefined && startTime <= now ? startTime : now, attributes: a });
   }
 
   endPhase(name: string, attributes?: Attributes): void {
@@ -146,8 +148,7 @@ class TrackedRequest implements RequestHandle {
 
   /** One `phase` event per phase, dated at its start: its name, duration and the attributes of its start and end. */
   private phaseEvent(name: string, open: OpenPhase, end: Attributes | undefined, ms: number, incomplete: boolean): void {
-    const a: Attributes = {};
-    if (open.attributes) for (const k in open.attributes) a[k] = open.attributes[k];
+    const a = open.attributes;
     if (end) for (const k in end) a[k] = end[k];
     a['ccr.phase.name'] = name;
     a['ccr.phase.duration_ms'] = ms;

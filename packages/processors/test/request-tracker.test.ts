@@ -36,6 +36,24 @@ describe('RequestTracker', () => {
     expect(await metricPoints(reader, 'ccr.request.duration')).toHaveLength(1);
   });
 
+  it("a phase's start attributes are copied when it starts: the caller's object is neither kept nor changed", () => {
+    const { exporter, tracker } = setup();
+    const req = tracker.trackRequest('r1');
+    const start = { 'server.address': 'api.example' };
+    const end = { 'http.response.status_code': 200 };
+    req.startPhase('upstream', start);
+    start['server.address'] = 'changed later';
+    req.endPhase('upstream', end);
+    req.startPhase('response', start);
+    req.complete(true);
+    expect(start).toEqual({ 'server.address': 'changed later' });
+    expect(end).toEqual({ 'http.response.status_code': 200 });
+    const [span] = exporter.getFinishedSpans();
+    expect(span.events[0].attributes).toMatchObject({ 'server.address': 'api.example', 'http.response.status_code': 200, 'ccr.phase.name': 'upstream' });
+    expect(span.events[1].attributes).toMatchObject({ 'server.address': 'changed later', 'ccr.phase.name': 'response', 'ccr.phase.incomplete': true });
+    expect(span.events[1].attributes?.['http.response.status_code']).toBeUndefined();
+  });
+
   it('phaseDuration records a sub-phase in ccr.request.phase.duration without an event of its own', async () => {
     const { exporter, tracker, reader } = setup();
     const req = tracker.trackRequest('r1');
