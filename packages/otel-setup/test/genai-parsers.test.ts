@@ -237,6 +237,30 @@ describe('ResponseParser', () => {
     expect(long.usage).toEqual({ input: 5, output: 4, cacheRead: 2 });
   });
 
+  test('an event stream is decoded as a StringDecoder decodes it, for any chunking, valid UTF-8 or not', () => {
+    const { StringDecoder } = require('node:string_decoder') as typeof import('node:string_decoder');
+    let seed = 11;
+    const r = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const pieces = [Buffer.from('a'), Buffer.from('é'), Buffer.from('世'), Buffer.from('😀'), Buffer.from([0xff]), Buffer.from([0x80]), Buffer.from([0xe4, 0xb8]), Buffer.from([0xf0, 0x9f]), Buffer.from([0xc3])];
+    for (let n = 0; n < 2000; n++) {
+      const parts: Buffer[] = [];
+      const len = 1 + Math.floor(r() * 12);
+      for (let i = 0; i < len; i++) parts.push(pieces[Math.floor(r() * pieces.length)]);
+      const bytes = Buffer.concat(parts);
+      const decoder = new StringDecoder('utf8');
+      const parser = new ResponseParser({ format: 'anthropic', streaming: true }) as unknown as { decode(b: Uint8Array): string; carry?: Buffer };
+      let expected = '';
+      let got = '';
+      for (const c of randomSplit(bytes, r)) {
+        expected += decoder.write(c);
+        got += parser.decode(new Uint8Array(c));
+      }
+      expected += decoder.end();
+      got += parser.carry ? parser.carry.toString('utf8') : '';
+      expect(got).toBe(expected);
+    }
+  });
+
   test('an error event inside a 2xx stream is reported', async () => {
     const s = await parse({ format: 'anthropic', streaming: true }, [Buffer.from(sse([['error', { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }]]))]);
     expect(s.errorType).toBe('overloaded_error');

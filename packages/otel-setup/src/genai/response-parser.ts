@@ -1,4 +1,3 @@
-import { StringDecoder } from 'node:string_decoder';
 import type * as Zlib from 'node:zlib';
 import { JsonWindow, numberField, stringField, stringFields } from './json-window';
 import type { ApiFormat } from './providers';
@@ -76,7 +75,9 @@ export class ResponseParser {
   private readonly maxLine: number;
   private readonly summary: ResponseSummary = { finishReasons: [], usage: {}, chunks: 0, malformed: false };
   private z: ReturnType<typeof decompressor>;
-  private decoder: StringDecoder | undefined;
+  /** An event stream: its text is decoded chunk by chunk (the tail of a UTF-8 sequence cut by a chunk waits in `carry`). */
+  private readonly streaming: boolean;
+  private carry: Buffer | undefined;
   private window: JsonWindow | undefined;
   private partial = '';
   private skippingLine = false;
@@ -92,6 +93,7 @@ export class ResponseParser {
 
   constructor(options: ResponseParserOptions) {
     this.o = options;
+    this.streaming = options.streaming;
     this.captureBytes = options.captureBytes ?? 0;
     this.maxLine = options.maxLineBytes ?? 1024 * 1024;
     try {
@@ -108,8 +110,7 @@ export class ResponseParser {
         });
         this.z.on('end', () => this.deliver());
       }
-      if (options.streaming) this.decoder = new StringDecoder('utf8');
-      else this.window = new JsonWindow(WINDOW_HEAD, WINDOW_TAIL);
+      if (!options.streaming) this.window = new JsonWindow(WINDOW_HEAD, WINDOW_TAIL);
     } catch {
       this.disabled = true;
       this.summary.malformed = true;
@@ -175,10 +176,26 @@ export class ResponseParser {
     if (this.disabled) return;
     try {
       if (this.window) this.window.write(b);
-      else this.lines(this.decoder!.write(b as Buffer));
+      else this.lines(this.decode(b));
     } catch {
       this.fail();
     }
+  }
+
+  /**
+   * A chunk of the event stream as text: a UTF-8 sequence cut at its end waits for the next chunk
+   * (what a StringDecoder does, without its per-stream buffer and per-chunk bookkeeping).
+   */
+  private decode(chunk: Uint8Array): string {
+    let b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.carry) {
+      b = Buffer.concat([this.carry, b]);
+      this.carry = undefined;
+    }
+    const cut = completeUtf8Length(b);
+    // a copy: the chunk's memory may be reused by its reader
+    if (cut < b.length) this.carry = Buffer.from(b.subarray(cut));
+    return b.toString('utf8', 0, cut);
   }
 
   // ---- SSE ----
@@ -349,8 +366,10 @@ export class ResponseParser {
   // ---- end of body ----
 
   private finish(): void {
-    if (this.decoder) {
-      const rest = this.decoder.end();
+    if (this.streaming) {
+      // a sequence still cut at the end decodes as U+FFFD, as a StringDecoder's end() gives it
+      const rest = this.carry ? this.carry.toString('utf8') : '';
+      this.carry = undefined;
       if (rest) this.lines(rest);
       if (this.partial && !this.skippingLine) {
         const last = this.partial;
@@ -490,6 +509,24 @@ function hasStringValue(p: string, quotedKey: string, emptyOk = false): boolean 
   while (j < p.length && p.charCodeAt(j) <= 32) j++;
   if (p.charCodeAt(j) !== 34 /* " */) return false;
   return emptyOk || p.charCodeAt(j + 1) !== 34;
+}
+
+/**
+ * Bytes of `b` up to an incomplete UTF-8 sequence at its end (at most 3 bytes are cut); all of it
+ * when it ends complete. Invalid bytes are left to the decoder (U+FFFD).
+ */
+function completeUtf8Length(b: Buffer): number {
+  const n = b.length;
+  for (let i = n - 1; i >= 0 && i >= n - 3; i--) {
+    const c = b[i];
+    if (c < 0x80) return n;
+    if (c >= 0xc0) {
+      const need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+      return i + need > n ? i : n;
+    }
+    // a continuation byte: its lead is further back
+  }
+  return n;
 }
 
 const USAGE_NULL = /"usage"\s*:\s*null/;
