@@ -100,6 +100,8 @@ interface UpstreamState {
   firstChunkAt: number | undefined;
 }
 
+const STREAMING: Attributes = Object.freeze({ 'ccr.streaming': true });
+
 /** Longest wait of a request's completion for its GenAI results (decompression), ms. */
 const PENDING_WAIT_MS = 1000;
 
@@ -300,7 +302,7 @@ export class HttpRequestTracking {
       if (f.stream !== undefined) attrs['ccr.streaming'] = f.stream;
       Object.assign(st.client, f);
       Object.assign(st.attrs, attrs);
-      st.handle?.span.setAttributes(attrs);
+      st.handle?.setAttributes(attrs);
     }
     st.peek = undefined;
     // the body size only when it is known: content-length, else every byte counted up to 'end'
@@ -318,7 +320,7 @@ export class HttpRequestTracking {
     const ct = res.getHeader('content-type');
     if (typeof ct === 'string' && ct.includes('text/event-stream')) {
       st.attrs['ccr.streaming'] = true;
-      h.span.setAttribute('ccr.streaming', true);
+      h.setAttributes(STREAMING);
     }
     st.responseOpen = true;
     h.startPhase('response', { 'http.response.status_code': res.statusCode });
@@ -541,7 +543,7 @@ export class HttpRequestTracking {
         }
         h.endPhase(u.phase, attrs);
         if (u.retryAfter) r.span['http.response.header.retry-after'] = [u.retryAfter];
-        h.span.setAttributes(r.span);
+        h.setAttributes(r.span);
       } catch {
         /* never into the host */
       }

@@ -80,6 +80,8 @@ export interface RequestHandle {
   endPhase(name: string, attributes?: Attributes): void;
   /** Records a sub-phase's duration (ms) in ccr.request.phase.duration without an event: its figures ride on its phase's event. */
   phaseDuration(name: string, ms: number): void;
+  /** Sets attributes on the request's span; a value the span already holds is not set again. */
+  setAttributes(attributes: Attributes): void;
   complete(success: boolean, attributes?: Attributes): void;
   fail(error: unknown, attributes?: Attributes): void;
 }
@@ -91,6 +93,24 @@ function checkPositive(name: string, v: unknown): void {
 }
 
 const NOOP_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/**
+ * Sets on `span` the attributes it does not already hold with the same value (an SDK span shows
+ * them as `attributes`; an HTTP server span already has the method, a streamed answer's ccr.streaming
+ * may be known from the request body): a repeated fact costs a property read instead of the SDK's
+ * checks and copy. Any other span gets them all.
+ */
+function setNewAttributes(span: Span, attributes: Attributes): void {
+  const held = (span as { attributes?: unknown }).attributes;
+  if (typeof held !== 'object' || held === null) {
+    span.setAttributes(attributes);
+    return;
+  }
+  for (const k in attributes) {
+    const v = attributes[k];
+    if (v !== (held as Attributes)[k]) span.setAttribute(k, v!);
+  }
+}
 const COMPLETED: Attributes = Object.freeze({ 'ccr.request.outcome': 'completed' });
 const FAILED: Attributes = Object.freeze({ 'ccr.request.outcome': 'failed' });
 
@@ -100,6 +120,7 @@ class UntrackedRequest implements RequestHandle {
   startPhase(): void {}
   endPhase(): void {}
   phaseDuration(): void {}
+  setAttributes(): void {}
   complete(): void {}
   fail(): void {}
 }
@@ -146,6 +167,10 @@ class TrackedRequest implements RequestHandle {
     if (!this.ended) this.tracker._phaseDuration(name, ms);
   }
 
+  setAttributes(attributes: Attributes): void {
+    setNewAttributes(this.span, attributes);
+  }
+
   /** One `phase` event per phase, dated at its start: its name, duration and the attributes of its start and end. */
   private phaseEvent(name: string, open: OpenPhase, end: Attributes | undefined, ms: number, incomplete: boolean): void {
     const a = open.attributes;
@@ -158,7 +183,7 @@ class TrackedRequest implements RequestHandle {
 
   complete(success: boolean, attributes?: Attributes): void {
     if (!this.tracker._release(this)) return;
-    if (attributes) this.span.setAttributes(attributes);
+    if (attributes) setNewAttributes(this.span, attributes);
     if (!success) this.span.setStatus({ code: SpanStatusCode.ERROR });
     this.finish(success ? 'completed' : 'failed');
   }
@@ -316,7 +341,7 @@ export class RequestTracker {
         { kind: SpanKind.SERVER, attributes: { 'ccr.request.id': id, ...attributes }, startTime: at === now ? undefined : at },
         options?.parent,
       );
-    if (!owned && attributes) span.setAttributes(attributes);
+    if (!owned && attributes) setNewAttributes(span, attributes);
     const req = new TrackedRequest(id, span, owned, this, at);
     this.active.set(id, req);
     this.counts.started++;

@@ -54,6 +54,38 @@ describe('RequestTracker', () => {
     expect(span.events[1].attributes?.['http.response.status_code']).toBeUndefined();
   });
 
+  it('setAttributes, complete and tracking on an existing span set only what the span does not already hold', () => {
+    const { exporter, tracker } = setup();
+    const tracer = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] }).getTracer('t');
+    const server = tracer.startSpan('server', { attributes: { 'http.request.method': 'POST' } });
+    const set = jest.spyOn(server, 'setAttribute');
+    const req = tracker.trackRequest('r1', { 'http.request.method': 'POST', 'http.route': '/v1' }, { span: server });
+    expect(set.mock.calls.map((c) => c[0])).toEqual(['http.route']);
+    set.mockClear();
+    const hosts = ['a:1'];
+    req.setAttributes({ 'ccr.streaming': true, 'gen_ai.request.model': 'm' });
+    req.setAttributes({ 'ccr.streaming': true, 'gen_ai.request.model': 'm2', 'ccr.upstream.hosts': hosts });
+    req.complete(true, { 'gen_ai.request.model': 'm2', 'ccr.upstream.hosts': ['a:1'], 'http.response.status_code': 200 });
+    expect(set.mock.calls.map((c) => c[0])).toEqual([
+      'ccr.streaming',
+      'gen_ai.request.model',
+      'gen_ai.request.model',
+      'ccr.upstream.hosts',
+      'ccr.upstream.hosts', // an array is compared by identity: the SDK copied the first one
+      'http.response.status_code',
+    ]);
+    server.end();
+    const [span] = exporter.getFinishedSpans();
+    expect(span.attributes).toEqual({
+      'http.request.method': 'POST',
+      'http.route': '/v1',
+      'ccr.streaming': true,
+      'gen_ai.request.model': 'm2',
+      'ccr.upstream.hosts': ['a:1'],
+      'http.response.status_code': 200,
+    });
+  });
+
   it('phaseDuration records a sub-phase in ccr.request.phase.duration without an event of its own', async () => {
     const { exporter, tracker, reader } = setup();
     const req = tracker.trackRequest('r1');
