@@ -360,6 +360,15 @@ describe('request fields, providers, errors, prices', () => {
     expect(splitModel('gpt-4o')).toEqual({ model: 'gpt-4o' });
   });
 
+  test('request fields the caller already knows are not looked for', () => {
+    const w = new JsonWindow(4096, 1024);
+    w.write(Buffer.from(JSON.stringify({ model: 'm', max_tokens: 9, temperature: 0.5, stream: true })));
+    expect(requestFields(w)).toEqual({ model: 'm', stream: true, maxTokens: 9, temperature: 0.5 });
+    expect(requestFields(w, { maxTokens: true })).toEqual({ model: 'm', stream: true, temperature: 0.5 });
+    expect(requestFields(w, { temperature: true })).toEqual({ model: 'm', stream: true, maxTokens: 9 });
+    expect(requestFields(w, { maxTokens: true, temperature: true })).toEqual({ model: 'm', stream: true });
+  });
+
   test('API formats from paths; providers from hosts, then CCR provider names, then the format', () => {
     expect(apiFormatOf('/v1/chat/completions')).toBe('openai');
     expect(apiFormatOf('/api/v1/chat/completions')).toBe('openai');
