@@ -190,6 +190,17 @@ describe('ResponseParser', () => {
     }
   });
 
+  test('CRLF line breaks, a "data:" line without a space and bare "data:" / "event:" lines give the same facts, in any chunking', async () => {
+    const opts: ResponseParserOptions = { format: 'anthropic', streaming: true };
+    const plain = strip(await parse(opts, [Buffer.from(ANTHROPIC_STREAM)]));
+    const odd = ANTHROPIC_STREAM.replace(/\n/g, '\r\n').replace(/data: /g, 'data:').replace(/^event: ping\r\n/m, 'event:\r\ndata:\r\nevent\r\ndata\r\n');
+    expect(odd).not.toBe(ANTHROPIC_STREAM);
+    const b = Buffer.from(odd);
+    expect(strip(await parse(opts, [b]))).toEqual(plain);
+    const r = rng(5);
+    for (let k = 0; k < 200; k++) expect(strip(await parse(opts, randomSplit(b, r)))).toEqual(plain);
+  });
+
   test('the first output chunk is reported once, synchronously, by the write that carries it', async () => {
     const seen: number[] = [];
     const p = new ResponseParser({ format: 'openai', streaming: true, onFirstChunk: (t) => seen.push(t) });

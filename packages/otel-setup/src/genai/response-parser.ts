@@ -205,19 +205,21 @@ export class ResponseParser {
     for (;;) {
       const nl = text.indexOf('\n', start);
       if (nl < 0) break;
-      let line: string;
       if (this.skippingLine) {
         this.skippingLine = false;
         start = nl + 1;
         continue;
       }
       if (this.partial) {
-        line = this.partial + text.slice(start, nl);
+        let line = this.partial + text.slice(start, nl);
         this.partial = '';
-      } else line = text.slice(start, nl);
+        if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+        this.line(line, 0, line.length);
+      } else {
+        // read in place: no string per line, only the payloads and event names taken out of it
+        this.line(text, start, nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl);
+      }
       start = nl + 1;
-      if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
-      this.line(line);
     }
     if (start < text.length && !this.skippingLine) {
       const rest = start === 0 ? text : text.slice(start);
@@ -229,17 +231,17 @@ export class ResponseParser {
     }
   }
 
-  private line(line: string): void {
-    if (line.length === 0) {
+  /** The line text[from, to) (its line break left out). */
+  private line(text: string, from: number, to: number): void {
+    if (to === from) {
       this.event = undefined;
       return;
     }
-    const c = line.charCodeAt(0);
-    if (c === 100 /* d */ && line.startsWith('data:')) {
-      const payload = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5);
-      this.data(payload);
-    } else if (c === 101 /* e */ && line.startsWith('event:')) {
-      this.event = line.slice(6).trim();
+    const c = text.charCodeAt(from);
+    if (c === 100 /* d */ && to - from >= 5 && text.startsWith('data:', from)) {
+      this.data(text.slice(from + 5 < to && text.charCodeAt(from + 5) === 32 ? from + 6 : from + 5, to));
+    } else if (c === 101 /* e */ && to - from >= 6 && text.startsWith('event:', from)) {
+      this.event = text.slice(from + 6, to).trim();
     }
   }
 
@@ -374,7 +376,7 @@ export class ResponseParser {
       if (this.partial && !this.skippingLine) {
         const last = this.partial;
         this.partial = '';
-        this.line(last);
+        this.line(last, 0, last.length);
       }
       if (this.kept) this.finishKept(JSON.parse(this.kept));
     } else if (this.window) this.finishJson(this.window);
