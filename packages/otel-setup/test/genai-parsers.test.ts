@@ -371,6 +371,20 @@ describe('request fields, providers, errors, prices', () => {
     expect(splitModel('gpt-4o')).toEqual({ model: 'gpt-4o' });
   });
 
+  test("a window's head text is decoded once and again only after the head grew", () => {
+    const w = new JsonWindow(8, 4);
+    w.write(Buffer.from('{"a":'));
+    const first = w.headText();
+    expect(first).toBe('{"a":');
+    expect(w.headText()).toBe(first);
+    w.write(Buffer.from('12345678'));
+    expect(w.headText()).toBe('{"a":123');
+    w.write(Buffer.from('9}')); // past the head: the tail only
+    expect(w.headText()).toBe('{"a":123');
+    expect(w.tailText()).toBe('789}');
+    expect(w.text()).toBe('{"a":123\n…\n789}');
+  });
+
   test('request fields the caller already knows are not looked for', () => {
     const w = new JsonWindow(4096, 1024);
     w.write(Buffer.from(JSON.stringify({ model: 'm', max_tokens: 9, temperature: 0.5, stream: true })));

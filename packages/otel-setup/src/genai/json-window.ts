@@ -10,6 +10,8 @@ export class JsonWindow {
   private head: Buffer[] = [];
   private headLen = 0;
   private tail: Buffer | undefined;
+  /** headText() until the head grows again: read once, searched for several fields. */
+  private headString: string | undefined;
   /** Bytes seen. */
   total = 0;
 
@@ -28,6 +30,7 @@ export class JsonWindow {
       const part = take === b.length ? b : b.subarray(0, take);
       this.head.push(this.copy ? Buffer.from(part) : part);
       this.headLen += take;
+      this.headString = undefined;
       if (take === b.length) return;
       b = b.subarray(take);
     }
@@ -42,8 +45,9 @@ export class JsonWindow {
 
   /** The head as text (the whole body when it fit). */
   headText(): string {
+    if (this.headString !== undefined) return this.headString;
     if (this.head.length > 1) this.head = [Buffer.concat(this.head)];
-    return this.head.length ? this.head[0].toString('utf8') : '';
+    return (this.headString = this.head.length ? this.head[0].toString('utf8') : '');
   }
 
   /** The tail as text; empty when the body fit in the head. */

@@ -426,14 +426,13 @@ export class ResponseParser {
     const u = s.usage;
     const head = w.headText();
     const tail = w.tailText() || head;
-    const all = w.text();
     if (this.captureBytes > 0) this.captured = head.slice(0, this.captureBytes);
     const last = (k: string) => numberField(tail, k, true);
     switch (this.o.format) {
       case 'openai':
         s.responseId = stringField(head, 'id');
         s.responseModel = stringField(head, 'model');
-        for (const r of stringFields(all, 'finish_reason')) this.addFinish(r);
+        for (const r of stringFields(w.text(), 'finish_reason')) this.addFinish(r);
         u.input = last('prompt_tokens');
         u.output = last('completion_tokens');
         u.cacheRead = last('cached_tokens') ?? last('prompt_cache_hit_tokens');
@@ -455,7 +454,7 @@ export class ResponseParser {
       case 'gemini': {
         s.responseModel = stringField(tail, 'modelVersion', true);
         s.responseId = stringField(tail, 'responseId', true);
-        for (const r of stringFields(all, 'finishReason')) this.addFinish(r);
+        for (const r of stringFields(w.text(), 'finishReason')) this.addFinish(r);
         u.input = last('promptTokenCount');
         const cand = last('candidatesTokenCount');
         u.reasoning = last('thoughtsTokenCount');
