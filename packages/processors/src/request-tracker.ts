@@ -125,14 +125,16 @@ class UntrackedRequest implements RequestHandle {
   fail(): void {}
 }
 
-/** A phase started and not ended yet: when, and its event's attributes so far (a copy of those it started with). */
+/** A phase started and not ended yet: its name, when, and its event's attributes so far (a copy of those it started with). */
 interface OpenPhase {
+  name: string;
   at: number;
   attributes: Attributes;
 }
 
 class TrackedRequest implements RequestHandle {
-  private readonly phases = new Map<string, OpenPhase>();
+  /** In start order; a request has a few open at once (ingress, upstream, response): a list, not a Map per request. */
+  private readonly phases: OpenPhase[] = [];
   ended = false;
 
   constructor(
@@ -148,16 +150,27 @@ class TrackedRequest implements RequestHandle {
     const now = performance.now();
     const a: Attributes = {};
     if (attributes) for (const k in attributes) a[k] = attributes[k];
-    this.phases.set(name, { at: startTime !== undefined && startTime <= now ? startTime : now, attributes: a });
+    const open: OpenPhase = { name, at: startTime !== undefined && startTime <= now ? startTime : now, attributes: a };
+    // started again before it ended: the new start replaces the old one, in its place
+    const i = this.phaseIndex(name);
+    if (i < 0) this.phases.push(open);
+    else this.phases[i] = open;
+  }
+
+  private phaseIndex(name: string): number {
+    const p = this.phases;
+    for (let i = 0; i < p.length; i++) if (p[i].name === name) return i;
+    return -1;
   }
 
   endPhase(name: string, attributes?: Attributes): void {
-    const open = this.phases.get(name);
-    if (this.ended || open === undefined) {
+    const i = this.ended ? -1 : this.phaseIndex(name);
+    if (i < 0) {
       this.tracker._count('unmatchedPhaseEnds');
       return;
     }
-    this.phases.delete(name);
+    const open = this.phases[i];
+    this.phases.splice(i, 1);
     const ms = performance.now() - open.at;
     this.phaseEvent(name, open, attributes, ms, false);
     this.tracker._phaseDuration(name, ms);
@@ -208,9 +221,9 @@ class TrackedRequest implements RequestHandle {
     this.ended = true;
     const now = performance.now();
     // phases still open when the request ends are recorded up to its end, marked incomplete
-    if (this.phases.size) {
-      for (const [name, open] of this.phases) this.phaseEvent(name, open, undefined, now - open.at, true);
-      this.phases.clear();
+    if (this.phases.length) {
+      for (const open of this.phases) this.phaseEvent(open.name, open, undefined, now - open.at, true);
+      this.phases.length = 0;
     }
     if (outcome) this.tracker._finished(outcome, now - this.startedAt);
     if (this.owned) this.span.end();

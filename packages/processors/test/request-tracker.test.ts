@@ -144,6 +144,25 @@ describe('RequestTracker', () => {
     expect(typeof span.events[0].attributes?.['ccr.phase.duration_ms']).toBe('number');
   });
 
+  it('a phase started again before it ended replaces its start in place; phases still open end in start order', () => {
+    const { exporter, tracker } = setup();
+    const req = tracker.trackRequest('r1');
+    req.startPhase('a', { n: 1 });
+    req.startPhase('b');
+    req.startPhase('c');
+    req.startPhase('a', { n: 2 });
+    req.endPhase('b');
+    req.endPhase('b'); // already ended: counted, no event
+    req.complete(true);
+    const [span] = exporter.getFinishedSpans();
+    expect(span.events.map((e) => [e.attributes?.['ccr.phase.name'], e.attributes?.n, e.attributes?.['ccr.phase.incomplete']])).toEqual([
+      ['b', undefined, undefined],
+      ['a', 2, true],
+      ['c', undefined, true],
+    ]);
+    expect(tracker.stats().unmatchedPhaseEnds).toBe(1);
+  });
+
   it('fail() records the exception and ERROR status', () => {
     const { exporter, tracker } = setup();
     tracker.trackRequest('r').fail(new Error('upstream 502'));
