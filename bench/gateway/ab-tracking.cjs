@@ -4,6 +4,8 @@
 //   node bench/gateway/ab-tracking.cjs [rate=300] [seconds=40] [windowMs=1000]
 // AB_DIST=<dir under packages/otel-setup> runs another build (e.g. a copy of an earlier dist);
 // AB_ROOT=<a checkout with built packages/> runs another checkout's packages (to compare commits).
+// Prints trackingCostMs (all on windows against all off windows) and pairMedianCostMs (the median of
+// on - off over adjacent window pairs: steadier on a shared machine).
 'use strict';
 const { spawn } = require('node:child_process');
 const { join } = require('node:path');
@@ -57,6 +59,8 @@ function child(args, env) {
     const r = await drive({ port: ${port}, path: '/v1/messages', rate: ${rate}, durationMs: ${seconds * 1000}, bodies, headers: { 'content-type': 'application/json', 'x-api-key': 'sk-secret' } });
     console.log(JSON.stringify({ ok: r.ok, failed: r.failed }));`], { stdio: ['ignore', 'pipe', 'inherit'] });
   const on = { cpu: 0, n: 0 }, off = { cpu: 0, n: 0 };
+  // per window: [tracking on?, CPU ms per request]; adjacent on/off windows share the machine's noise
+  const perWindow = [];
   let tracking = true;
   if (process.env.AB_FIXED === 'off') t.requestTracking.stop(), (tracking = false);
   await new Promise((r) => setTimeout(r, 3000)); // warm up with tracking on
@@ -65,7 +69,7 @@ function child(args, env) {
     const d = process.cpuUsage(c0), n = served - s0;
     // the first window after a switch carries the other half's exports: count every other pair only
     const acc = tracking ? on : off;
-    if (w >= 2) { acc.cpu += d.user + d.system; acc.n += n; }
+    if (w >= 2) { acc.cpu += d.user + d.system; acc.n += n; if (n > 0) perWindow.push([tracking, (d.user + d.system) / 1000 / n]); }
     // AB_FIXED=on|off keeps one mode (to profile it with --cpu-prof)
     if (!process.env.AB_FIXED) {
       tracking = !tracking;
@@ -77,7 +81,17 @@ function child(args, env) {
   load.stdout.on('data', (d) => {
     clearInterval(iv);
     const a = on.cpu / 1000 / on.n, b = off.cpu / 1000 / off.n;
-    console.log(JSON.stringify({ load: JSON.parse(d), windows: w, trackingOnMsPerReq: +a.toFixed(4), trackingOffMsPerReq: +b.toFixed(4), trackingCostMs: +(a - b).toFixed(4) }));
+    // the median of (on - off) over adjacent window pairs: a burst of load elsewhere moves one pair, not the figure
+    const diffs = [];
+    for (let i = 0; i + 1 < perWindow.length; i += 2) {
+      const [x, y] = [perWindow[i], perWindow[i + 1]];
+      if (x[0] !== y[0]) diffs.push(x[0] ? x[1] - y[1] : y[1] - x[1]);
+    }
+    diffs.sort((x, y) => x - y);
+    const pairMedian = diffs.length ? diffs[diffs.length >> 1] : NaN;
+    console.log(JSON.stringify({ load: JSON.parse(d), windows: w, trackingOnMsPerReq: +a.toFixed(4), trackingOffMsPerReq: +b.toFixed(4), trackingCostMs: +(a - b).toFixed(4), pairMedianCostMs: +pairMedian.toFixed(4), pairs: diffs.length,
+      // requests the tracker left untracked because the process was overloaded (load > 0.8): such a run measures less than tracking
+      sampledOut: t.tracker?.stats().sampledOut }));
     server.close(); server.closeAllConnections();
     sink.c.kill(); upstream.c.kill();
     t.shutdown().then(() => process.exit(0));

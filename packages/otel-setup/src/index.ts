@@ -166,6 +166,7 @@ const noopHandle = (id: string): RequestHandle => ({
   startPhase() {},
   endPhase() {},
   phaseDuration() {},
+  setAttributes() {},
   complete() {},
   fail() {},
 });

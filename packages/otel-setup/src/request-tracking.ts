@@ -100,6 +100,8 @@ interface UpstreamState {
   firstChunkAt: number | undefined;
 }
 
+const STREAMING: Attributes = Object.freeze({ 'ccr.streaming': true });
+
 /** Longest wait of a request's completion for its GenAI results (decompression), ms. */
 const PENDING_WAIT_MS = 1000;
 
@@ -124,6 +126,13 @@ const kServerHooked = Symbol('ccr-otel.server-hooked');
 const upstreamOf = new WeakMap<object, UpstreamState>();
 /** A client IncomingMessage (an upstream's answer) until it ended → the upstream call's state. */
 const upstreamResponseOf = new WeakMap<object, { request: ClientRequest; u: UpstreamState }>();
+/**
+ * On the request's (recording) span until the request is done: its state, for outgoing calls that
+ * find their request through the active span. A symbol here, not a WeakMap: it is looked up for
+ * every outgoing call (the profile: 82 → 28 ms self time over 9,000 requests), and only request
+ * spans carry it.
+ */
+const kSpanRequest = Symbol('ccr-otel.span-request');
 
 type Tagged<K extends symbol, T> = { [k in K]?: T };
 
@@ -133,7 +142,6 @@ let idPrefix = '';
 export class HttpRequestTracking {
   /** The request whose async context this is: for requests without a server span to find them by. */
   private readonly store = new AsyncLocalStorage<RequestState>();
-  private readonly bySpan = new WeakMap<object, RequestState>();
   private readonly byTrace = new Map<string, RequestState>();
   private readonly subs: Array<[string, (m: unknown) => void]> = [];
   private readonly tracker: RequestTracker;
@@ -188,7 +196,11 @@ export class HttpRequestTracking {
   private index(st: RequestState): void {
     const span = st.handle?.span;
     if (!span || !span.isRecording()) return;
-    this.bySpan.set(span, st);
+    try {
+      (span as Tagged<typeof kSpanRequest, RequestState>)[kSpanRequest] = st;
+    } catch {
+      /* a span that takes no property (frozen): found by its trace id */
+    }
     st.traceId = span.spanContext().traceId;
     if (this.byTrace.size < 100000) this.byTrace.set(st.traceId, st);
   }
@@ -295,7 +307,7 @@ export class HttpRequestTracking {
       if (f.stream !== undefined) attrs['ccr.streaming'] = f.stream;
       Object.assign(st.client, f);
       Object.assign(st.attrs, attrs);
-      st.handle?.span.setAttributes(attrs);
+      st.handle?.setAttributes(attrs);
     }
     st.peek = undefined;
     // the body size only when it is known: content-length, else every byte counted up to 'end'
@@ -313,7 +325,7 @@ export class HttpRequestTracking {
     const ct = res.getHeader('content-type');
     if (typeof ct === 'string' && ct.includes('text/event-stream')) {
       st.attrs['ccr.streaming'] = true;
-      h.span.setAttribute('ccr.streaming', true);
+      h.setAttributes(STREAMING);
     }
     st.responseOpen = true;
     h.startPhase('response', { 'http.response.status_code': res.statusCode });
@@ -342,6 +354,9 @@ export class HttpRequestTracking {
   private finish(st: RequestState, success: boolean, extra: Attributes, cancelled: boolean): void {
     st.done = true;
     if (st.traceId && this.byTrace.get(st.traceId) === st) this.byTrace.delete(st.traceId);
+    // the span may outlive the request (batched for export): it lets go of the request's state
+    const span = st.handle?.span as Tagged<typeof kSpanRequest, RequestState> | undefined;
+    if (span?.[kSpanRequest] === st) span[kSpanRequest] = undefined;
     const h = this.handle(st);
     if (st.ingressOpen) this.endIngress(st);
     if (st.responseOpen) {
@@ -376,8 +391,11 @@ export class HttpRequestTracking {
     // its trace id last (concurrent requests may share an incoming trace id: only a fallback)
     let st = this.store.getStore();
     if (!st || st.done) {
-      const span = trace.getSpan(ctx);
-      if (span) st = this.bySpan.get(span) ?? this.byTrace.get(span.spanContext().traceId);
+      const span = trace.getSpan(ctx) as (Span & Tagged<typeof kSpanRequest, RequestState>) | undefined;
+      if (span) {
+        st = span[kSpanRequest];
+        if (st === undefined || st.tracking !== this) st = this.byTrace.get(span.spanContext().traceId);
+      }
     }
     if (!st || st.done) return undefined;
     return st;
@@ -404,7 +422,7 @@ export class HttpRequestTracking {
   private onFirstChunk(u: UpstreamState): void {
     if (u.state.done || !u.call || u.firstChunkAt !== undefined) return;
     u.firstChunkAt = performance.now();
-    this.handle(u.state).phaseDuration(`${u.phase}.first_token`, u.firstChunkAt - u.startedAt);
+    this.handle(u.state).phaseDuration(u.phase === 'upstream' ? 'upstream.first_token' : `${u.phase}.first_token`, u.firstChunkAt - u.startedAt);
   }
 
   private onUndiciCreate({ request }: { request: UndiciRequest }): void {
@@ -454,7 +472,8 @@ export class HttpRequestTracking {
     u.call?.responseHeaders(status, contentType, contentEncoding);
     if (u.ttfbMs !== undefined) return;
     u.ttfbMs = performance.now() - u.startedAt;
-    this.handle(u.state).phaseDuration(`${u.phase}.ttfb`, u.ttfbMs);
+    // the first upstream's sub-phase names are constants (hashed once for the histogram's series look-up), later ones built
+    this.handle(u.state).phaseDuration(u.phase === 'upstream' ? 'upstream.ttfb' : `${u.phase}.ttfb`, u.ttfbMs);
   }
 
   private onHttpClientResponse({ request, response }: { request: ClientRequest; response: IncomingMessage }): void {
@@ -524,11 +543,11 @@ export class HttpRequestTracking {
           attrs['ccr.phase.first_token_ms'] = u.firstChunkAt - u.startedAt;
           attrs['ccr.phase.stream_ms'] = streamMs;
           if (r.stream) Object.assign(attrs, r.stream);
-          h.phaseDuration(`${u.phase}.stream`, streamMs);
+          h.phaseDuration(u.phase === 'upstream' ? 'upstream.stream' : `${u.phase}.stream`, streamMs);
         }
         h.endPhase(u.phase, attrs);
         if (u.retryAfter) r.span['http.response.header.retry-after'] = [u.retryAfter];
-        h.span.setAttributes(r.span);
+        h.setAttributes(r.span);
       } catch {
         /* never into the host */
       }

@@ -1,5 +1,5 @@
 import * as zlib from 'node:zlib';
-import { JsonWindow } from '../src/genai/json-window';
+import { JsonWindow, boolField, numberField, stringField, stringFields } from '../src/genai/json-window';
 import { apiFormatOf, providerFromHost, resolveProvider, splitModel } from '../src/genai/providers';
 import { requestFields } from '../src/genai/request-fields';
 import { ResponseParser, type ResponseParserOptions, type ResponseSummary } from '../src/genai/response-parser';
@@ -190,6 +190,17 @@ describe('ResponseParser', () => {
     }
   });
 
+  test('CRLF line breaks, a "data:" line without a space and bare "data:" / "event:" lines give the same facts, in any chunking', async () => {
+    const opts: ResponseParserOptions = { format: 'anthropic', streaming: true };
+    const plain = strip(await parse(opts, [Buffer.from(ANTHROPIC_STREAM)]));
+    const odd = ANTHROPIC_STREAM.replace(/\n/g, '\r\n').replace(/data: /g, 'data:').replace(/^event: ping\r\n/m, 'event:\r\ndata:\r\nevent\r\ndata\r\n');
+    expect(odd).not.toBe(ANTHROPIC_STREAM);
+    const b = Buffer.from(odd);
+    expect(strip(await parse(opts, [b]))).toEqual(plain);
+    const r = rng(5);
+    for (let k = 0; k < 200; k++) expect(strip(await parse(opts, randomSplit(b, r)))).toEqual(plain);
+  });
+
   test('the first output chunk is reported once, synchronously, by the write that carries it', async () => {
     const seen: number[] = [];
     const p = new ResponseParser({ format: 'openai', streaming: true, onFirstChunk: (t) => seen.push(t) });
@@ -237,6 +248,30 @@ describe('ResponseParser', () => {
     expect(long.usage).toEqual({ input: 5, output: 4, cacheRead: 2 });
   });
 
+  test('an event stream is decoded as a StringDecoder decodes it, for any chunking, valid UTF-8 or not', () => {
+    const { StringDecoder } = require('node:string_decoder') as typeof import('node:string_decoder');
+    let seed = 11;
+    const r = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const pieces = [Buffer.from('a'), Buffer.from('é'), Buffer.from('世'), Buffer.from('😀'), Buffer.from([0xff]), Buffer.from([0x80]), Buffer.from([0xe4, 0xb8]), Buffer.from([0xf0, 0x9f]), Buffer.from([0xc3])];
+    for (let n = 0; n < 2000; n++) {
+      const parts: Buffer[] = [];
+      const len = 1 + Math.floor(r() * 12);
+      for (let i = 0; i < len; i++) parts.push(pieces[Math.floor(r() * pieces.length)]);
+      const bytes = Buffer.concat(parts);
+      const decoder = new StringDecoder('utf8');
+      const parser = new ResponseParser({ format: 'anthropic', streaming: true }) as unknown as { decode(b: Uint8Array): string; carry?: Buffer };
+      let expected = '';
+      let got = '';
+      for (const c of randomSplit(bytes, r)) {
+        expected += decoder.write(c);
+        got += parser.decode(new Uint8Array(c));
+      }
+      expected += decoder.end();
+      got += parser.carry ? parser.carry.toString('utf8') : '';
+      expect(got).toBe(expected);
+    }
+  });
+
   test('an error event inside a 2xx stream is reported', async () => {
     const s = await parse({ format: 'anthropic', streaming: true }, [Buffer.from(sse([['error', { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }]]))]);
     expect(s.errorType).toBe('overloaded_error');
@@ -250,6 +285,81 @@ describe('ResponseParser', () => {
   });
 });
 
+/** What the field readers did before they were written by hand: anchored regular expressions at each needle. */
+function regexReader(kind: 'string' | 'scalar') {
+  return (text: string, key: string, last = false): string[] => {
+    const k = key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const re =
+      kind === 'string'
+        ? new RegExp(`"${k}"\\s*:\\s*"((?:[^"\\\\]|\\\\.){0,512})"`, 'y')
+        : new RegExp(`"${k}"\\s*:\\s*(-?\\d+(?:\\.\\d+)?(?:[eE][-+]?\\d+)?|true|false)`, 'y');
+    const needle = `"${key}"`;
+    const out: string[] = [];
+    let i = last ? text.lastIndexOf(needle) : text.indexOf(needle);
+    while (i >= 0) {
+      re.lastIndex = i;
+      const m = re.exec(text);
+      if (m) out.push(m[1]);
+      i = last ? (i > 0 ? text.lastIndexOf(needle, i - 1) : -1) : text.indexOf(needle, i + 1);
+    }
+    return out;
+  };
+}
+
+describe('JSON field readers', () => {
+  const strings = regexReader('string');
+  const scalars = regexReader('scalar');
+  const firstNumber = (vs: string[]) => vs.map(Number).find((n) => Number.isFinite(n));
+  const firstBool = (vs: string[]) => vs.map((v) => (v === 'true' ? true : v === 'false' ? false : undefined)).find((b) => b !== undefined);
+  const unescaped = (v: string | undefined) => (v === undefined || v.indexOf('\\') < 0 ? v : JSON.parse(`"${v}"`));
+  const check = (text: string, key: string) => {
+    expect(stringField(text, key)).toEqual(unescaped(strings(text, key)[0]));
+    expect(stringField(text, key, true)).toEqual(unescaped(strings(text, key, true)[0]));
+    expect(numberField(text, key)).toEqual(firstNumber(scalars(text, key)));
+    expect(numberField(text, key, true)).toEqual(firstNumber(scalars(text, key, true)));
+    expect(boolField(text, key)).toEqual(firstBool(scalars(text, key)));
+    expect(stringFields(text, key)).toEqual([...new Set(strings(text, key))].slice(0, 8));
+  };
+
+  test('read what the regular expressions they replace read: spacing, escapes, numbers, bounds, look-alikes', () => {
+    const cases = [
+      '{"model":"claude-sonnet-4","max_tokens":256,"stream":true}',
+      '{ "model" :\t"a\\"b\\\\c" , "max_tokens" : -1.5e3, "stream" : false }',
+      '{"model": "x", "messages": [{"content": "\\"model\\": \\"fake\\""}], "model": "y"}',
+      '{"max_tokens": 12.}',
+      '{"max_tokens": 1e}',
+      '{"max_tokens": -}',
+      '{"max_tokens": truthy, "stream": fals}',
+      '{"max_tokens": "256", "stream": "true"}',
+      '{"model"\u00a0:\u2028"nbsp"}',
+      '{"model": "unterminated',
+      '{"model": "line\\\nbreak"}',
+      '{"model": "ends with a backslash\\',
+      `{"model": "${'m'.repeat(512)}"}`,
+      `{"model": "${'m'.repeat(513)}", "model": "short"}`,
+      `{"model": "${'\\n'.repeat(512)}"}`,
+      `{"model": "${'\\n'.repeat(513)}"}`,
+      '{"model":',
+      '"model"',
+      '{"model": null, "model": "second"}',
+      '{"finish_reason": "stop", "finish_reason": "length", "finish_reason": "stop"}',
+    ];
+    for (const text of cases) for (const key of ['model', 'max_tokens', 'stream', 'finish_reason', 'absent']) check(text, key);
+  });
+
+  test('agree with them on random JSON-like text', () => {
+    let seed = 7;
+    const r = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const parts = ['"k"', '"k"', ':', ' ', '\t', '"', '\\', '\\"', 'true', 'false', '-', '1', '2.5', 'e', 'E+', '9', ',', '}', 'x', '\n', '\u00a0'];
+    for (let n = 0; n < 3000; n++) {
+      let text = '';
+      const len = 1 + Math.floor(r() * 14);
+      for (let i = 0; i < len; i++) text += parts[Math.floor(r() * parts.length)];
+      check(text, 'k');
+    }
+  });
+});
+
 describe('request fields, providers, errors, prices', () => {
   test('request fields come from the head (model) and the tail (Claude Code puts stream and max_tokens last)', () => {
     const body = JSON.stringify({ model: 'anthropic,claude-sonnet-4', messages: [{ role: 'user', content: 'q'.repeat(100000) + '"stream": false' }], temperature: 0.2, max_tokens: 32000, stream: true });
@@ -259,6 +369,29 @@ describe('request fields, providers, errors, prices', () => {
     expect(requestFields(w)).toEqual({ model: 'anthropic,claude-sonnet-4', temperature: 0.2, maxTokens: 32000, stream: true });
     expect(splitModel('anthropic,claude-sonnet-4')).toEqual({ provider: 'anthropic', model: 'claude-sonnet-4' });
     expect(splitModel('gpt-4o')).toEqual({ model: 'gpt-4o' });
+  });
+
+  test("a window's head text is decoded once and again only after the head grew", () => {
+    const w = new JsonWindow(8, 4);
+    w.write(Buffer.from('{"a":'));
+    const first = w.headText();
+    expect(first).toBe('{"a":');
+    expect(w.headText()).toBe(first);
+    w.write(Buffer.from('12345678'));
+    expect(w.headText()).toBe('{"a":123');
+    w.write(Buffer.from('9}')); // past the head: the tail only
+    expect(w.headText()).toBe('{"a":123');
+    expect(w.tailText()).toBe('789}');
+    expect(w.text()).toBe('{"a":123\n…\n789}');
+  });
+
+  test('request fields the caller already knows are not looked for', () => {
+    const w = new JsonWindow(4096, 1024);
+    w.write(Buffer.from(JSON.stringify({ model: 'm', max_tokens: 9, temperature: 0.5, stream: true })));
+    expect(requestFields(w)).toEqual({ model: 'm', stream: true, maxTokens: 9, temperature: 0.5 });
+    expect(requestFields(w, { maxTokens: true })).toEqual({ model: 'm', stream: true, temperature: 0.5 });
+    expect(requestFields(w, { temperature: true })).toEqual({ model: 'm', stream: true, maxTokens: 9 });
+    expect(requestFields(w, { maxTokens: true, temperature: true })).toEqual({ model: 'm', stream: true });
   });
 
   test('API formats from paths; providers from hosts, then CCR provider names, then the format', () => {

@@ -80,6 +80,8 @@ export interface RequestHandle {
   endPhase(name: string, attributes?: Attributes): void;
   /** Records a sub-phase's duration (ms) in ccr.request.phase.duration without an event: its figures ride on its phase's event. */
   phaseDuration(name: string, ms: number): void;
+  /** Sets attributes on the request's span; a value the span already holds is not set again. */
+  setAttributes(attributes: Attributes): void;
   complete(success: boolean, attributes?: Attributes): void;
   fail(error: unknown, attributes?: Attributes): void;
 }
@@ -91,6 +93,24 @@ function checkPositive(name: string, v: unknown): void {
 }
 
 const NOOP_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/**
+ * Sets on `span` the attributes it does not already hold with the same value (an SDK span shows
+ * them as `attributes`; an HTTP server span already has the method, a streamed answer's ccr.streaming
+ * may be known from the request body): a repeated fact costs a property read instead of the SDK's
+ * checks and copy. Any other span gets them all.
+ */
+function setNewAttributes(span: Span, attributes: Attributes): void {
+  const held = (span as { attributes?: unknown }).attributes;
+  if (typeof held !== 'object' || held === null) {
+    span.setAttributes(attributes);
+    return;
+  }
+  for (const k in attributes) {
+    const v = attributes[k];
+    if (v !== (held as Attributes)[k]) span.setAttribute(k, v!);
+  }
+}
 const COMPLETED: Attributes = Object.freeze({ 'ccr.request.outcome': 'completed' });
 const FAILED: Attributes = Object.freeze({ 'ccr.request.outcome': 'failed' });
 
@@ -100,18 +120,21 @@ class UntrackedRequest implements RequestHandle {
   startPhase(): void {}
   endPhase(): void {}
   phaseDuration(): void {}
+  setAttributes(): void {}
   complete(): void {}
   fail(): void {}
 }
 
-/** A phase started and not ended yet: when, and the attributes it started with. */
+/** A phase started and not ended yet: its name, when, and its event's attributes so far (a copy of those it started with). */
 interface OpenPhase {
+  name: string;
   at: number;
-  attributes: Attributes | undefined;
+  attributes: Attributes;
 }
 
 class TrackedRequest implements RequestHandle {
-  private readonly phases = new Map<string, OpenPhase>();
+  /** In start order; a request has a few open at once (ingress, upstream, response): a list, not a Map per request. */
+  private readonly phases: OpenPhase[] = [];
   ended = false;
 
   constructor(
@@ -125,16 +148,29 @@ class TrackedRequest implements RequestHandle {
   startPhase(name: string, attributes?: Attributes, startTime?: number): void {
     if (this.ended) return;
     const now = performance.now();
-    this.phases.set(name, { at: startTime !== undefined && startTime <= now ? startTime : now, attributes });
+    const a: Attributes = {};
+    if (attributes) for (const k in attributes) a[k] = attributes[k];
+    const open: OpenPhase = { name, at: startTime !== undefined && startTime <= now ? startTime : now, attributes: a };
+    // started again before it ended: the new start replaces the old one, in its place
+    const i = this.phaseIndex(name);
+    if (i < 0) this.phases.push(open);
+    else this.phases[i] = open;
+  }
+
+  private phaseIndex(name: string): number {
+    const p = this.phases;
+    for (let i = 0; i < p.length; i++) if (p[i].name === name) return i;
+    return -1;
   }
 
   endPhase(name: string, attributes?: Attributes): void {
-    const open = this.phases.get(name);
-    if (this.ended || open === undefined) {
+    const i = this.ended ? -1 : this.phaseIndex(name);
+    if (i < 0) {
       this.tracker._count('unmatchedPhaseEnds');
       return;
     }
-    this.phases.delete(name);
+    const open = this.phases[i];
+    this.phases.splice(i, 1);
     const ms = performance.now() - open.at;
     this.phaseEvent(name, open, attributes, ms, false);
     this.tracker._phaseDuration(name, ms);
@@ -144,10 +180,13 @@ class TrackedRequest implements RequestHandle {
     if (!this.ended) this.tracker._phaseDuration(name, ms);
   }
 
+  setAttributes(attributes: Attributes): void {
+    setNewAttributes(this.span, attributes);
+  }
+
   /** One `phase` event per phase, dated at its start: its name, duration and the attributes of its start and end. */
   private phaseEvent(name: string, open: OpenPhase, end: Attributes | undefined, ms: number, incomplete: boolean): void {
-    const a: Attributes = {};
-    if (open.attributes) for (const k in open.attributes) a[k] = open.attributes[k];
+    const a = open.attributes;
     if (end) for (const k in end) a[k] = end[k];
     a['ccr.phase.name'] = name;
     a['ccr.phase.duration_ms'] = ms;
@@ -157,7 +196,7 @@ class TrackedRequest implements RequestHandle {
 
   complete(success: boolean, attributes?: Attributes): void {
     if (!this.tracker._release(this)) return;
-    if (attributes) this.span.setAttributes(attributes);
+    if (attributes) setNewAttributes(this.span, attributes);
     if (!success) this.span.setStatus({ code: SpanStatusCode.ERROR });
     this.finish(success ? 'completed' : 'failed');
   }
@@ -182,9 +221,9 @@ class TrackedRequest implements RequestHandle {
     this.ended = true;
     const now = performance.now();
     // phases still open when the request ends are recorded up to its end, marked incomplete
-    if (this.phases.size) {
-      for (const [name, open] of this.phases) this.phaseEvent(name, open, undefined, now - open.at, true);
-      this.phases.clear();
+    if (this.phases.length) {
+      for (const open of this.phases) this.phaseEvent(open.name, open, undefined, now - open.at, true);
+      this.phases.length = 0;
     }
     if (outcome) this.tracker._finished(outcome, now - this.startedAt);
     if (this.owned) this.span.end();
@@ -315,7 +354,7 @@ export class RequestTracker {
         { kind: SpanKind.SERVER, attributes: { 'ccr.request.id': id, ...attributes }, startTime: at === now ? undefined : at },
         options?.parent,
       );
-    if (!owned && attributes) span.setAttributes(attributes);
+    if (!owned && attributes) setNewAttributes(span, attributes);
     const req = new TrackedRequest(id, span, owned, this, at);
     this.active.set(id, req);
     this.counts.started++;

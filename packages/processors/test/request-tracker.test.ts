@@ -36,6 +36,56 @@ describe('RequestTracker', () => {
     expect(await metricPoints(reader, 'ccr.request.duration')).toHaveLength(1);
   });
 
+  it("a phase's start attributes are copied when it starts: the caller's object is neither kept nor changed", () => {
+    const { exporter, tracker } = setup();
+    const req = tracker.trackRequest('r1');
+    const start = { 'server.address': 'api.example' };
+    const end = { 'http.response.status_code': 200 };
+    req.startPhase('upstream', start);
+    start['server.address'] = 'changed later';
+    req.endPhase('upstream', end);
+    req.startPhase('response', start);
+    req.complete(true);
+    expect(start).toEqual({ 'server.address': 'changed later' });
+    expect(end).toEqual({ 'http.response.status_code': 200 });
+    const [span] = exporter.getFinishedSpans();
+    expect(span.events[0].attributes).toMatchObject({ 'server.address': 'api.example', 'http.response.status_code': 200, 'ccr.phase.name': 'upstream' });
+    expect(span.events[1].attributes).toMatchObject({ 'server.address': 'changed later', 'ccr.phase.name': 'response', 'ccr.phase.incomplete': true });
+    expect(span.events[1].attributes?.['http.response.status_code']).toBeUndefined();
+  });
+
+  it('setAttributes, complete and tracking on an existing span set only what the span does not already hold', () => {
+    const { exporter, tracker } = setup();
+    const tracer = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] }).getTracer('t');
+    const server = tracer.startSpan('server', { attributes: { 'http.request.method': 'POST' } });
+    const set = jest.spyOn(server, 'setAttribute');
+    const req = tracker.trackRequest('r1', { 'http.request.method': 'POST', 'http.route': '/v1' }, { span: server });
+    expect(set.mock.calls.map((c) => c[0])).toEqual(['http.route']);
+    set.mockClear();
+    const hosts = ['a:1'];
+    req.setAttributes({ 'ccr.streaming': true, 'gen_ai.request.model': 'm' });
+    req.setAttributes({ 'ccr.streaming': true, 'gen_ai.request.model': 'm2', 'ccr.upstream.hosts': hosts });
+    req.complete(true, { 'gen_ai.request.model': 'm2', 'ccr.upstream.hosts': ['a:1'], 'http.response.status_code': 200 });
+    expect(set.mock.calls.map((c) => c[0])).toEqual([
+      'ccr.streaming',
+      'gen_ai.request.model',
+      'gen_ai.request.model',
+      'ccr.upstream.hosts',
+      'ccr.upstream.hosts', // an array is compared by identity: the SDK copied the first one
+      'http.response.status_code',
+    ]);
+    server.end();
+    const [span] = exporter.getFinishedSpans();
+    expect(span.attributes).toEqual({
+      'http.request.method': 'POST',
+      'http.route': '/v1',
+      'ccr.streaming': true,
+      'gen_ai.request.model': 'm2',
+      'ccr.upstream.hosts': ['a:1'],
+      'http.response.status_code': 200,
+    });
+  });
+
   it('phaseDuration records a sub-phase in ccr.request.phase.duration without an event of its own', async () => {
     const { exporter, tracker, reader } = setup();
     const req = tracker.trackRequest('r1');
@@ -92,6 +142,25 @@ describe('RequestTracker', () => {
     expect(span.events[0].name).toBe('phase');
     expect(span.events[0].attributes).toMatchObject({ 'ccr.phase.name': 'response', 'ccr.phase.incomplete': true, 'http.response.status_code': 200 });
     expect(typeof span.events[0].attributes?.['ccr.phase.duration_ms']).toBe('number');
+  });
+
+  it('a phase started again before it ended replaces its start in place; phases still open end in start order', () => {
+    const { exporter, tracker } = setup();
+    const req = tracker.trackRequest('r1');
+    req.startPhase('a', { n: 1 });
+    req.startPhase('b');
+    req.startPhase('c');
+    req.startPhase('a', { n: 2 });
+    req.endPhase('b');
+    req.endPhase('b'); // already ended: counted, no event
+    req.complete(true);
+    const [span] = exporter.getFinishedSpans();
+    expect(span.events.map((e) => [e.attributes?.['ccr.phase.name'], e.attributes?.n, e.attributes?.['ccr.phase.incomplete']])).toEqual([
+      ['b', undefined, undefined],
+      ['a', 2, true],
+      ['c', undefined, true],
+    ]);
+    expect(tracker.stats().unmatchedPhaseEnds).toBe(1);
   });
 
   it('fail() records the exception and ERROR status', () => {

@@ -10,8 +10,11 @@ export interface RequestFields {
 
 const MAX_TOKENS_KEYS = ['max_tokens', 'max_completion_tokens', 'max_output_tokens', 'maxOutputTokens'];
 
-/** Model first from the head (clients put it first); the rest from head or tail (Claude Code puts them last). */
-export function requestFields(w: JsonWindow): RequestFields {
+/**
+ * Model first from the head (clients put it first); the rest from head or tail (Claude Code puts them
+ * last). `skip` leaves out fields the caller already knows (not looked for).
+ */
+export function requestFields(w: JsonWindow, skip?: { maxTokens?: boolean; temperature?: boolean }): RequestFields {
   const head = w.headText();
   const tail = w.tailText();
   const out: RequestFields = {};
@@ -19,13 +22,14 @@ export function requestFields(w: JsonWindow): RequestFields {
   if (model) out.model = model;
   const stream = boolField(head, 'stream') ?? (tail ? boolField(tail, 'stream') : undefined);
   if (stream !== undefined) out.stream = stream;
-  for (const k of MAX_TOKENS_KEYS) {
+  if (!skip?.maxTokens) for (const k of MAX_TOKENS_KEYS) {
     const n = numberField(head, k) ?? (tail ? numberField(tail, k) : undefined);
     if (n !== undefined && Number.isInteger(n)) {
       out.maxTokens = n;
       break;
     }
   }
+  if (skip?.temperature) return out;
   const t = numberField(head, 'temperature') ?? (tail ? numberField(tail, 'temperature') : undefined);
   if (t !== undefined) out.temperature = t;
   return out;

@@ -1,4 +1,3 @@
-import { StringDecoder } from 'node:string_decoder';
 import type * as Zlib from 'node:zlib';
 import { JsonWindow, numberField, stringField, stringFields } from './json-window';
 import type { ApiFormat } from './providers';
@@ -76,7 +75,9 @@ export class ResponseParser {
   private readonly maxLine: number;
   private readonly summary: ResponseSummary = { finishReasons: [], usage: {}, chunks: 0, malformed: false };
   private z: ReturnType<typeof decompressor>;
-  private decoder: StringDecoder | undefined;
+  /** An event stream: its text is decoded chunk by chunk (the tail of a UTF-8 sequence cut by a chunk waits in `carry`). */
+  private readonly streaming: boolean;
+  private carry: Buffer | undefined;
   private window: JsonWindow | undefined;
   private partial = '';
   private skippingLine = false;
@@ -92,6 +93,7 @@ export class ResponseParser {
 
   constructor(options: ResponseParserOptions) {
     this.o = options;
+    this.streaming = options.streaming;
     this.captureBytes = options.captureBytes ?? 0;
     this.maxLine = options.maxLineBytes ?? 1024 * 1024;
     try {
@@ -108,8 +110,7 @@ export class ResponseParser {
         });
         this.z.on('end', () => this.deliver());
       }
-      if (options.streaming) this.decoder = new StringDecoder('utf8');
-      else this.window = new JsonWindow(WINDOW_HEAD, WINDOW_TAIL);
+      if (!options.streaming) this.window = new JsonWindow(WINDOW_HEAD, WINDOW_TAIL);
     } catch {
       this.disabled = true;
       this.summary.malformed = true;
@@ -175,10 +176,26 @@ export class ResponseParser {
     if (this.disabled) return;
     try {
       if (this.window) this.window.write(b);
-      else this.lines(this.decoder!.write(b as Buffer));
+      else this.lines(this.decode(b));
     } catch {
       this.fail();
     }
+  }
+
+  /**
+   * A chunk of the event stream as text: a UTF-8 sequence cut at its end waits for the next chunk
+   * (what a StringDecoder does, without its per-stream buffer and per-chunk bookkeeping).
+   */
+  private decode(chunk: Uint8Array): string {
+    let b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.carry) {
+      b = Buffer.concat([this.carry, b]);
+      this.carry = undefined;
+    }
+    const cut = completeUtf8Length(b);
+    // a copy: the chunk's memory may be reused by its reader
+    if (cut < b.length) this.carry = Buffer.from(b.subarray(cut));
+    return b.toString('utf8', 0, cut);
   }
 
   // ---- SSE ----
@@ -188,19 +205,21 @@ export class ResponseParser {
     for (;;) {
       const nl = text.indexOf('\n', start);
       if (nl < 0) break;
-      let line: string;
       if (this.skippingLine) {
         this.skippingLine = false;
         start = nl + 1;
         continue;
       }
       if (this.partial) {
-        line = this.partial + text.slice(start, nl);
+        let line = this.partial + text.slice(start, nl);
         this.partial = '';
-      } else line = text.slice(start, nl);
+        if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
+        this.line(line, 0, line.length);
+      } else {
+        // read in place: no string per line, only the payloads and event names taken out of it
+        this.line(text, start, nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl);
+      }
       start = nl + 1;
-      if (line.charCodeAt(line.length - 1) === 13) line = line.slice(0, -1);
-      this.line(line);
     }
     if (start < text.length && !this.skippingLine) {
       const rest = start === 0 ? text : text.slice(start);
@@ -212,17 +231,17 @@ export class ResponseParser {
     }
   }
 
-  private line(line: string): void {
-    if (line.length === 0) {
+  /** The line text[from, to) (its line break left out). */
+  private line(text: string, from: number, to: number): void {
+    if (to === from) {
       this.event = undefined;
       return;
     }
-    const c = line.charCodeAt(0);
-    if (c === 100 /* d */ && line.startsWith('data:')) {
-      const payload = line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5);
-      this.data(payload);
-    } else if (c === 101 /* e */ && line.startsWith('event:')) {
-      this.event = line.slice(6).trim();
+    const c = text.charCodeAt(from);
+    if (c === 100 /* d */ && to - from >= 5 && text.startsWith('data:', from)) {
+      this.data(text.slice(from + 5 < to && text.charCodeAt(from + 5) === 32 ? from + 6 : from + 5, to));
+    } else if (c === 101 /* e */ && to - from >= 6 && text.startsWith('event:', from)) {
+      this.event = text.slice(from + 6, to).trim();
     }
   }
 
@@ -239,7 +258,8 @@ export class ResponseParser {
     }
   }
 
-  private chunk(capture: (() => string | undefined) | undefined): void {
+  /** An output chunk; `text` reads its output text from the payload, only when capture is on. */
+  private chunk(p: string, text: (p: string) => string | undefined): void {
     const now = performance.now();
     const s = this.summary;
     s.chunks++;
@@ -252,8 +272,8 @@ export class ResponseParser {
         /* never into the parser */
       }
     }
-    if (capture && this.captureBytes > 0 && this.captured.length < this.captureBytes) {
-      const t = capture();
+    if (this.captureBytes > 0 && this.captured.length < this.captureBytes) {
+      const t = text(p);
       if (t) this.captured = (this.captured + t).slice(0, this.captureBytes);
     }
   }
@@ -261,10 +281,7 @@ export class ResponseParser {
   private anthropicEvent(p: string): void {
     const type = this.event ?? stringField(p, 'type');
     if (type === 'content_block_delta') {
-      this.chunk(() => {
-        const d = JSON.parse(p).delta ?? {};
-        return d.text ?? d.partial_json ?? d.thinking;
-      });
+      this.chunk(p, anthropicText);
     } else if (type === 'message_start') {
       const m = JSON.parse(p).message ?? {};
       if (typeof m.id === 'string') this.summary.responseId = m.id;
@@ -312,10 +329,7 @@ export class ResponseParser {
       return;
     }
     if (hasStringValue(p, '"content"') || hasStringValue(p, '"reasoning_content"') || hasStringValue(p, '"reasoning"') || p.indexOf('"tool_calls"') >= 0) {
-      this.chunk(() => {
-        const d = JSON.parse(p).choices?.[0]?.delta ?? {};
-        return d.content ?? d.reasoning_content ?? d.reasoning;
-      });
+      this.chunk(p, openaiText);
     }
     if (hasStringValue(p, '"finish_reason"', true)) for (const r of stringFields(p, 'finish_reason')) this.addFinish(r);
     if (p.indexOf('"usage"') >= 0 && !USAGE_NULL.test(p) && p.length <= MAX_KEPT_PAYLOAD) this.kept = p;
@@ -323,10 +337,7 @@ export class ResponseParser {
 
   private geminiChunk(p: string): void {
     if (p.indexOf('"text"') >= 0 || p.indexOf('"functionCall"') >= 0) {
-      this.chunk(() => {
-        const parts = JSON.parse(p).candidates?.[0]?.content?.parts ?? [];
-        return parts.map((x: { text?: string }) => x.text ?? '').join('');
-      });
+      this.chunk(p, geminiText);
     }
     if (p.indexOf('"finishReason"') >= 0) for (const r of stringFields(p, 'finishReason')) this.addFinish(r);
     if (p.indexOf('"usageMetadata"') >= 0 && p.length <= MAX_KEPT_PAYLOAD) this.kept = p;
@@ -336,7 +347,7 @@ export class ResponseParser {
     const type = this.event ?? stringField(p, 'type');
     if (!type) return;
     if (type.endsWith('.delta')) {
-      this.chunk(() => JSON.parse(p).delta);
+      this.chunk(p, responsesText);
     } else if (type === 'response.created') {
       const r = JSON.parse(p).response ?? {};
       if (typeof r.id === 'string') this.summary.responseId = r.id;
@@ -357,13 +368,15 @@ export class ResponseParser {
   // ---- end of body ----
 
   private finish(): void {
-    if (this.decoder) {
-      const rest = this.decoder.end();
+    if (this.streaming) {
+      // a sequence still cut at the end decodes as U+FFFD, as a StringDecoder's end() gives it
+      const rest = this.carry ? this.carry.toString('utf8') : '';
+      this.carry = undefined;
       if (rest) this.lines(rest);
       if (this.partial && !this.skippingLine) {
         const last = this.partial;
         this.partial = '';
-        this.line(last);
+        this.line(last, 0, last.length);
       }
       if (this.kept) this.finishKept(JSON.parse(this.kept));
     } else if (this.window) this.finishJson(this.window);
@@ -413,14 +426,13 @@ export class ResponseParser {
     const u = s.usage;
     const head = w.headText();
     const tail = w.tailText() || head;
-    const all = w.text();
     if (this.captureBytes > 0) this.captured = head.slice(0, this.captureBytes);
     const last = (k: string) => numberField(tail, k, true);
     switch (this.o.format) {
       case 'openai':
         s.responseId = stringField(head, 'id');
         s.responseModel = stringField(head, 'model');
-        for (const r of stringFields(all, 'finish_reason')) this.addFinish(r);
+        for (const r of stringFields(w.text(), 'finish_reason')) this.addFinish(r);
         u.input = last('prompt_tokens');
         u.output = last('completion_tokens');
         u.cacheRead = last('cached_tokens') ?? last('prompt_cache_hit_tokens');
@@ -442,7 +454,7 @@ export class ResponseParser {
       case 'gemini': {
         s.responseModel = stringField(tail, 'modelVersion', true);
         s.responseId = stringField(tail, 'responseId', true);
-        for (const r of stringFields(all, 'finishReason')) this.addFinish(r);
+        for (const r of stringFields(w.text(), 'finishReason')) this.addFinish(r);
         u.input = last('promptTokenCount');
         const cand = last('candidatesTokenCount');
         u.reasoning = last('thoughtsTokenCount');
@@ -465,6 +477,26 @@ export class ResponseParser {
   }
 }
 
+/*
+ * Output text of one stream payload, per format: read only when capture is on (module functions,
+ * not a closure per chunk).
+ */
+function anthropicText(p: string): string | undefined {
+  const d = JSON.parse(p).delta ?? {};
+  return d.text ?? d.partial_json ?? d.thinking;
+}
+function openaiText(p: string): string | undefined {
+  const d = JSON.parse(p).choices?.[0]?.delta ?? {};
+  return d.content ?? d.reasoning_content ?? d.reasoning;
+}
+function geminiText(p: string): string | undefined {
+  const parts = JSON.parse(p).candidates?.[0]?.content?.parts ?? [];
+  return parts.map((x: { text?: string }) => x.text ?? '').join('');
+}
+function responsesText(p: string): string | undefined {
+  return JSON.parse(p).delta;
+}
+
 /**
  * Whether `"key": "…"` holds a non-empty string (or, with `emptyOk`, any string) at its first
  * occurrence: indexOf and a few character looks, cheaper than a regular expression per chunk.
@@ -478,6 +510,24 @@ function hasStringValue(p: string, quotedKey: string, emptyOk = false): boolean 
   while (j < p.length && p.charCodeAt(j) <= 32) j++;
   if (p.charCodeAt(j) !== 34 /* " */) return false;
   return emptyOk || p.charCodeAt(j + 1) !== 34;
+}
+
+/**
+ * Bytes of `b` up to an incomplete UTF-8 sequence at its end (at most 3 bytes are cut); all of it
+ * when it ends complete. Invalid bytes are left to the decoder (U+FFFD).
+ */
+function completeUtf8Length(b: Buffer): number {
+  const n = b.length;
+  for (let i = n - 1; i >= 0 && i >= n - 3; i--) {
+    const c = b[i];
+    if (c < 0x80) return n;
+    if (c >= 0xc0) {
+      const need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+      return i + need > n ? i : n;
+    }
+    // a continuation byte: its lead is further back
+  }
+  return n;
 }
 
 const USAGE_NULL = /"usage"\s*:\s*null/;

@@ -115,7 +115,8 @@ export class GenAiCall {
   }
 
   private result(errorType: string | undefined, client: ClientAsk, s: ResponseSummary | undefined, endedAt: number, record: boolean): GenAiCallResult {
-    const sent = requestFields(this.body);
+    // what the client's body gave wins: the upstream body is not searched for it
+    const sent = requestFields(this.body, { maxTokens: client.maxTokens !== undefined, temperature: client.temperature !== undefined });
     const upstreamModel = sent.model ?? (this.format === 'gemini' ? geminiModelOf(this.path) : undefined);
     const provider = resolveProvider(this.host, this.format, client.ccrProvider);
     const requestModel = client.model ?? upstreamModel;
