@@ -25,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { listeningPort } from './lib/port-child.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -167,15 +168,7 @@ function startSink() {
   const child = spawn(process.execPath, [join(here, 'sink.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
   live.add(child.pid);
   child.once('exit', () => live.delete(child.pid));
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    child.stdout.on('data', (d) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) resolve({ child, port: JSON.parse(buf.slice(0, nl)).port });
-    });
-    child.once('exit', (code) => reject(new Error(`sink exited (${code}) before listening`)));
-  });
+  return listeningPort(child, 'sink');
 }
 
 /** The environment of every CCR process: the bench's own without any telemetry settings, a fresh HOME, Node 24 first in PATH. */

@@ -22,6 +22,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { listeningPort } from '../lib/port-child.mjs';
 import { drive, newAgent, percentile } from './load.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -91,15 +92,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms).unref?.());
 /** Starts a script that prints {"port"} on its first line. */
 function startChild(script) {
   const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    child.stdout.on('data', (d) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) resolve({ child, port: JSON.parse(buf.slice(0, nl)).port });
-    });
-    child.once('exit', (code) => reject(new Error(`${script} exited (${code}) before listening`)));
-  });
+  return listeningPort(child, script);
 }
 
 async function sinkCount(port) {
