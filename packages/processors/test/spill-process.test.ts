@@ -5,6 +5,15 @@ import { DurableSpill } from '../src/spill';
 import { DIST_SPILL, drain, expectBalanced, processDirs, segmentFiles, startChild, tempDir, until, waitExit } from './spill-helpers';
 
 // Real processes: a child that spills and is SIGKILLed, a successor that adopts its directory.
+/** Child script lines: three batches (ids 0-2, 100-102 records) spilled at once, then the process stays up. */
+const THREE_BATCHES_THEN_WAIT = `
+  for (let i = 0; i < 3; i++) {
+    const b = Buffer.alloc(300, i); b.writeUInt32LE(i, 0);
+    spill.appendSync({ signal: 'logs', bytes: b, records: 100 + i });
+  }
+  setInterval(() => {}, 1000);
+`;
+
 describe('DurableSpill across processes', () => {
   it('a successor adopts and replays everything a SIGKILLed process wrote with appendSync', async () => {
     const dir = tempDir();
@@ -50,11 +59,7 @@ describe('DurableSpill across processes', () => {
       dir,
       'gateway',
       `
-        for (let i = 0; i < 3; i++) {
-          const b = Buffer.alloc(300, i); b.writeUInt32LE(i, 0);
-          spill.appendSync({ signal: 'logs', bytes: b, records: 100 + i });
-        }
-        setInterval(() => {}, 1000);
+        ${THREE_BATCHES_THEN_WAIT}
         // the request is out, the collector's answer never comes back before the kill
         spill.replay(async () => { console.log('ready'); return new Promise(() => {}); });
       `,
@@ -80,11 +85,7 @@ describe('DurableSpill across processes', () => {
       dir,
       'gateway',
       `
-        for (let i = 0; i < 3; i++) {
-          const b = Buffer.alloc(300, i); b.writeUInt32LE(i, 0);
-          spill.appendSync({ signal: 'logs', bytes: b, records: 100 + i });
-        }
-        setInterval(() => {}, 1000);
+        ${THREE_BATCHES_THEN_WAIT}
         spill.replay(async () => 'retry').then((r) => console.log(r.stopped === 'retry' ? 'ready' : 'unexpected ' + r.stopped));
       `,
     );
