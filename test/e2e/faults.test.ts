@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startCollector, type RunningCollector } from '../helpers/collector';
+import { startCollector, tearDown, type RunningCollector } from '../helpers/collector';
 import { startFaultProxy, type FaultMode, type FaultProxy } from '../helpers/fault-proxy';
 import { childEnv, node24, OTEL_SETUP_DIR, sleep, start, waitFor, type Started } from '../helpers/process';
 import { outputJsonLines, reconcileSender, spillBytes } from '../helpers/records';
@@ -33,13 +33,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const p of procs) await p.stop('SIGKILL').catch(() => undefined);
+  await tearDown(procs, [col], [outDir]);
   await proxy?.close().catch(() => undefined);
-  if (col) {
-    await col.stop().catch(() => undefined);
-    fs.rmSync(col.dataDir, { recursive: true, force: true });
-  }
-  fs.rmSync(outDir, { recursive: true, force: true });
   console.log(`fault suite at ${RATE} records/s:\n${results.map((r) => JSON.stringify(r)).join('\n')}`);
 });
 

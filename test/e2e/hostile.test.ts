@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readJsonLines, signalFiles, startCollector, type RunningCollector } from '../helpers/collector';
+import { readJsonLines, signalFiles, startCollector, tearDown, type RunningCollector } from '../helpers/collector';
 import { attrValue, logRecordsOf, spansOf } from '../helpers/otlp-json';
 import { childEnv, node24, OTEL_SETUP_DIR, start, waitFor, type Started } from '../helpers/process';
 
@@ -26,12 +26,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const p of procs) await p.stop('SIGKILL').catch(() => undefined);
-  if (col) {
-    await col.stop().catch(() => undefined);
-    fs.rmSync(col.dataDir, { recursive: true, force: true });
-  }
-  fs.rmSync(outDir, { recursive: true, force: true });
+  await tearDown(procs, [col], [outDir]);
 });
 
 /** The child's final report (written to stderr as one JSON line). */

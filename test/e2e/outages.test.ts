@@ -18,7 +18,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readJsonLines, signalFiles, startCollector, type RunningCollector } from '../helpers/collector';
+import { readJsonLines, signalFiles, startCollector, tearDown, type RunningCollector } from '../helpers/collector';
 import { attrValue } from '../helpers/otlp-json';
 import { childEnv, node24, OTEL_SETUP_DIR, sleep, start, waitFor, type Started } from '../helpers/process';
 import { outputJsonLines, reconcileSender, seqsOnDisk, spillBytes, type Reconciled } from '../helpers/records';
@@ -40,12 +40,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const p of procs) await p.stop('SIGKILL').catch(() => undefined);
-  if (col) {
-    await col.stop().catch(() => undefined);
-    fs.rmSync(col.dataDir, { recursive: true, force: true });
-  }
-  fs.rmSync(outDir, { recursive: true, force: true });
+  await tearDown(procs, [col], [outDir]);
   console.log(`outage suite:\n${results.map((r) => JSON.stringify(r)).join('\n')}`);
 });
 

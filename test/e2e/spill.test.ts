@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startCollector, type RunningCollector } from '../helpers/collector';
+import { startCollector, tearDown, type RunningCollector } from '../helpers/collector';
 import { childEnv, node24, OTEL_SETUP_DIR, sleep, start, waitFor, type Started } from '../helpers/process';
 import { outputJsonLines, seqsOnDisk, tally } from '../helpers/records';
 
@@ -20,12 +20,7 @@ const collectors: RunningCollector[] = [];
 const procs: Started[] = [];
 
 afterAll(async () => {
-  for (const p of procs) await p.stop('SIGKILL').catch(() => undefined);
-  for (const c of collectors) {
-    await c.stop().catch(() => undefined);
-    fs.rmSync(c.dataDir, { recursive: true, force: true });
-  }
-  fs.rmSync(outDir, { recursive: true, force: true });
+  await tearDown(procs, collectors, [outDir]);
 });
 
 /** A collector that is down: started once (its ports and data directory fixed), then killed. */

@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { freePorts } from './ports';
+import type { Started } from './process';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const COLLECTOR_DIR = path.join(REPO_ROOT, 'collector');
@@ -519,4 +520,18 @@ export async function getJaegerTrace(queryUrl: string, traceId: string): Promise
 /** Jaeger prints a 128-bit trace id whose high half is zero as 16 hex chars; compare ids through this. */
 export function normTraceId(id: string): string {
   return id.toLowerCase().padStart(32, '0');
+}
+
+/**
+ * A suite's teardown: SIGKILLs its children still running, stops its collectors, removes their data
+ * and `dirs`. Never throws: a failed stop must not hide the suite's own failure.
+ */
+export async function tearDown(procs: Started[], collectors: Array<RunningCollector | undefined>, dirs: string[]): Promise<void> {
+  for (const p of procs) await p.stop('SIGKILL').catch(() => undefined);
+  for (const c of collectors) {
+    if (!c) continue;
+    await c.stop().catch(() => undefined);
+    fs.rmSync(c.dataDir, { recursive: true, force: true });
+  }
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 }
