@@ -99,10 +99,10 @@ export abstract class BatchingProcessor<T extends GroupedRecord> {
         description: 'Records kept with a value cut to its limit (truncated) or a cycle cut (circular), and API calls on them ignored because their arguments threw (unreadable_call). Not drops.',
       })
       .addCallback((r) => {
-        const s = this.stats();
-        r.observe(s.truncated, reasons.truncated);
-        r.observe(s.circular, reasons.circular);
-        r.observe(s.unreadableCalls, reasons.unreadableCalls);
+        const { truncated, circular } = this.encoder.counts;
+        r.observe(truncated, reasons.truncated);
+        r.observe(circular, reasons.circular);
+        r.observe(this.unreadableCalls, reasons.unreadableCalls);
       });
   }
 

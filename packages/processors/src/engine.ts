@@ -695,7 +695,7 @@ export class BatchingEngine<T extends GroupedRecord> {
     for (const batch of [...this.active]) {
       const n = batch.encoded.count;
       // in flight: sent, no answer yet; it may arrive, and arrive again from the spill
-      if (!spill.append(this.spillSignal, batch.encoded, batch.inFlight === true || batch.uncertain === true)) continue;
+      if (!spill.append(this.spillSignal, batch.encoded, batch.inFlight === true || batch.uncertain === true, false)) continue;
       batch.gone = true;
       this.active.delete(batch);
       if (batch.inFlight) {
@@ -713,7 +713,7 @@ export class BatchingEngine<T extends GroupedRecord> {
     }
     while (this.queue.length > 0) {
       const encoded = this.queue.take(this.options.maxExportBatchSize)!;
-      if (spill.append(this.spillSignal, encoded)) {
+      if (spill.append(this.spillSignal, encoded, false, false)) {
         this.spilled += encoded.count;
         moved += encoded.count;
       } else this.drop('shutdown', encoded.count);

@@ -90,11 +90,12 @@ export class ExportSpill {
   /**
    * Hands a batch to the spill; false when it cannot take it (the caller counts its records).
    * `uncertain`: an export of it got no answer (see outcomeUnknown, and SpillBatch.uncertain).
+   * `compress` false on exit paths: flushSync() writes it uncompressed anyway, so no gzip job is started.
    */
-  append(signal: SpillSignal, batch: EncodedBatch, uncertain = false): boolean {
+  append(signal: SpillSignal, batch: EncodedBatch, uncertain = false, compress = true): boolean {
     if (this.closed) return false;
     try {
-      return this.spill.append({ signal, bytes: batch.bytes, records: batch.count, priority: batch.maxClass, uncertain });
+      return this.spill.append({ signal, bytes: batch.bytes, records: batch.count, priority: batch.maxClass, uncertain }, compress);
     } catch (err) {
       diag.debug('ExportSpill: append failed', err);
       return false;

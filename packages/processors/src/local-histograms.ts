@@ -30,6 +30,9 @@ const DEFAULT_BOUNDARIES = [0, 5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500
 /** Most attribute sets per histogram (the SDK's default cardinality limit); beyond it, one overflow set. */
 const MAX_SERIES = 2000;
 const OVERFLOW: Attributes = Object.freeze({ 'otel.metric.overflow': true });
+const OVERFLOW_KEY = keyOf(OVERFLOW);
+/** A record without attributes: one object, so that it is remembered like any other set. */
+const NO_ATTRIBUTES: Attributes = Object.freeze({});
 
 /** One reader's running aggregate of one series. */
 class Accumulation {
@@ -100,7 +103,7 @@ export class LocalHistogram {
     let s = this.byObject.get(attributes);
     if (s !== undefined) return s;
     const key = keyOf(attributes);
-    if (!this.series.has(key) && this.series.size >= MAX_SERIES) return this.seriesFor(keyOf(OVERFLOW), OVERFLOW); // not remembered: past the limit
+    if (!this.series.has(key) && this.series.size >= MAX_SERIES) return this.seriesFor(OVERFLOW_KEY, OVERFLOW); // not remembered: past the limit
     s = this.seriesFor(key, attributes);
     this.byObject.set(attributes, s);
     return s;
@@ -118,7 +121,7 @@ export class LocalHistogram {
   }
 
   /** A record with an attribute object: cheap when the same object comes again (it is remembered). */
-  record(value: number, attributes: Attributes = {}): void {
+  record(value: number, attributes: Attributes = NO_ATTRIBUTES): void {
     this.bind(attributes).record(value);
   }
 }

@@ -211,10 +211,6 @@ const MAX_INT64_BIG = 2n ** 63n - 1n;
 /** Without limits: resources, scopes, and the encodeLogRecord/encodeSpan functions. */
 const unlimited = new RecordEncoder();
 
-export function writeAnyValue(w: ProtoWriter, value: unknown): void {
-  unlimited.anyValue(w, value, Infinity);
-}
-
 /** Repeated KeyValue under `field`. */
 export function writeKeyValues(w: ProtoWriter, attrs: Record<string, unknown>, field: number): void {
   unlimited.keyValues(w, attrs, field, Infinity);

@@ -174,7 +174,7 @@ export function resolveOtlpHttpOptions(signal: OtlpSignal, options: OtlpHttpExpo
  * One attempt at sending a batch's bytes: transcoded to OTLP/JSON for http/json, gzipped when
  * asked (in the thread pool), POSTed on a keep-alive agent whose sockets are unref'd.
  */
-export class OtlpPoster {
+class OtlpPoster {
   private readonly agent: http.Agent;
   /** Request options without headers, parsed once. */
   private readonly target: http.RequestOptions;
@@ -218,12 +218,8 @@ export class OtlpPoster {
     } else this.post(body, contentType, false, cb);
   }
 
-  /** Sends a protobuf request that is gzip-compressed already (http/protobuf only), with Content-Encoding: gzip. */
+  /** Sends a protobuf request that is gzip-compressed already, with Content-Encoding: gzip (the exporter offers it for http/protobuf only). */
   sendGzipped(bytes: Uint8Array, cb: (result: ExportOutcome) => void): void {
-    if (this.options.protocol !== 'http/protobuf') {
-      cb({ code: ExportResultCode.FAILED, error: new Error(`OTLP ${this.signal}: gzipped protobuf bytes cannot be sent as ${this.options.protocol}`), retryable: false });
-      return;
-    }
     this.post(bytes, 'application/x-protobuf', true, cb);
   }
 
@@ -293,7 +289,7 @@ export class OtlpHttpExporter implements EncodedBatchExporter {
   ) {
     this.options = Object.freeze(resolveOtlpHttpOptions(signal, options));
     this.poster = new OtlpPoster(signal, this.options);
-    this.exportGzipped = this.options.protocol === 'http/protobuf' ? (batch, cb) => this.sendGzipped(batch, cb) : undefined;
+    this.exportGzipped = this.options.protocol === 'http/protobuf' ? this.sendGzipped : undefined;
   }
 
   /** Calls back once, with an {@link ExportOutcome} (Retry-After, retryable) on failure. */
@@ -305,10 +301,10 @@ export class OtlpHttpExporter implements EncodedBatchExporter {
     this.poster.send(batch.bytes, resultCallback);
   }
 
-  private sendGzipped(batch: EncodedBatch, resultCallback: (result: ExportOutcome) => void): void {
+  private readonly sendGzipped = (batch: EncodedBatch, resultCallback: (result: ExportOutcome) => void): void => {
     if (this.closed) resultCallback({ code: ExportResultCode.FAILED, error: new Error('OtlpHttpExporter is shut down') });
     else this.poster.sendGzipped(batch.bytes, resultCallback);
-  }
+  };
 
   async shutdown(): Promise<void> {
     this.closed = true;

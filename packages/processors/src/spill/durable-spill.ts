@@ -285,8 +285,8 @@ export class DurableSpill {
    * returns true the spill accounts for the batch: it is replayed or counted through onDrop
    * (it may be shed at once, as `spill_full`, when everything held has a higher priority).
    */
-  append(batch: SpillBatch): boolean {
-    return this.appendEntry(batch, true);
+  append(batch: SpillBatch, compress = true): boolean {
+    return this.appendEntry(batch, compress);
   }
 
   /** append() then flushSync(): for exit paths, where no asynchronous write would complete (stored uncompressed). */
