@@ -414,14 +414,14 @@ export class HttpRequestTracking {
     st.open.push(u);
     this.handle(st).startPhase(phase, { 'server.address': host, 'http.request.method': method, 'url.path': path }, startedAt);
     const format = method === 'POST' ? apiFormatOf(path) : undefined;
-    if (format) u.call = new (genAiCall())(format, host, path, this.genai, () => this.onFirstChunk(u));
+    if (format) u.call = new (genAiCall())(format, host, path, this.genai, (at) => this.onFirstChunk(u, at));
     return u;
   }
 
-  /** The first output chunk of a streamed answer: `first_token` (from dispatch) ends, `stream` starts. */
-  private onFirstChunk(u: UpstreamState): void {
+  /** The first output chunk of a streamed answer (`at`: the parser's clock reading, also gen_ai's time to first chunk): `first_token` (from dispatch) ends, `stream` starts. */
+  private onFirstChunk(u: UpstreamState, at: number): void {
     if (u.state.done || !u.call || u.firstChunkAt !== undefined) return;
-    u.firstChunkAt = performance.now();
+    u.firstChunkAt = at;
     this.handle(u.state).phaseDuration(u.phase === 'upstream' ? 'upstream.first_token' : `${u.phase}.first_token`, u.firstChunkAt - u.startedAt);
   }
 

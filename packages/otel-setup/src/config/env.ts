@@ -290,6 +290,7 @@ export function parseEnv(env: NodeJS.ProcessEnv, warn: WarnFn): EnvParseResult {
   }
 
   // batching
+  const generalValueLength = r.int('OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT', d.batching.logs.attributeValueLengthLimit, 1);
   const batch = (prefix: 'OTEL_BLRP' | 'OTEL_BSP', def: BatchingConfig) => {
     const b: Partial<BatchingConfig> = {};
     const q = r.int(`${prefix}_MAX_QUEUE_SIZE`, def.maxQueueSize, 1);
@@ -304,19 +305,21 @@ export function parseEnv(env: NodeJS.ProcessEnv, warn: WarnFn): EnvParseResult {
     const own = prefix === 'OTEL_BLRP' ? 'OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT' : 'OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT';
     const avl = r.int(own, def.attributeValueLengthLimit, 1) ?? generalValueLength;
     if (avl !== undefined) b.attributeValueLengthLimit = avl;
-    if (mvb !== undefined) b.maxValueBytes = mvb;
     return Object.keys(b).length ? b : undefined;
   };
-  const mvb = r.int('CCR_OTEL_MAX_VALUE_BYTES', d.batching.logs.maxValueBytes, 1);
-  const generalValueLength = r.int('OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT', d.batching.logs.attributeValueLengthLimit, 1);
   const bl = batch('OTEL_BLRP', d.batching.logs);
   const bs = batch('OTEL_BSP', d.batching.spans);
-  // the processors would read this one from process.env themselves (and throw on a bad value): parsed here
+  // settings of both signals; the processors would read the queue bound from process.env themselves (and throw on a bad value): parsed here
+  const both: Partial<BatchingConfig> = {};
   const qb = r.int('CCR_OTEL_MAX_QUEUE_BYTES', d.batching.logs.maxQueueBytes, 1024);
-  if (bl || bs || qb !== undefined) {
+  if (qb !== undefined) both.maxQueueBytes = qb;
+  const mvb = r.int('CCR_OTEL_MAX_VALUE_BYTES', d.batching.logs.maxValueBytes, 1);
+  if (mvb !== undefined) both.maxValueBytes = mvb;
+  const anyBoth = Object.keys(both).length > 0;
+  if (bl || bs || anyBoth) {
     layer.batching = {};
-    if (bl || qb !== undefined) layer.batching.logs = { ...bl, ...(qb !== undefined ? { maxQueueBytes: qb } : {}) };
-    if (bs || qb !== undefined) layer.batching.spans = { ...bs, ...(qb !== undefined ? { maxQueueBytes: qb } : {}) };
+    if (bl || anyBoth) layer.batching.logs = { ...bl, ...both };
+    if (bs || anyBoth) layer.batching.spans = { ...bs, ...both };
   }
 
   const mi = r.int('OTEL_METRIC_EXPORT_INTERVAL', d.metricExportIntervalMillis, 1);

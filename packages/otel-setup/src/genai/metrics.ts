@@ -34,6 +34,8 @@ interface BoundAttributes {
   perChunk: BoundHistogram;
   input: BoundHistogram;
   output: BoundHistogram;
+  /** The duration series of a failed call, by error.type, bound on first use. */
+  errors?: Map<string, BoundHistogram>;
 }
 
 /** Most attribute sets kept for reuse (beyond it, new ones are built per record). */
@@ -101,7 +103,13 @@ export class GenAiMetrics {
   record(c: GenAiCallRecord): void {
     const b = this.attributesOf(c);
     if (c.errorType) {
-      this.duration.record(c.durationS, { ...b.call, 'error.type': c.errorType });
+      const errors = (b.errors ??= new Map());
+      let series = errors.get(c.errorType);
+      if (series === undefined) {
+        series = this.duration.bind({ ...b.call, 'error.type': c.errorType });
+        errors.set(c.errorType, series);
+      }
+      series.record(c.durationS);
       return;
     }
     b.duration.record(c.durationS);

@@ -75,8 +75,7 @@ export class ResponseParser {
   private readonly maxLine: number;
   private readonly summary: ResponseSummary = { finishReasons: [], usage: {}, chunks: 0, malformed: false };
   private z: ReturnType<typeof decompressor>;
-  /** An event stream: its text is decoded chunk by chunk (the tail of a UTF-8 sequence cut by a chunk waits in `carry`). */
-  private readonly streaming: boolean;
+  /** An event stream's text is decoded chunk by chunk: the tail of a UTF-8 sequence cut by a chunk waits here. */
   private carry: Buffer | undefined;
   private window: JsonWindow | undefined;
   private partial = '';
@@ -93,7 +92,6 @@ export class ResponseParser {
 
   constructor(options: ResponseParserOptions) {
     this.o = options;
-    this.streaming = options.streaming;
     this.captureBytes = options.captureBytes ?? 0;
     this.maxLine = options.maxLineBytes ?? 1024 * 1024;
     try {
@@ -368,7 +366,7 @@ export class ResponseParser {
   // ---- end of body ----
 
   private finish(): void {
-    if (this.streaming) {
+    if (this.o.streaming) {
       // a sequence still cut at the end decodes as U+FFFD, as a StringDecoder's end() gives it
       const rest = this.carry ? this.carry.toString('utf8') : '';
       this.carry = undefined;
