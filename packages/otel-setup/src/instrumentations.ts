@@ -17,8 +17,8 @@ export function selectInstrumentations(cfg: Readonly<OtelSetupConfig>): Instrume
 }
 
 export interface InstrumentationHooks {
-  /** Called for every incoming request with the http server span, inside instrumentation-http. */
-  onServerSpan?: (span: import('@opentelemetry/api').Span, request: unknown) => void;
+  /** true: request tracking makes the HTTP server spans (request-tracking.ts): instrumentation-http instruments outgoing requests only. */
+  ownServerSpans?: boolean;
   /** false: the pino bridge keeps injecting trace ids but sends no records (stdout capture sends them). */
   pinoLogSending?: boolean;
 }
@@ -51,12 +51,7 @@ function create(name: InstrumentationName, hooks: InstrumentationHooks): Instrum
       return new HttpInstrumentation({
         redactedQueryParams: SECRET_QUERY_PARAMS,
         redactedQueryParamsServer: SECRET_QUERY_PARAMS,
-        requestHook: hooks.onServerSpan
-          ? (span, req) => {
-              // IncomingMessage (server side) has no 'setHeader'; ClientRequest has
-              if (typeof (req as { setHeader?: unknown }).setHeader !== 'function') hooks.onServerSpan!(span, req);
-            }
-          : undefined,
+        disableIncomingRequestInstrumentation: hooks.ownServerSpans === true,
       }) as unknown as Instrumentation;
     }
     case 'undici': {

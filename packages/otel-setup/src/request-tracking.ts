@@ -1,19 +1,20 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import * as dc from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse, ClientRequest } from 'node:http';
-import { context, propagation, ROOT_CONTEXT, trace } from '@opentelemetry/api';
-import type { Attributes, Span } from '@opentelemetry/api';
-import { isTracingSuppressed } from '@opentelemetry/core';
-import type { RequestHandle, RequestTracker } from '@ccr/otel-processors';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { Attributes, Context, Span, Tracer } from '@opentelemetry/api';
+import { getRPCMetadata, isTracingSuppressed, RPCType, setRPCMetadata } from '@opentelemetry/core';
+import type { BoundHistogram, LocalHistogram, RequestHandle, RequestTracker } from '@ccr/otel-processors';
 import { errorTypeOf, errorTypeOfStatus } from './genai/errors';
 import { JsonWindow } from './genai/json-window';
 import { apiFormatOf, splitModel } from './genai/providers';
 import { requestFields } from './genai/request-fields';
 import type { ClientAsk, GenAiCall, GenAiOptions } from './genai/upstream-call';
+import { normalizeMethod, serverErrorType, serverSpanAttributes } from './http-server-span';
 
 /**
  * Zero-code request tracking from node's diagnostics channels. Every incoming HTTP request becomes a
- * tracked request (on the instrumentation-http server span when there is one) with phases:
+ * tracked request (on its HTTP server span, made here, when `serverSpans` is given) with phases:
  *
  * | phase            | starts                                   | ends                                      |
  * |------------------|------------------------------------------|-------------------------------------------|
@@ -44,15 +45,29 @@ export interface RequestTrackingOptions {
   bodyPeekBytes?: number;
   /** GenAI attributes, metrics, pricing and the opt-in capture of upstream LLM calls. */
   genai?: GenAiOptions;
-  /** true when instrumentation-http is on: the tracked request then rides on its server span. */
-  serverSpans?: boolean;
+  /**
+   * HTTP server spans, in place of instrumentation-http's incoming side (http-server-span.ts says why):
+   * every incoming request gets a SpanKind.SERVER span from `tracer` (its parent from the request's
+   * headers; named by the method, `METHOD route` when a framework sets the route in the RPC metadata),
+   * which is the active span while the server's 'request' listeners and the request's and response's
+   * listeners run; the request is tracked on it, and it ends when the request completes, dated at the
+   * response's finish (or close). `duration` gets http.server.request.duration (seconds). Without
+   * this option a request is tracked on a span of its own, not made active.
+   */
+  serverSpans?: { tracer: Tracer; duration?: LocalHistogram };
   /** host:port of our own OTLP endpoints: outgoing requests there are never upstream phases. */
   ignoreHosts?: string[];
 }
 
 interface RequestState {
   tracking: HttpRequestTracking;
-  server: object | undefined;
+  /** The HTTP server span (serverSpans) until it ends, and its context. */
+  serverSpan: Span | undefined;
+  ctx: Context | undefined;
+  /** performance.now() when the response finished or closed. */
+  finishedAt: number | undefined;
+  /** What the 'request' listeners threw or the response emitted as 'error'. */
+  error: Error | undefined;
   /** performance.now() at the request's start. */
   startedAt: number;
   handle: RequestHandle | undefined;
@@ -120,8 +135,8 @@ const PENDING_WAIT_MS = 1000;
 const requestOf = new WeakMap<object, RequestState>();
 /** A ServerResponse → the request's state. */
 const responseOf = new WeakMap<object, RequestState>();
-/** On an http.Server whose requests get instrumentation-http's server span (its hook was seen): one object per server, not per request. */
-const kServerHooked = Symbol('ccr-otel.server-hooked');
+/** A server request or response → its server span's context: their listeners run in it. */
+const contextOf = new WeakMap<object, Context>();
 /** An undici Request or a ClientRequest → the upstream call's state. */
 const upstreamOf = new WeakMap<object, UpstreamState>();
 /** A client IncomingMessage (an upstream's answer) until it ended → the upstream call's state. */
@@ -146,7 +161,10 @@ export class HttpRequestTracking {
   private readonly subs: Array<[string, (m: unknown) => void]> = [];
   private readonly tracker: RequestTracker;
   private readonly peekBytes: number;
-  private readonly serverSpans: boolean;
+  private readonly serverTracer: Tracer | undefined;
+  private readonly serverDuration: LocalHistogram | undefined;
+  /** http.server.request.duration's series by method, status, scheme, protocol version and route (a gateway has few). */
+  private readonly durationSeries = new Map<string, BoundHistogram>();
   private readonly ignoreHosts: Set<string>;
   private readonly genai: GenAiOptions;
 
@@ -154,7 +172,8 @@ export class HttpRequestTracking {
     this.tracker = opts.tracker;
     this.genai = opts.genai ?? {};
     this.peekBytes = opts.bodyPeekBytes ?? 4096;
-    this.serverSpans = opts.serverSpans ?? false;
+    this.serverTracer = opts.serverSpans?.tracer;
+    this.serverDuration = opts.serverSpans?.duration;
     this.ignoreHosts = new Set(opts.ignoreHosts ?? []);
   }
 
@@ -179,17 +198,6 @@ export class HttpRequestTracking {
   stop(): void {
     for (const [name, fn] of this.subs) dc.unsubscribe(name, fn);
     this.subs.length = 0;
-  }
-
-  /** instrumentation-http's requestHook for a server request: track on its span. */
-  onServerSpan(span: Span, req: unknown): void {
-    const st = requestOf.get(req as object);
-    if (!st || st.handle || st.tracking !== this) return;
-    // this server's requests come with a span: the next ones need no async-context entry of their own
-    if (st.server) (st.server as Tagged<typeof kServerHooked, boolean>)[kServerHooked] = true;
-    st.handle = this.tracker.trackRequest(st.id, st.attrs, { span });
-    st.handle.startPhase('ingress');
-    this.index(st);
   }
 
   /** Outgoing requests find their incoming one through the active span (or its trace). */
@@ -231,7 +239,7 @@ export class HttpRequestTracking {
     return st.handle;
   }
 
-  private onServerStart({ request: req, response: res, server }: { request: IncomingMessage; response: ServerResponse; server?: object }): void {
+  private onServerStart({ request: req, response: res }: { request: IncomingMessage; response: ServerResponse }): void {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
@@ -239,7 +247,10 @@ export class HttpRequestTracking {
     if (!idPrefix) idPrefix = `${process.pid}-`;
     const st: RequestState = {
       tracking: this,
-      server,
+      serverSpan: undefined,
+      ctx: undefined,
+      finishedAt: undefined,
+      error: undefined,
       startedAt: performance.now(),
       handle: undefined,
       id: idPrefix + ++counter,
@@ -247,7 +258,7 @@ export class HttpRequestTracking {
       res,
       path,
       method,
-      attrs: { 'http.request.method': method, 'http.route': path },
+      attrs: { 'http.request.method': normalizeMethod(method), 'http.route': path },
       upstreams: 0,
       upstreamHosts: [],
       ingressOpen: true,
@@ -265,18 +276,42 @@ export class HttpRequestTracking {
     };
     requestOf.set(req, st);
     responseOf.set(res, st);
-    // With server spans the span is created right after this, in the same tick, and its hook tracks
-    // the request; outgoing calls find it through the active span. A server not yet seen with that
-    // hook (instrumentation-http off, or the server's module loaded before it) enters the request into
-    // the async context instead, and the request is tracked when first needed (dated from now).
-    if (!this.serverSpans || (server as Tagged<typeof kServerHooked, boolean> | undefined)?.[kServerHooked] !== true) {
+    if (this.serverTracer) this.startServerSpan(st, this.serverTracer, q < 0 ? undefined : url.slice(q + 1));
+    else {
+      // no server span to find the request by: outgoing calls find it in the async context
       this.store.enterWith(st);
-      if (!this.serverSpans) this.handle(st);
+      this.handle(st);
     }
     if (this.peekBytes > 0 && method !== 'GET' && method !== 'HEAD') {
       const ct = req.headers['content-type'];
       if (typeof ct === 'string' && ct.includes('json')) st.peek = new JsonWindow(this.peekBytes, 1024, false);
     }
+  }
+
+  /**
+   * The server span, at the request's start (this channel publishes right before the server emits
+   * 'request', in the same tick): the server's emit hook runs the 'request' listeners in its context,
+   * the request's and response's emit hooks run theirs in it (installHooks).
+   */
+  private startServerSpan(st: RequestState, tracer: Tracer, query: string | undefined): void {
+    const req = st.req;
+    const method = st.attrs['http.request.method'] as string;
+    const scheme = (req.socket as { encrypted?: boolean } | null)?.encrypted ? 'https' : 'http';
+    const parent = propagation.extract(ROOT_CONTEXT, req.headers);
+    const span = tracer.startSpan(st.method, { kind: SpanKind.SERVER, attributes: serverSpanAttributes(req, method, st.path, query, scheme) }, parent);
+    const ctx = setRPCMetadata(trace.setSpan(parent, span), { type: RPCType.HTTP, span });
+    st.serverSpan = span;
+    st.ctx = ctx;
+    contextOf.set(req, ctx);
+    contextOf.set(st.res, ctx);
+    const h = (st.handle = this.tracker.trackRequest(st.id, st.attrs, { span }));
+    h.startPhase('ingress', undefined, st.startedAt);
+    this.index(st);
+  }
+
+  /** What the server's 'request' listeners threw, or the response's 'error': on the server span at its end. */
+  serverError(st: RequestState, error: unknown): void {
+    if (!st.error) st.error = error instanceof Error ? error : new Error(String(error));
   }
 
   /** A server request's 'data' (body bytes, and the JSON peek) and 'end' (ingress done), from the emit hook. */
@@ -337,22 +372,24 @@ export class HttpRequestTracking {
   }
 
   /**
-   * A request succeeds when it answers below 400; a failed one carries error.type (its upstream's,
-   * else its status). instrumentation-http overwrites error.type of a 5xx server span with the status
-   * when it ends the span: the upstream's class stays in ccr.upstream.error.type.
+   * A request succeeds when it answers below 400; a failed one carries error.type: on a server span the
+   * status for a 5xx (as the HTTP semconv asks), else its upstream's class, else its status. The
+   * upstream's class also stays in ccr.upstream.error.type.
    */
   private onServerFinish({ response }: { response: ServerResponse }): void {
     const st = responseOf.get(response);
     if (!st || st.done || st.tracking !== this) return;
     const status = st.res.statusCode;
     const failed = status >= 400;
-    const attrs: Attributes = failed ? { 'error.type': st.upstreamError ?? String(status) } : {};
+    const attrs: Attributes = failed ? { 'error.type': (st.serverSpan && serverErrorType(status)) || (st.upstreamError ?? String(status)) } : {};
     if (st.upstreamError) attrs['ccr.upstream.error.type'] = st.upstreamError;
     this.finish(st, !failed, attrs, false);
   }
 
   private finish(st: RequestState, success: boolean, extra: Attributes, cancelled: boolean): void {
     st.done = true;
+    st.finishedAt = performance.now();
+    if (st.serverSpan) this.recordServerDuration(st);
     if (st.traceId && this.byTrace.get(st.traceId) === st) this.byTrace.delete(st.traceId);
     // the span may outlive the request (batched for export): it lets go of the request's state
     const span = st.handle?.span as Tagged<typeof kSpanRequest, RequestState> | undefined;
@@ -380,6 +417,53 @@ export class HttpRequestTracking {
     attrs['ccr.upstream.count'] = st.upstreams;
     if (st.upstreamHosts.length) attrs['ccr.upstream.hosts'] = st.upstreamHosts;
     this.handle(st).complete(d.success, attrs);
+    if (st.serverSpan) this.endServerSpan(st, st.serverSpan);
+  }
+
+  /** The server span ends at the response's finish (or close), after the request's last attributes. */
+  private endServerSpan(st: RequestState, span: Span): void {
+    st.serverSpan = undefined;
+    const err = st.error;
+    if (err) {
+      span.setAttribute('error.type', err.name);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+      span.recordException(err);
+    } else if (serverErrorType(st.res.statusCode)) span.setStatus({ code: SpanStatusCode.ERROR });
+    const route = this.rpcRoute(st);
+    if (route !== undefined) {
+      span.setAttribute('http.route', route);
+      span.updateName(`${st.method} ${route}`);
+    }
+    span.end(st.finishedAt);
+  }
+
+  /** The route a framework instrumentation set in the server span's RPC metadata, if any. */
+  private rpcRoute(st: RequestState): string | undefined {
+    const md = st.ctx && getRPCMetadata(st.ctx);
+    return md?.type === RPCType.HTTP && typeof md.route === 'string' ? md.route : undefined;
+  }
+
+  /** http.server.request.duration (s): its series bound once per method, status, scheme, version and route. */
+  private recordServerDuration(st: RequestState): void {
+    const h = this.serverDuration;
+    if (!h || st.finishedAt === undefined) return;
+    const method = st.attrs['http.request.method'] as string;
+    const status = st.res.statusCode;
+    const scheme = (st.req.socket as { encrypted?: boolean } | null)?.encrypted ? 'https' : 'http';
+    const version = st.req.httpVersion;
+    const route = this.rpcRoute(st);
+    const errorType = st.error ? st.error.name : serverErrorType(status);
+    const key = `${method} ${status} ${scheme} ${version} ${route ?? ''} ${errorType ?? ''}`;
+    let series = this.durationSeries.get(key);
+    if (series === undefined) {
+      const a: Attributes = { 'http.request.method': method, 'url.scheme': scheme, 'http.response.status_code': status };
+      if (version) a['network.protocol.version'] = version;
+      if (route !== undefined) a['http.route'] = route;
+      if (errorType !== undefined) a['error.type'] = errorType;
+      series = h.bind(a);
+      if (this.durationSeries.size < 1000) this.durationSeries.set(key, series);
+    }
+    series.record((st.finishedAt - st.startedAt) / 1000);
   }
 
   // ---- outgoing (upstream) ----
@@ -573,15 +657,40 @@ function installHooks(): void {
   if (hooksInstalled) return;
   hooksInstalled = true;
   const http = require('node:http') as typeof import('node:http');
+  const https = require('node:https') as typeof import('node:https');
+  // a server's 'request' listeners run in the request's server span context; what they throw goes on the span
+  for (const server of [http.Server.prototype, https.Server.prototype] as unknown as Array<Record<string | symbol, unknown>>) {
+    const own = Object.prototype.hasOwnProperty.call(server, 'emit') ? (server.emit as (...a: unknown[]) => unknown) : undefined;
+    const parent = Object.getPrototypeOf(server) as Record<string, (...a: unknown[]) => unknown>;
+    server.emit = function (this: unknown, ev: unknown, req: unknown, res: unknown) {
+      const fn = own ?? parent.emit;
+      const ctx = ev === 'request' ? contextOf.get(req as object) : undefined;
+      // eslint-disable-next-line prefer-rest-params
+      if (ctx === undefined) return fn.apply(this, arguments as unknown as unknown[]);
+      try {
+        // eslint-disable-next-line prefer-rest-params
+        return context.with(ctx, applyTo, undefined, fn, this, arguments);
+      } catch (e) {
+        const st = responseOf.get(res as object);
+        if (st !== undefined) st.tracking.serverError(st, e);
+        throw e;
+      }
+    };
+  }
   const incoming = http.IncomingMessage.prototype as unknown as Record<string | symbol, unknown>;
-  hook(incoming, 'emit', function (this: IncomingMessage, ev: unknown, chunk: unknown) {
-    const st = requestOf.get(this);
-    if (st !== undefined) st.tracking.requestEvent(st, ev as string, chunk);
-    else {
-      const tag = upstreamResponseOf.get(this);
-      if (tag !== undefined) tag.u.state.tracking.upstreamResponseEvent(this, tag, ev as string, chunk);
-    }
-  });
+  hook(
+    incoming,
+    'emit',
+    function (this: IncomingMessage, ev: unknown, chunk: unknown) {
+      const st = requestOf.get(this);
+      if (st !== undefined) st.tracking.requestEvent(st, ev as string, chunk);
+      else {
+        const tag = upstreamResponseOf.get(this);
+        if (tag !== undefined) tag.u.state.tracking.upstreamResponseEvent(this, tag, ev as string, chunk);
+      }
+    },
+    true,
+  );
   const response = http.ServerResponse.prototype as unknown as Record<string | symbol, unknown>;
   const firstByte = function (this: ServerResponse) {
     const st = responseOf.get(this);
@@ -590,11 +699,18 @@ function installHooks(): void {
   hook(response, 'write', firstByte);
   hook(response, 'end', firstByte);
   hook(response, 'flushHeaders', firstByte);
-  hook(response, 'emit', function (this: ServerResponse, ev: unknown) {
-    if (ev !== 'close') return;
-    const st = responseOf.get(this);
-    if (st !== undefined && !st.done) st.tracking.responseClosed(st);
-  });
+  hook(
+    response,
+    'emit',
+    function (this: ServerResponse, ev: unknown, err: unknown) {
+      if (ev !== 'close' && ev !== 'error') return;
+      const st = responseOf.get(this);
+      if (st === undefined || st.done) return;
+      if (ev === 'error') st.tracking.serverError(st, err);
+      else st.tracking.responseClosed(st);
+    },
+    true,
+  );
   const client = http.ClientRequest.prototype as unknown as Record<string | symbol, unknown>;
   const requestChunk = function (this: ClientRequest, chunk: unknown) {
     HttpRequestTracking.requestChunk(upstreamOf.get(this), chunk);
@@ -603,8 +719,12 @@ function installHooks(): void {
   hook(client, 'end', requestChunk);
 }
 
-/** Makes proto[name] call `before` (never throwing into the caller) and then the method it stood for. */
-function hook(proto: Record<string | symbol, unknown>, name: string, before: (this: any, a: unknown, b: unknown) => void): void {
+/**
+ * Makes proto[name] call `before` (never throwing into the caller) and then the method it stood for;
+ * `inContext`: for a server request or response, in its server span's context (its listeners then run
+ * there, as instrumentation-http's bound emitters did, without a wrapper per listener).
+ */
+function hook(proto: Record<string | symbol, unknown>, name: string, before: (this: any, a: unknown, b: unknown) => void, inContext = false): void {
   const own = Object.prototype.hasOwnProperty.call(proto, name) ? (proto[name] as (...a: unknown[]) => unknown) : undefined;
   const parent = Object.getPrototypeOf(proto) as Record<string, (...a: unknown[]) => unknown>;
   proto[name] = function (this: unknown, a: unknown, b: unknown) {
@@ -613,9 +733,18 @@ function hook(proto: Record<string | symbol, unknown>, name: string, before: (th
     } catch {
       /* never into the host */
     }
+    const fn = own ?? parent[name];
+    const ctx = inContext ? contextOf.get(this as object) : undefined;
     // eslint-disable-next-line prefer-rest-params
-    return (own ?? parent[name]).apply(this, arguments as unknown as unknown[]);
+    if (ctx === undefined) return fn.apply(this, arguments as unknown as unknown[]);
+    // eslint-disable-next-line prefer-rest-params
+    return context.with(ctx, applyTo, undefined, fn, this, arguments);
   };
+}
+
+/** fn.apply(self, args), for context.with (which would otherwise bind a function per call). */
+function applyTo(fn: (...a: unknown[]) => unknown, self: unknown, args: IArguments): unknown {
+  return fn.apply(self, args as unknown as unknown[]);
 }
 
 /**

@@ -19,6 +19,7 @@ import { LeakWatch } from './leak-watch';
 import { redactor } from './redact';
 import { RedactingLogRecordProcessor, RedactingSpanProcessor } from './redacting-processors';
 import { HttpRequestTracking } from './request-tracking';
+import { SERVER_DURATION_BOUNDARIES } from './http-server-span';
 import { GenAiMetrics } from './genai/metrics';
 import { Pricing } from './genai/pricing';
 import { buildResource } from './resource';
@@ -106,12 +107,13 @@ export class Telemetry {
     // the request path's histograms, aggregated by us (no attribute hashing per record): each reader collects them too
     const requestHistograms = new LocalHistograms({ name: '@ccr/otel-processors' });
     const genaiHistograms = new LocalHistograms({ name: '@ccr/otel-setup/genai' });
+    const httpHistograms = new LocalHistograms({ name: '@ccr/otel-setup/http' });
     for (const exporter of metricExporters) {
       const temporality = exporter.selectAggregationTemporality?.(InstrumentType.HISTOGRAM) ?? AggregationTemporality.CUMULATIVE;
       readers.push(
         new PeriodicExportingMetricReader({
           exporter,
-          metricProducers: [requestHistograms.producer(temporality), genaiHistograms.producer(temporality)],
+          metricProducers: [requestHistograms.producer(temporality), genaiHistograms.producer(temporality), httpHistograms.producer(temporality)],
           exportIntervalMillis: cfg.metricExportIntervalMillis,
           exportTimeoutMillis: Math.min(30000, cfg.metricExportIntervalMillis),
         }),
@@ -209,7 +211,16 @@ export class Telemetry {
       const rt = new HttpRequestTracking({
         tracker: this.tracker,
         bodyPeekBytes: cfg.requestTracking.bodyPeekBytes,
-        serverSpans: names.includes('http'),
+        serverSpans: names.includes('http')
+          ? {
+              tracer: this.tracerProvider.getTracer('@ccr/otel-setup/http'),
+              duration: httpHistograms.histogram('http.server.request.duration', {
+                unit: 's',
+                description: 'Duration of HTTP server requests.',
+                boundaries: SERVER_DURATION_BOUNDARIES,
+              }),
+            }
+          : undefined,
         ignoreHosts: Object.values(cfg.exporter.endpoints).map(hostOf),
         genai: {
           metrics: new GenAiMetrics(meterProvider, genaiHistograms, { maxModels: cfg.genai.maxModels }),
@@ -232,7 +243,7 @@ export class Telemetry {
       names,
       { tracerProvider: this.tracerProvider, meterProvider, loggerProvider: this.loggerProvider },
       // captured stdout already carries a bundled or plain pino's lines: the pino bridge would send them twice
-      { onServerSpan: rt ? (span, req) => rt.onServerSpan(span, req) : undefined, pinoLogSending: !cfg.captureStdout },
+      { ownServerSpans: rt !== undefined, pinoLogSending: !cfg.captureStdout },
     );
 
     if (cfg.captureStdout) {
