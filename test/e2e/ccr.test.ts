@@ -10,7 +10,7 @@ import { isListening } from '../helpers/ports';
 import { attrValue } from '../helpers/otlp-json';
 import { alive, waitFor } from '../helpers/process';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/upstream';
-import { filesContaining, missingPhases, processTag, readLogs, tag } from './lib';
+import { filesContaining, missingPhases, parentSpanId, processTag, readLogs, tag } from './lib';
 
 const SERVICE = 'claude-code-router-e2e';
 const CCR_KEY = 'sk-ccr-e2e-Hq4mZ8client0key';
@@ -123,6 +123,8 @@ describe('Claude Code Router 3.1.1 under NODE_OPTIONS="--require @ccr/otel-setup
       expect(tag(server, 'gen_ai.request.stream') ?? false).toBe(stream); // absent when no body says "stream"
       expect(tag(client, 'http.request.method')).toBe('POST');
       expect(tag(client, 'http.response.status_code')).toBe(200);
+      // fastify calls CCR's handler from the body's 'end' listener: the server span is active there too
+      expect(parentSpanId(client)).toBe(server.spanID);
       expect(processTag(t, client, 'process.pid')).toBe(gwPid);
       expect(String(processTag(t, server, 'process.command_args') ?? processTag(t, server, 'process.command') ?? '')).toContain('gateway-bootstrap');
       traceIds.push(normTraceId(t.traceID));
