@@ -23,7 +23,10 @@ export interface InstrumentationHooks {
   pinoLogSending?: boolean;
 }
 
-/** Creates (requires lazily) and enables the selected instrumentations. Returns them for disable(). */
+/**
+ * Creates (requires lazily) and enables the selected instrumentations. Returns them for disable().
+ * `undici` is ours (undici-client-spans.ts, started by Telemetry), not instrumentation-undici: none is made for it here.
+ */
 export function enableInstrumentations(
   names: InstrumentationName[],
   providers: { tracerProvider: TracerProvider; meterProvider: MeterProvider; loggerProvider: LoggerProvider },
@@ -53,10 +56,6 @@ function create(name: InstrumentationName, hooks: InstrumentationHooks): Instrum
         redactedQueryParamsServer: SECRET_QUERY_PARAMS,
         disableIncomingRequestInstrumentation: hooks.ownServerSpans === true,
       }) as unknown as Instrumentation;
-    }
-    case 'undici': {
-      const { UndiciInstrumentation } = require('@opentelemetry/instrumentation-undici') as typeof import('@opentelemetry/instrumentation-undici');
-      return new UndiciInstrumentation({}) as unknown as Instrumentation;
     }
     case 'pino': {
       const { PinoInstrumentation } = require('@opentelemetry/instrumentation-pino') as typeof import('@opentelemetry/instrumentation-pino');
