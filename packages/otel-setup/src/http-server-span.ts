@@ -57,8 +57,8 @@ export function serverErrorType(status: number): string | undefined {
   return status >= 500 && status < 600 ? String(status) : undefined;
 }
 
-/** The semconv's advised buckets for http.server.request.duration and http.client.request.duration (seconds). */
-export const HTTP_DURATION_BOUNDARIES = Object.freeze([0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]);
+/** The semconv's advised buckets for http.server.request.duration (seconds). */
+export const SERVER_DURATION_BOUNDARIES = Object.freeze([0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]);
 
 interface Forwarded {
   for?: string;

@@ -23,10 +23,7 @@ export interface InstrumentationHooks {
   pinoLogSending?: boolean;
 }
 
-/**
- * Creates (requires lazily) and enables the selected instrumentations. Returns them for disable().
- * `undici` is ours (undici-client-spans.ts, started by Telemetry), not instrumentation-undici: none is made for it here.
- */
+/** Creates (requires lazily) and enables the selected instrumentations. Returns them for disable(). */
 export function enableInstrumentations(
   names: InstrumentationName[],
   providers: { tracerProvider: TracerProvider; meterProvider: MeterProvider; loggerProvider: LoggerProvider },
@@ -56,6 +53,10 @@ function create(name: InstrumentationName, hooks: InstrumentationHooks): Instrum
         redactedQueryParamsServer: SECRET_QUERY_PARAMS,
         disableIncomingRequestInstrumentation: hooks.ownServerSpans === true,
       }) as unknown as Instrumentation;
+    }
+    case 'undici': {
+      const { UndiciInstrumentation } = require('@opentelemetry/instrumentation-undici') as typeof import('@opentelemetry/instrumentation-undici');
+      return new UndiciInstrumentation({}) as unknown as Instrumentation;
     }
     case 'pino': {
       const { PinoInstrumentation } = require('@opentelemetry/instrumentation-pino') as typeof import('@opentelemetry/instrumentation-pino');

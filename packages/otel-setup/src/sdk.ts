@@ -19,8 +19,7 @@ import { LeakWatch } from './leak-watch';
 import { redactor } from './redact';
 import { RedactingLogRecordProcessor, RedactingSpanProcessor } from './redacting-processors';
 import { HttpRequestTracking } from './request-tracking';
-import { HTTP_DURATION_BOUNDARIES } from './http-server-span';
-import { UndiciClientSpans } from './undici-client-spans';
+import { SERVER_DURATION_BOUNDARIES } from './http-server-span';
 import { GenAiMetrics } from './genai/metrics';
 import { Pricing } from './genai/pricing';
 import { buildResource } from './resource';
@@ -218,7 +217,7 @@ export class Telemetry {
               duration: httpHistograms.histogram('http.server.request.duration', {
                 unit: 's',
                 description: 'Duration of HTTP server requests.',
-                boundaries: HTTP_DURATION_BOUNDARIES,
+                boundaries: SERVER_DURATION_BOUNDARIES,
               }),
             }
           : undefined,
@@ -236,25 +235,12 @@ export class Telemetry {
       undo.push(() => rt.stop());
     }
     const rt = this.requestTracking;
-    if (names.includes('undici')) {
-      const clientSpans = new UndiciClientSpans({
-        tracer: this.tracerProvider.getTracer('@ccr/otel-setup/undici'),
-        duration: httpHistograms.histogram('http.client.request.duration', {
-          unit: 's',
-          description: 'Duration of HTTP client requests.',
-          boundaries: HTTP_DURATION_BOUNDARIES,
-        }),
-        ignoreHosts: Object.values(cfg.exporter.endpoints).map(hostOf),
-      });
-      clientSpans.start();
-      undo.push(() => clientSpans.stop());
-    }
     this.instrumentations = [];
     undo.push(() => {
       for (const i of this.instrumentations) i.disable();
     });
     this.instrumentations = enableInstrumentations(
-      names.filter((n) => n !== 'undici'),
+      names,
       { tracerProvider: this.tracerProvider, meterProvider, loggerProvider: this.loggerProvider },
       // captured stdout already carries a bundled or plain pino's lines: the pino bridge would send them twice
       { ownServerSpans: rt !== undefined, pinoLogSending: !cfg.captureStdout },
