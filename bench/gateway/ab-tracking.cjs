@@ -5,7 +5,9 @@
 // AB_DIST=<dir under packages/otel-setup> runs another build (e.g. a copy of an earlier dist);
 // AB_ROOT=<a checkout with built packages/> runs another checkout's packages (to compare commits).
 // Prints trackingCostMs (all on windows against all off windows) and pairMedianCostMs (the median of
-// on - off over adjacent window pairs: steadier on a shared machine).
+// on - off over adjacent window pairs: steadier on a shared machine). Request tracking makes the HTTP
+// server spans: in the off windows requests have none (the undici client spans stay). With AB_FIXED
+// it also prints spansPerRequest, as the sink counted them.
 'use strict';
 const { spawn } = require('node:child_process');
 const { join } = require('node:path');
@@ -78,7 +80,7 @@ function child(args, env) {
     }
     c0 = process.cpuUsage(); s0 = served; w++;
   }, windowMs);
-  load.stdout.on('data', (d) => {
+  load.stdout.on('data', async (d) => {
     clearInterval(iv);
     const a = on.cpu / 1000 / on.n, b = off.cpu / 1000 / off.n;
     // the median of (on - off) over adjacent window pairs: a burst of load elsewhere moves one pair, not the figure
@@ -92,6 +94,11 @@ function child(args, env) {
     console.log(JSON.stringify({ load: JSON.parse(d), windows: w, trackingOnMsPerReq: +a.toFixed(4), trackingOffMsPerReq: +b.toFixed(4), trackingCostMs: +(a - b).toFixed(4), pairMedianCostMs: +pairMedian.toFixed(4), pairs: diffs.length,
       // requests the tracker left untracked because the process was overloaded (load > 0.8): such a run measures less than tracking
       sampledOut: t.tracker?.stats().sampledOut }));
+    if (process.env.AB_FIXED) {
+      await t.forceFlush();
+      const counted = await (await fetch(`http://127.0.0.1:${sink.port}/count`)).json();
+      console.log(JSON.stringify({ spansPerRequest: +(counted.traces / JSON.parse(d).ok).toFixed(3) }));
+    }
     server.close(); server.closeAllConnections();
     sink.c.kill(); upstream.c.kill();
     t.shutdown().then(() => process.exit(0));
