@@ -734,7 +734,8 @@ function hook(proto: Record<string | symbol, unknown>, name: string, before: (th
       /* never into the host */
     }
     const fn = own ?? parent[name];
-    const ctx = inContext ? contextOf.get(this as object) : undefined;
+    // an event nobody listens to runs nothing that could use the context (most of a request's are node's own)
+    const ctx = inContext && (this as { _events?: Record<string | symbol, unknown> })._events?.[a as string] !== undefined ? contextOf.get(this as object) : undefined;
     // eslint-disable-next-line prefer-rest-params
     if (ctx === undefined) return fn.apply(this, arguments as unknown as unknown[]);
     // eslint-disable-next-line prefer-rest-params
