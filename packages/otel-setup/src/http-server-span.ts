@@ -6,11 +6,10 @@ import { redactUrl } from './redact';
  * The attributes of an HTTP server span and of its http.server.request.duration record, after the
  * stable HTTP semantic conventions (https://opentelemetry.io/docs/specs/semconv/http/http-spans/),
  * the same set instrumentation-http sets. Request tracking makes the server span itself
- * (request-tracking.ts): instrumentation-http's incoming side costs a gateway about 0.3 ms of CPU per
- * request (bench/gateway/run.mjs, OTEL_NODE_DISABLED_INSTRUMENTATIONS=http against the default), most
- * of it in work we did again (its span, attributes from a parsed URL, a histogram record hashed per
- * request) and in the two EventEmitters it binds per request (a wrapper per listener, and own
- * properties that give node's request and response objects a second shape).
+ * (request-tracking.ts): instrumentation-http's incoming side does work we did again (its span,
+ * attributes from a parsed URL, a histogram record hashed per request) and binds two EventEmitters per
+ * request (a wrapper per listener, and own properties that give node's request and response objects a
+ * second shape). What it saves is in README *Performance* (gateway).
  */
 
 /** Methods kept as they are in http.request.method; any other is `_OTHER` (and kept in http.request.method_original). */
@@ -52,7 +51,11 @@ export function serverSpanAttributes(req: IncomingMessage, method: string, path:
   return a;
 }
 
-/** error.type of a server span by its status: a 5xx only (a 4xx is the client's error). */
+/**
+ * error.type of a server span by its status, as the HTTP semconv sets it: a 5xx only. Request tracking
+ * also fails a request that answers 4xx (a gateway's 429 from its upstream is a failure): such a span
+ * gets the status (or the upstream's error class) as error.type from the tracker.
+ */
 export function serverErrorType(status: number): string | undefined {
   return status >= 500 && status < 600 ? String(status) : undefined;
 }

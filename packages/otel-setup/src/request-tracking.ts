@@ -35,8 +35,8 @@ import { normalizeMethod, serverErrorType, serverSpanAttributes } from './http-s
  * its request and answer land on the request's span and in the GenAI metrics (genai/upstream-call.ts).
  * Header values are never read except content-type, content-length, and of upstream answers
  * content-encoding and retry-after; URLs are recorded without their query string. `http.route` is the raw path (query removed) only as a fallback: node's http
- * knows no route templates, and a framework instrumentation (or instrumentation-http from RPC
- * metadata) that knows the template overwrites it on the span. `http.request.body.size` comes from
+ * knows no route templates; the template a framework instrumentation sets in the server span's RPC
+ * metadata overwrites it (and names the span `METHOD route`). `http.request.body.size` comes from
  * content-length, else from the bytes counted up to the body's end; it is left out when unknown.
  */
 export interface RequestTrackingOptions {
@@ -200,10 +200,14 @@ export class HttpRequestTracking {
     this.subs.length = 0;
   }
 
-  /** Outgoing requests find their incoming one through the active span (or its trace). */
+  /**
+   * Outgoing requests find their incoming one through the active span (or its trace). The server span
+   * is indexed even when the sampler left it unrecorded: its upstream calls still give their GenAI
+   * metrics. The tracker's shared non-recording span (a request it left untracked) is not.
+   */
   private index(st: RequestState): void {
-    const span = st.handle?.span;
-    if (!span || !span.isRecording()) return;
+    const span = st.serverSpan ?? st.handle?.span;
+    if (!span || (span !== st.serverSpan && !span.isRecording())) return;
     try {
       (span as Tagged<typeof kSpanRequest, RequestState>)[kSpanRequest] = st;
     } catch {
@@ -226,8 +230,8 @@ export class HttpRequestTracking {
   }
 
   /**
-   * The request's handle; without one from the server span's hook, it is tracked on a span of its
-   * own, dated at the request's start.
+   * The request's handle; without a server span (serverSpans not given) it is tracked on a span of
+   * its own, dated at the request's start.
    */
   private handle(st: RequestState): RequestHandle {
     if (!st.handle) {
@@ -309,9 +313,13 @@ export class HttpRequestTracking {
     this.index(st);
   }
 
-  /** What the server's 'request' listeners threw, or the response's 'error': on the server span at its end. */
-  serverError(st: RequestState, error: unknown): void {
-    if (!st.error) st.error = error instanceof Error ? error : new Error(String(error));
+  /**
+   * What the server's 'request' listeners threw (`thrown`: the request ends now, failed, as the process
+   * may not outlive it), or the response's 'error' (on the server span at its end).
+   */
+  serverError(st: RequestState, error: unknown, thrown: boolean): void {
+    if (!st.error) st.error = asError(error);
+    if (thrown && !st.done) this.finish(st, false, { 'error.type': st.error.name }, false);
   }
 
   /** A server request's 'data' (body bytes, and the JSON peek) and 'end' (ingress done), from the emit hook. */
@@ -392,16 +400,21 @@ export class HttpRequestTracking {
     if (st.serverSpan) this.recordServerDuration(st);
     if (st.traceId && this.byTrace.get(st.traceId) === st) this.byTrace.delete(st.traceId);
     // the span may outlive the request (batched for export): it lets go of the request's state
-    const span = st.handle?.span as Tagged<typeof kSpanRequest, RequestState> | undefined;
+    const span = (st.serverSpan ?? st.handle?.span) as Tagged<typeof kSpanRequest, RequestState> | undefined;
     if (span?.[kSpanRequest] === st) span[kSpanRequest] = undefined;
-    const h = this.handle(st);
-    if (st.ingressOpen) this.endIngress(st);
-    if (st.responseOpen) {
-      st.responseOpen = false;
-      h.endPhase('response');
+    // whatever throws here, the request still completes (and its server span ends)
+    try {
+      const h = this.handle(st);
+      if (st.ingressOpen) this.endIngress(st);
+      if (st.responseOpen) {
+        st.responseOpen = false;
+        h.endPhase('response');
+      }
+      // upstream calls still open: the answer went out (or the client left) before they ended
+      if (st.open.length) for (const u of st.open.slice()) this.endUpstream(u, undefined, cancelled ? { 'ccr.request.cancelled': true } : { 'ccr.upstream.incomplete': true }, !cancelled);
+    } catch {
+      /* telemetry never breaks the app */
     }
-    // upstream calls still open: the answer went out (or the client left) before they ended
-    if (st.open.length) for (const u of st.open.slice()) this.endUpstream(u, undefined, cancelled ? { 'ccr.request.cancelled': true } : { 'ccr.upstream.incomplete': true }, !cancelled);
     st.deferred = { success, extra };
     if (st.pending === 0) return this.complete(st);
     setTimeout(() => this.complete(st), PENDING_WAIT_MS).unref();
@@ -423,12 +436,22 @@ export class HttpRequestTracking {
   /** The server span ends at the response's finish (or close), after the request's last attributes. */
   private endServerSpan(st: RequestState, span: Span): void {
     st.serverSpan = undefined;
+    // set here too: a request the tracker left untracked (overload) or gave up on has no complete()
+    const status = st.res.statusCode;
+    const held = (span as { attributes?: Attributes }).attributes;
+    if (held?.['http.response.status_code'] !== status) span.setAttribute('http.response.status_code', status);
     const err = st.error;
     if (err) {
       span.setAttribute('error.type', err.name);
       span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
       span.recordException(err);
-    } else if (serverErrorType(st.res.statusCode)) span.setStatus({ code: SpanStatusCode.ERROR });
+    } else {
+      const errorType = serverErrorType(status);
+      if (errorType) {
+        if (held?.['error.type'] !== errorType) span.setAttribute('error.type', errorType);
+        span.setStatus({ code: SpanStatusCode.ERROR });
+      }
+    }
     const route = this.rpcRoute(st);
     if (route !== undefined) {
       span.setAttribute('http.route', route);
@@ -647,7 +670,7 @@ export class HttpRequestTracking {
 
 /*
  * The hooks, installed once per process (whatever number of HttpRequestTracking instances): each
- * looks at its symbol and does nothing more for an object that carries none. Each calls what the
+ * looks its object up in the WeakMaps above and does nothing more for one it does not find. Each calls what the
  * prototype chain held at install time for the method (an own method of the prototype), else the
  * parent prototype's current one, so a later patch of the parent (another instrumentation) is kept.
  */
@@ -657,22 +680,32 @@ function installHooks(): void {
   if (hooksInstalled) return;
   hooksInstalled = true;
   const http = require('node:http') as typeof import('node:http');
-  const https = require('node:https') as typeof import('node:https');
-  // a server's 'request' listeners run in the request's server span context; what they throw goes on the span
-  for (const server of [http.Server.prototype, https.Server.prototype] as unknown as Array<Record<string | symbol, unknown>>) {
+  const servers: unknown[] = [http.Server.prototype];
+  try {
+    servers.push((require('node:https') as typeof import('node:https')).Server.prototype);
+  } catch {
+    /* a node built without TLS */
+  }
+  // a server's 'request' (or 'checkContinue' / 'checkExpectation') listeners run in the request's server
+  // span context; what they throw ends the request, failed
+  for (const server of servers as Array<Record<string | symbol, unknown>>) {
     const own = Object.prototype.hasOwnProperty.call(server, 'emit') ? (server.emit as (...a: unknown[]) => unknown) : undefined;
     const parent = Object.getPrototypeOf(server) as Record<string, (...a: unknown[]) => unknown>;
     server.emit = function (this: unknown, ev: unknown, req: unknown, res: unknown) {
       const fn = own ?? parent.emit;
-      const ctx = ev === 'request' ? contextOf.get(req as object) : undefined;
+      const ctx = ev === 'request' || ev === 'checkContinue' || ev === 'checkExpectation' ? contextOf.get(req as object) : undefined;
       // eslint-disable-next-line prefer-rest-params
       if (ctx === undefined) return fn.apply(this, arguments as unknown as unknown[]);
       try {
         // eslint-disable-next-line prefer-rest-params
         return context.with(ctx, applyTo, undefined, fn, this, arguments);
       } catch (e) {
-        const st = responseOf.get(res as object);
-        if (st !== undefined) st.tracking.serverError(st, e);
+        try {
+          const st = responseOf.get(res as object);
+          if (st !== undefined) st.tracking.serverError(st, e, true);
+        } catch {
+          /* never into the host */
+        }
         throw e;
       }
     };
@@ -706,7 +739,7 @@ function installHooks(): void {
       if (ev !== 'close' && ev !== 'error') return;
       const st = responseOf.get(this);
       if (st === undefined || st.done) return;
-      if (ev === 'error') st.tracking.serverError(st, err);
+      if (ev === 'error') st.tracking.serverError(st, err, false);
       else st.tracking.responseClosed(st);
     },
     true,
@@ -808,4 +841,20 @@ interface UndiciRequest {
   origin?: unknown;
   path?: unknown;
   method?: unknown;
+}
+
+/** An Error for anything thrown or emitted (a null-prototype object has no String()). */
+function asError(e: unknown): Error {
+  if (e instanceof Error) return e;
+  const o = e as { name?: unknown; message?: unknown } | null;
+  if (typeof o === 'object' && o !== null && typeof o.message === 'string') {
+    const err = new Error(o.message);
+    if (typeof o.name === 'string') err.name = o.name;
+    return err;
+  }
+  try {
+    return new Error(String(e));
+  } catch {
+    return new Error('unreadable error');
+  }
 }
