@@ -376,7 +376,10 @@ export class HttpRequestTracking {
 
   /** The response closed (its emit hook): before it finished, the client went away: a cancel (Esc in Claude Code), not an error. */
   responseClosed(st: RequestState): void {
-    if (!st.done) this.finish(st, true, { 'ccr.request.cancelled': true }, true);
+    if (st.done) return;
+    // sent in full: its finish was not seen (tracking stopped while it ran), not a cancel
+    if (st.res.writableFinished) this.onServerFinish({ response: st.res });
+    else this.finish(st, true, { 'ccr.request.cancelled': true }, true);
   }
 
   /**

@@ -8,6 +8,8 @@ import { AggregationTemporality } from '@opentelemetry/sdk-metrics';
 import type { MetricProducer } from '@opentelemetry/sdk-metrics';
 import { LocalHistograms, RequestTracker } from '@ccr/otel-processors';
 import { HttpRequestTracking } from '../src/request-tracking';
+import { attr, childEnv, runChild, startSink } from './helpers';
+import * as path from 'node:path';
 
 /** Request tracking's own HTTP server spans (in place of instrumentation-http's incoming side). */
 describe('HTTP server spans', () => {
@@ -41,6 +43,7 @@ describe('HTTP server spans', () => {
       req.on('end', () => {
         entry.inEnd = trace.getActiveSpan();
         res.statusCode = Number(req.headers['x-status'] ?? 200);
+        if (req.url === '/stop-while-open') tracking.stop();
         res.end('ok');
       });
     });
@@ -162,6 +165,44 @@ describe('HTTP server spans', () => {
       shedding.stop();
       overloaded.shutdown();
       tracking.start();
+    }
+  });
+
+  test('tracking stopped while a request is open: the request still ends as answered, not cancelled', async () => {
+    try {
+      expect(await send('/stop-while-open')).toBe(200);
+      const [s] = await finished(1);
+      expect(s.attributes['ccr.request.cancelled']).toBeUndefined();
+      expect(s.attributes['http.response.status_code']).toBe(200);
+    } finally {
+      tracking.start();
+    }
+  });
+
+  test('under the preload, a handler that throws ends its server span at once, failed, with the exception (the app survives it)', async () => {
+    const sink = await startSink();
+    try {
+      let sent = false;
+      const r = await runChild(['-r', '@ccr/otel-setup', path.join(__dirname, 'fixtures', 'handler-throws.js')], childEnv(sink, { CCR_OTEL_ADAPTIVE: 'false' }), {
+        timeoutMs: 20000,
+        onStdout: (out) => {
+          const m = /listening (\d+)/.exec(out);
+          if (!m || sent) return;
+          sent = true;
+          const req = http.request({ host: '127.0.0.1', port: Number(m[1]), method: 'POST', path: '/boom', agent: false });
+          req.on('error', () => undefined); // the app closes the connection unanswered
+          req.end('{}');
+        },
+      });
+      expect(r.stdout).toContain('caught handler bug');
+      const servers = sink.spans().filter((s) => s.kind === 2);
+      expect(servers).toHaveLength(1);
+      const s = servers[0];
+      expect(s.status?.code).toBe(2);
+      expect(attr(s.attributes, 'error.type')).toBe('TypeError');
+      expect(s.events.some((e: { name: string }) => e.name === 'exception')).toBe(true);
+    } finally {
+      await sink.close();
     }
   });
 });
