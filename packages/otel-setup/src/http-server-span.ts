@@ -21,8 +21,14 @@ export function normalizeMethod(method: string): string {
   return KNOWN_METHODS.has(upper) ? upper : '_OTHER';
 }
 
+/** url.scheme of a server request: by its socket. */
+export function schemeOf(req: IncomingMessage): string {
+  return (req.socket as { encrypted?: boolean } | null)?.encrypted ? 'https' : 'http';
+}
+
 /** The span's attributes at the request's start. `path` and `query` (without its `?`) are the request target's parts. */
-export function serverSpanAttributes(req: IncomingMessage, method: string, path: string, query: string | undefined, scheme: string): Attributes {
+export function serverSpanAttributes(req: IncomingMessage, method: string, path: string, query: string | undefined): Attributes {
+  const scheme = schemeOf(req);
   const headers = req.headers;
   const socket = req.socket;
   const a: Attributes = {

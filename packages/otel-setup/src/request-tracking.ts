@@ -10,7 +10,7 @@ import { JsonWindow } from './genai/json-window';
 import { apiFormatOf, splitModel } from './genai/providers';
 import { requestFields } from './genai/request-fields';
 import type { ClientAsk, GenAiCall, GenAiOptions } from './genai/upstream-call';
-import { normalizeMethod, serverErrorType, serverSpanAttributes } from './http-server-span';
+import { normalizeMethod, schemeOf, serverErrorType, serverSpanAttributes } from './http-server-span';
 
 /**
  * Zero-code request tracking from node's diagnostics channels. Every incoming HTTP request becomes a
@@ -300,9 +300,8 @@ export class HttpRequestTracking {
   private startServerSpan(st: RequestState, tracer: Tracer, query: string | undefined): void {
     const req = st.req;
     const method = st.attrs['http.request.method'] as string;
-    const scheme = (req.socket as { encrypted?: boolean } | null)?.encrypted ? 'https' : 'http';
     const parent = propagation.extract(ROOT_CONTEXT, req.headers);
-    const span = tracer.startSpan(st.method, { kind: SpanKind.SERVER, attributes: serverSpanAttributes(req, method, st.path, query, scheme) }, parent);
+    const span = tracer.startSpan(st.method, { kind: SpanKind.SERVER, attributes: serverSpanAttributes(req, method, st.path, query) }, parent);
     const ctx = setRPCMetadata(trace.setSpan(parent, span), { type: RPCType.HTTP, span });
     st.serverSpan = span;
     st.ctx = ctx;
@@ -400,7 +399,7 @@ export class HttpRequestTracking {
   private finish(st: RequestState, success: boolean, extra: Attributes, cancelled: boolean): void {
     st.done = true;
     st.finishedAt = performance.now();
-    if (st.serverSpan) this.recordServerDuration(st);
+    if (st.serverSpan) this.recordServerDuration(st, (st.finishedAt - st.startedAt) / 1000);
     if (st.traceId && this.byTrace.get(st.traceId) === st) this.byTrace.delete(st.traceId);
     // the span may outlive the request (batched for export): it lets go of the request's state
     const span = (st.serverSpan ?? st.handle?.span) as Tagged<typeof kSpanRequest, RequestState> | undefined;
@@ -470,12 +469,12 @@ export class HttpRequestTracking {
   }
 
   /** http.server.request.duration (s): its series bound once per method, status, scheme, version and route. */
-  private recordServerDuration(st: RequestState): void {
+  private recordServerDuration(st: RequestState, seconds: number): void {
     const h = this.serverDuration;
-    if (!h || st.finishedAt === undefined) return;
+    if (!h) return;
     const method = st.attrs['http.request.method'] as string;
     const status = st.res.statusCode;
-    const scheme = (st.req.socket as { encrypted?: boolean } | null)?.encrypted ? 'https' : 'http';
+    const scheme = schemeOf(st.req);
     const version = st.req.httpVersion;
     const route = this.rpcRoute(st);
     const errorType = st.error ? st.error.name : serverErrorType(status);
@@ -489,7 +488,7 @@ export class HttpRequestTracking {
       series = h.bind(a);
       if (this.durationSeries.size < 1000) this.durationSeries.set(key, series);
     }
-    series.record((st.finishedAt - st.startedAt) / 1000);
+    series.record(seconds);
   }
 
   // ---- outgoing (upstream) ----
@@ -692,26 +691,10 @@ function installHooks(): void {
   // a server's 'request' (or 'checkContinue' / 'checkExpectation') listeners run in the request's server
   // span context; what they throw ends the request, failed
   for (const server of servers as Array<Record<string | symbol, unknown>>) {
-    const own = Object.prototype.hasOwnProperty.call(server, 'emit') ? (server.emit as (...a: unknown[]) => unknown) : undefined;
-    const parent = Object.getPrototypeOf(server) as Record<string, (...a: unknown[]) => unknown>;
-    server.emit = function (this: unknown, ev: unknown, req: unknown, res: unknown) {
-      const fn = own ?? parent.emit;
-      const ctx = ev === 'request' || ev === 'checkContinue' || ev === 'checkExpectation' ? contextOf.get(req as object) : undefined;
-      // eslint-disable-next-line prefer-rest-params
-      if (ctx === undefined) return fn.apply(this, arguments as unknown as unknown[]);
-      try {
-        // eslint-disable-next-line prefer-rest-params
-        return context.with(ctx, applyTo, undefined, fn, this, arguments);
-      } catch (e) {
-        try {
-          const st = responseOf.get(res as object);
-          if (st !== undefined) st.tracking.serverError(st, e, true);
-        } catch {
-          /* never into the host */
-        }
-        throw e;
-      }
-    };
+    hook(server, 'emit', undefined, requestListenersContext, (e, _ev, _req, res) => {
+      const st = responseOf.get(res as object);
+      if (st !== undefined) st.tracking.serverError(st, e, true);
+    });
   }
   const incoming = http.IncomingMessage.prototype as unknown as Record<string | symbol, unknown>;
   hook(
@@ -725,7 +708,7 @@ function installHooks(): void {
         if (tag !== undefined) tag.u.state.tracking.upstreamResponseEvent(this, tag, ev as string, chunk);
       }
     },
-    true,
+    listenersContext,
   );
   const response = http.ServerResponse.prototype as unknown as Record<string | symbol, unknown>;
   const firstByte = function (this: ServerResponse) {
@@ -745,7 +728,7 @@ function installHooks(): void {
       if (ev === 'error') st.tracking.serverError(st, err, false);
       else st.tracking.responseClosed(st);
     },
-    true,
+    listenersContext,
   );
   const client = http.ClientRequest.prototype as unknown as Record<string | symbol, unknown>;
   const requestChunk = function (this: ClientRequest, chunk: unknown) {
@@ -755,29 +738,58 @@ function installHooks(): void {
   hook(client, 'end', requestChunk);
 }
 
+type Before = (this: any, a: unknown, b: unknown) => void;
+/** The context a hooked call runs in (undefined: as it is). */
+type ContextFor = (self: object, a: unknown, b: unknown) => Context | undefined;
+
 /**
- * Makes proto[name] call `before` (never throwing into the caller) and then the method it stood for;
- * `inContext`: for a server request or response, in its server span's context (its listeners then run
- * there, as instrumentation-http's bound emitters did, without a wrapper per listener).
+ * Makes proto[name] call `before` (never throwing into the caller) and then the method it stood for,
+ * in the context `contextFor` gives, if any (a server request's or response's listeners then run in
+ * its server span's context, as instrumentation-http's bound emitters did, without a wrapper per
+ * listener). `onThrow` sees what that call threw, before it goes on to the caller.
  */
-function hook(proto: Record<string | symbol, unknown>, name: string, before: (this: any, a: unknown, b: unknown) => void, inContext = false): void {
+function hook(
+  proto: Record<string | symbol, unknown>,
+  name: string,
+  before: Before | undefined,
+  contextFor?: ContextFor,
+  onThrow?: (e: unknown, a: unknown, b: unknown, c: unknown) => void,
+): void {
   const own = Object.prototype.hasOwnProperty.call(proto, name) ? (proto[name] as (...a: unknown[]) => unknown) : undefined;
   const parent = Object.getPrototypeOf(proto) as Record<string, (...a: unknown[]) => unknown>;
-  proto[name] = function (this: unknown, a: unknown, b: unknown) {
-    try {
-      before.call(this, a, b);
-    } catch {
-      /* never into the host */
+  proto[name] = function (this: object, a: unknown, b: unknown, c: unknown) {
+    if (before) {
+      try {
+        before.call(this, a, b);
+      } catch {
+        /* never into the host */
+      }
     }
     const fn = own ?? parent[name];
-    // an event nobody listens to runs nothing that could use the context (most of a request's are node's own)
-    const ctx = inContext && (this as { _events?: Record<string | symbol, unknown> })._events?.[a as string] !== undefined ? contextOf.get(this as object) : undefined;
+    const ctx = contextFor?.(this, a, b);
     // eslint-disable-next-line prefer-rest-params
     if (ctx === undefined) return fn.apply(this, arguments as unknown as unknown[]);
-    // eslint-disable-next-line prefer-rest-params
-    return context.with(ctx, applyTo, undefined, fn, this, arguments);
+    try {
+      // eslint-disable-next-line prefer-rest-params
+      return context.with(ctx, applyTo, undefined, fn, this, arguments);
+    } catch (e) {
+      try {
+        onThrow?.(e, a, b, c);
+      } catch {
+        /* never into the host */
+      }
+      throw e;
+    }
   };
 }
+
+/** A server request's or response's event, with listeners (most of their events are node's own, with none). */
+const listenersContext: ContextFor = (self, ev) =>
+  (self as { _events?: Record<string | symbol, unknown> })._events?.[ev as string] !== undefined ? contextOf.get(self) : undefined;
+
+/** A server's 'request' (or 'checkContinue' / 'checkExpectation'): its handler runs in the request's context. */
+const requestListenersContext: ContextFor = (_self, ev, req) =>
+  ev === 'request' || ev === 'checkContinue' || ev === 'checkExpectation' ? contextOf.get(req as object) : undefined;
 
 /** fn.apply(self, args), for context.with (which would otherwise bind a function per call). */
 function applyTo(fn: (...a: unknown[]) => unknown, self: unknown, args: IArguments): unknown {
