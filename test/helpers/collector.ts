@@ -226,6 +226,21 @@ function tail(file: string, lines = 40): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A temporary directory this helper made (not one a test passed in): removed when the test process
+ * exits, after every suite in it had its chance to read the files (a suite that stops a collector
+ * often reads its files afterwards).
+ */
+const madeDirs: string[] = [];
+function madeTempDir(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  if (madeDirs.push(dir) === 1)
+    process.once('exit', () => {
+      for (const d of madeDirs) fs.rmSync(d, { recursive: true, force: true });
+    });
+  return dir;
+}
+
 async function httpStatus(url: string, timeoutMs = 1000): Promise<number> {
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
@@ -267,7 +282,7 @@ export async function startCollector(
   opts: { jaegerOtlpEndpoint?: string; env?: Record<string, string>; dataDir?: string; configPath?: string } = {},
 ): Promise<RunningCollector> {
   const { collector: bin } = binaries();
-  const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ccr-otelcol-'));
+  const dataDir = opts.dataDir ?? madeTempDir('ccr-otelcol-');
   fs.mkdirSync(dataDir, { recursive: true });
   const host = '127.0.0.1';
   const [grpcPort, httpPort, healthPort, readyPort, metricsPort, noJaegerPort] = await freePorts(6);
@@ -330,7 +345,7 @@ export async function startJaeger(opts: { env?: Record<string, string>; configPa
   const { jaeger: bin } = binaries();
   const host = '127.0.0.1';
   const [grpcPort, httpPort, queryPort, queryGrpcPort, healthPort, metricsPort] = await freePorts(6);
-  const workDir = opts.workDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ccr-jaeger-'));
+  const workDir = opts.workDir ?? madeTempDir('ccr-jaeger-');
   const env: NodeJS.ProcessEnv = {
     ...baseEnv(),
     JAEGER_HOST: host,
