@@ -131,12 +131,12 @@ const PENDING_WAIT_MS = 1000;
  * three 20 s runs: within the machine's noise either way). A delete would be worse still (a slow
  * dictionary object for the rest of its life).
  */
-/** A server IncomingMessage until its body ended → the request's state. */
-const requestOf = new WeakMap<object, RequestState>();
-/** A ServerResponse → the request's state. */
-const responseOf = new WeakMap<object, RequestState>();
-/** A server request or response → its server span's context: their listeners run in it. */
-const contextOf = new WeakMap<object, Context>();
+/**
+ * A server IncomingMessage or its ServerResponse → the request's state (its server span's context is
+ * `ctx` there: the request's and response's listeners run in it). One map for both: two entries per
+ * request, not four.
+ */
+const stateOf = new WeakMap<object, RequestState>();
 /** An undici Request or a ClientRequest → the upstream call's state. */
 const upstreamOf = new WeakMap<object, UpstreamState>();
 /** A client IncomingMessage (an upstream's answer) until it ended → the upstream call's state. */
@@ -278,8 +278,8 @@ export class HttpRequestTracking {
       deferred: undefined,
       upstreamError: undefined,
     };
-    requestOf.set(req, st);
-    responseOf.set(res, st);
+    stateOf.set(req, st);
+    stateOf.set(res, st);
     if (this.serverTracer) this.startServerSpan(st, this.serverTracer, q < 0 ? undefined : url.slice(q + 1));
     else {
       // no server span to find the request by: outgoing calls find it in the async context
@@ -305,8 +305,6 @@ export class HttpRequestTracking {
     const ctx = setRPCMetadata(trace.setSpan(parent, span), { type: RPCType.HTTP, span });
     st.serverSpan = span;
     st.ctx = ctx;
-    contextOf.set(req, ctx);
-    contextOf.set(st.res, ctx);
     const h = (st.handle = this.tracker.trackRequest(st.id, st.attrs, { span }));
     h.startPhase('ingress', undefined, st.startedAt);
     this.index(st);
@@ -328,7 +326,6 @@ export class HttpRequestTracking {
       st.bodyBytes += n;
       if (st.peek) st.peek.write(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
     } else if (ev === 'end') {
-      requestOf.delete(st.req);
       st.bodyComplete = true;
       this.endIngress(st);
     }
@@ -387,7 +384,7 @@ export class HttpRequestTracking {
    * upstream's class also stays in ccr.upstream.error.type.
    */
   private onServerFinish({ response }: { response: ServerResponse }): void {
-    const st = responseOf.get(response);
+    const st = stateOf.get(response);
     if (!st || st.done || st.tracking !== this) return;
     const status = st.res.statusCode;
     const failed = status >= 400;
@@ -692,7 +689,7 @@ function installHooks(): void {
   // span context; what they throw ends the request, failed
   for (const server of servers as Array<Record<string | symbol, unknown>>) {
     hook(server, 'emit', undefined, requestListenersContext, (e, _ev, _req, res) => {
-      const st = responseOf.get(res as object);
+      const st = stateOf.get(res as object);
       if (st !== undefined) st.tracking.serverError(st, e, true);
     });
   }
@@ -701,9 +698,10 @@ function installHooks(): void {
     incoming,
     'emit',
     function (this: IncomingMessage, ev: unknown, chunk: unknown) {
-      const st = requestOf.get(this);
-      if (st !== undefined) st.tracking.requestEvent(st, ev as string, chunk);
-      else {
+      const st = stateOf.get(this);
+      if (st !== undefined) {
+        if (!st.bodyComplete) st.tracking.requestEvent(st, ev as string, chunk);
+      } else {
         const tag = upstreamResponseOf.get(this);
         if (tag !== undefined) tag.u.state.tracking.upstreamResponseEvent(this, tag, ev as string, chunk);
       }
@@ -712,7 +710,7 @@ function installHooks(): void {
   );
   const response = http.ServerResponse.prototype as unknown as Record<string | symbol, unknown>;
   const firstByte = function (this: ServerResponse) {
-    const st = responseOf.get(this);
+    const st = stateOf.get(this);
     if (st !== undefined && !st.firstByte) st.tracking.firstByte(st);
   };
   hook(response, 'write', firstByte);
@@ -723,7 +721,7 @@ function installHooks(): void {
     'emit',
     function (this: ServerResponse, ev: unknown, err: unknown) {
       if (ev !== 'close' && ev !== 'error') return;
-      const st = responseOf.get(this);
+      const st = stateOf.get(this);
       if (st === undefined || st.done) return;
       if (ev === 'error') st.tracking.serverError(st, err, false);
       else st.tracking.responseClosed(st);
@@ -785,11 +783,11 @@ function hook(
 
 /** A server request's or response's event, with listeners (most of their events are node's own, with none). */
 const listenersContext: ContextFor = (self, ev) =>
-  (self as { _events?: Record<string | symbol, unknown> })._events?.[ev as string] !== undefined ? contextOf.get(self) : undefined;
+  (self as { _events?: Record<string | symbol, unknown> })._events?.[ev as string] !== undefined ? stateOf.get(self)?.ctx : undefined;
 
 /** A server's 'request' (or 'checkContinue' / 'checkExpectation'): its handler runs in the request's context. */
 const requestListenersContext: ContextFor = (_self, ev, req) =>
-  ev === 'request' || ev === 'checkContinue' || ev === 'checkExpectation' ? contextOf.get(req as object) : undefined;
+  ev === 'request' || ev === 'checkContinue' || ev === 'checkExpectation' ? stateOf.get(req as object)?.ctx : undefined;
 
 /** fn.apply(self, args), for context.with (which would otherwise bind a function per call). */
 function applyTo(fn: (...a: unknown[]) => unknown, self: unknown, args: IArguments): unknown {
