@@ -5,6 +5,9 @@ module.exports = {
   maxWorkers: 1,
   // testTimeout is a global option (ignored inside a project): integration tests start real processes.
   testTimeout: 180000,
+  // a temporary directory per run for the files of the collectors and Jaegers the tests start
+  globalSetup: '<rootDir>/test/global-setup.js',
+  globalTeardown: '<rootDir>/test/global-teardown.js',
   projects: [
     {
       displayName: 'unit',

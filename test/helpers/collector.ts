@@ -227,18 +227,12 @@ function tail(file: string, lines = 40): string {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * A temporary directory this helper made (not one a test passed in): removed when the test process
- * exits, after every suite in it had its chance to read the files (a suite that stops a collector
- * often reads its files afterwards).
+ * A temporary directory for a collector's or Jaeger's files (when the test passes none): under the
+ * directory jest's global setup made for this run (test/global-setup.js), which its global teardown
+ * removes, so that suites may read the files after they stopped the process.
  */
-const madeDirs: string[] = [];
 function madeTempDir(prefix: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  if (madeDirs.push(dir) === 1)
-    process.once('exit', () => {
-      for (const d of madeDirs) fs.rmSync(d, { recursive: true, force: true });
-    });
-  return dir;
+  return fs.mkdtempSync(path.join(process.env.CCR_TESTS_TMPDIR ?? os.tmpdir(), prefix));
 }
 
 async function httpStatus(url: string, timeoutMs = 1000): Promise<number> {
