@@ -234,13 +234,15 @@ export class HttpRequestTracking {
    * its own, dated at the request's start.
    */
   private handle(st: RequestState): RequestHandle {
-    if (!st.handle) {
-      const parent = propagation.extract(ROOT_CONTEXT, st.req.headers);
-      st.handle = this.tracker.trackRequest(st.id, st.attrs, { parent, startTime: st.startedAt });
-      st.handle.startPhase('ingress', undefined, st.startedAt);
-      this.index(st);
-    }
-    return st.handle;
+    return st.handle ?? this.track(st, { parent: propagation.extract(ROOT_CONTEXT, st.req.headers), startTime: st.startedAt });
+  }
+
+  /** Tracks the request (on `span`, or on a span of its own), its ingress phase dated at its start. */
+  private track(st: RequestState, options: { span: Span } | { parent: Context; startTime: number }): RequestHandle {
+    const h = (st.handle = this.tracker.trackRequest(st.id, st.attrs, options));
+    h.startPhase('ingress', undefined, st.startedAt);
+    this.index(st);
+    return h;
   }
 
   private onServerStart({ request: req, response: res }: { request: IncomingMessage; response: ServerResponse }): void {
@@ -305,9 +307,7 @@ export class HttpRequestTracking {
     const ctx = setRPCMetadata(trace.setSpan(parent, span), { type: RPCType.HTTP, span });
     st.serverSpan = span;
     st.ctx = ctx;
-    const h = (st.handle = this.tracker.trackRequest(st.id, st.attrs, { span }));
-    h.startPhase('ingress', undefined, st.startedAt);
-    this.index(st);
+    this.track(st, { span });
   }
 
   /**
@@ -440,17 +440,12 @@ export class HttpRequestTracking {
     const held = (span as { attributes?: Attributes }).attributes;
     if (held?.['http.response.status_code'] !== status) span.setAttribute('http.response.status_code', status);
     const err = st.error;
+    const errorType = serverSpanErrorType(st);
+    if (errorType !== undefined && held?.['error.type'] !== errorType) span.setAttribute('error.type', errorType);
     if (err) {
-      span.setAttribute('error.type', err.name);
       span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
       span.recordException(err);
-    } else {
-      const errorType = serverErrorType(status);
-      if (errorType) {
-        if (held?.['error.type'] !== errorType) span.setAttribute('error.type', errorType);
-        span.setStatus({ code: SpanStatusCode.ERROR });
-      }
-    }
+    } else if (errorType !== undefined) span.setStatus({ code: SpanStatusCode.ERROR });
     const route = this.rpcRoute(st);
     if (route !== undefined) {
       span.setAttribute('http.route', route);
@@ -474,7 +469,7 @@ export class HttpRequestTracking {
     const scheme = schemeOf(st.req);
     const version = st.req.httpVersion;
     const route = this.rpcRoute(st);
-    const errorType = st.error ? st.error.name : serverErrorType(status);
+    const errorType = serverSpanErrorType(st);
     const key = `${method} ${status} ${scheme} ${version} ${route ?? ''} ${errorType ?? ''}`;
     let series = this.durationSeries.get(key);
     if (series === undefined) {
@@ -854,6 +849,11 @@ interface UndiciRequest {
   origin?: unknown;
   path?: unknown;
   method?: unknown;
+}
+
+/** error.type of a server span and its duration record: what its listeners threw, else a 5xx status. */
+function serverSpanErrorType(st: RequestState): string | undefined {
+  return st.error ? st.error.name : serverErrorType(st.res.statusCode);
 }
 
 /** An Error for anything thrown or emitted (a null-prototype object has no String()). */
