@@ -1,4 +1,5 @@
-// Start-up time and idle memory: `node -e 0` bare, with this preload (`-r @ccr/otel-setup`), and with
+// Start-up time and idle memory: `node -e 0` bare, with this preload (`-r @ccr/otel-setup`; also its
+// unbundled dist/, to show what the bundle saves), and with
 // the OpenTelemetry NodeSDK started with the same five instrumentations (when SDK_NODE_DIR names a
 // directory where @opentelemetry/sdk-node 0.301 and those instrumentations are installed). Runs
 // alternate; median of --runs (default 10). A local OTLP sink (bench/sink.mjs) stands for the collector.
@@ -19,7 +20,12 @@ const port = await new Promise((resolve) => createInterface({ input: sink.stdout
 const env = { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_SERVICE_NAME: 'startup-bench' };
 for (const k of Object.keys(env)) if (k === 'NODE_OPTIONS' || k === 'NODE_ENV' || (k.startsWith('OTEL_') && !['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_SERVICE_NAME'].includes(k))) delete env[k];
 
-const variants = [{ name: 'node -e 0 (bare)', args: [] }, { name: '-r @ccr/otel-setup', args: ['-r', preload] }];
+// the same preload not bundled (tsc's dist/, about 390 modules): what the bundle (bundle.mjs) saves
+const variants = [
+  { name: 'node -e 0 (bare)', args: [] },
+  { name: '-r @ccr/otel-setup', args: ['-r', preload] },
+  { name: '-r @ccr/otel-setup, not bundled (dist/preload.js)', args: ['-r', join(preload, 'dist', 'preload.js')] },
+];
 if (process.env.SDK_NODE_DIR) {
   const file = join(process.env.SDK_NODE_DIR, 'sdk-node-preload.js');
   writeFileSync(

@@ -477,8 +477,8 @@ async function main() {
   say();
 
   const preload = path.join(ROOT, 'packages', 'otel-setup');
-  if (!fs.existsSync(path.join(preload, 'dist', 'preload.js'))) {
-    fail(`packages/otel-setup is not built (no dist/preload.js). Run \`npx pnpm@12.4.2 demo\` (it builds first) or \`npx pnpm@12.4.2 run build\`.`);
+  if (!fs.existsSync(path.join(preload, 'bundle', 'preload.js'))) {
+    fail(`packages/otel-setup is not built (no bundle/preload.js). Run \`npx pnpm@12.4.2 demo\` (it builds first) or \`npx pnpm@12.4.2 run build\`.`);
   }
   step('collector and Jaeger binaries (built once, then cached)…');
   const bins = binaries();

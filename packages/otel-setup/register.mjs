@@ -8,9 +8,8 @@ import { createRequire, register } from 'node:module';
 const require = createRequire(import.meta.url);
 let waitForHook;
 try {
-  // the same import-in-the-middle instance the instrumentations use (resolved from their package)
-  const fromInstrumentation = createRequire(require.resolve('@opentelemetry/instrumentation'));
-  const { createAddHookMessageChannel } = fromInstrumentation('import-in-the-middle');
+  // the instance the bundled instrumentations use: the bundle keeps import-in-the-middle out, for this
+  const { createAddHookMessageChannel } = require('import-in-the-middle');
   const { registerOptions, waitForAllMessagesAcknowledged } = createAddHookMessageChannel();
   register('@opentelemetry/instrumentation/hook.mjs', import.meta.url, registerOptions);
   waitForHook = waitForAllMessagesAcknowledged;
@@ -18,7 +17,7 @@ try {
   process.stderr.write(`[ccr-otel] ESM instrumentation hook not registered (${e?.message ?? e}); ESM modules are not instrumented\n`);
 }
 try {
-  require('./dist/register.js');
+  require('./bundle/register.js');
   if (waitForHook) await waitForHook();
 } catch (e) {
   process.stderr.write(`[ccr-otel] telemetry could not start: ${e?.message ?? e}; the application runs without it\n`);

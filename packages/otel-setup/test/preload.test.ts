@@ -33,6 +33,20 @@ describe('preload in a child process', () => {
     expect(attr(span.resource.attributes, 'process.pid')).toBeGreaterThan(0);
   });
 
+  test('the preload loads as one bundle, and @ccr/otel-setup/api is that same instance', async () => {
+    const probe =
+      "process.stdout.write(JSON.stringify({ files: Object.keys(require.cache), same: require('@ccr/otel-setup/api').getConfig === require('@ccr/otel-setup').getConfig }))";
+    const r = await runChild(['-r', '@ccr/otel-setup', '-e', probe], childEnv(sink));
+    expect(r.code).toBe(0);
+    const { files, same } = JSON.parse(r.stdout) as { files: string[]; same: boolean };
+    expect(same).toBe(true);
+    const ours = files.filter((f) => f.includes(`${path.sep}otel-setup${path.sep}`) || f.includes(`${path.sep}processors${path.sep}`));
+    expect(ours.map((f) => path.basename(path.dirname(f)) + '/' + path.basename(f)).sort()).toEqual(['bundle/index.js', 'bundle/preload.js']);
+    // no OpenTelemetry package loads as modules of its own; import-in-the-middle stays out of the bundle (register.mjs)
+    expect(files.filter((f) => f.includes('@opentelemetry'))).toEqual([]);
+    expect(files.length).toBeLessThan(10);
+  });
+
   test('node --import @ccr/otel-setup/register works for an ESM app', async () => {
     const r = await runChild(['--import', '@ccr/otel-setup/register', fixture('short.mjs')], childEnv(sink));
     expect(r.stderr).toBe('');
@@ -79,15 +93,19 @@ describe('preload in a child process', () => {
     expect(sink.bodies).toHaveLength(0);
   });
 
+  // the OTLP exporter loads node:https; the disabled fast path never gets that far (the preload is one
+  // bundle: its parts are not separate modules to look for)
+  const EXPORTER_LOADED = "process.stdout.write(String(process.moduleLoadList.includes('NativeModule https')))";
+
   test.each(['TRUE', ' true '])('OTEL_SDK_DISABLED=%j takes the fast path too', async (v) => {
-    const r = await runChild(['-r', '@ccr/otel-setup', '-e', "process.stdout.write(String(Object.keys(require.cache).some((k) => k.includes('sdk-trace'))))"], childEnv(sink, { OTEL_SDK_DISABLED: v }));
+    const r = await runChild(['-r', '@ccr/otel-setup', '-e', EXPORTER_LOADED], childEnv(sink, { OTEL_SDK_DISABLED: v }));
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('false');
     expect(sink.bodies).toHaveLength(0);
   });
 
   test('OTEL_SDK_DISABLED=1 does not disable (only true does, as in the SDK): a warning, telemetry on', async () => {
-    const r = await runChild(['-r', '@ccr/otel-setup', '-e', "process.stdout.write(String(Object.keys(require.cache).some((k) => k.includes('sdk-trace'))))"], childEnv(sink, { OTEL_SDK_DISABLED: '1' }));
+    const r = await runChild(['-r', '@ccr/otel-setup', '-e', EXPORTER_LOADED], childEnv(sink, { OTEL_SDK_DISABLED: '1' }));
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('true');
     expect(r.stderr).toMatch(/OTEL_SDK_DISABLED="1" is not true or false; telemetry stays on/);
