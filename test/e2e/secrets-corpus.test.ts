@@ -106,7 +106,7 @@ test('no secret from any position reaches any collector file; the markers next t
   const app = start(node24(), ['-r', OTEL_SETUP_DIR, APP, '--password', ARG_PW], {
     env: childEnv({
       SECRETS: JSON.stringify(SECRETS),
-      CCR_OTEL_SETUP_API: path.join(OTEL_SETUP_DIR, 'dist', 'index.js'),
+      CCR_OTEL_SETUP_API: path.join(OTEL_SETUP_DIR, 'bundle', 'index.js'),
       CCR_OTEL_CONFIG: configFile,
       CCR_OTEL_CAPTURE_STDOUT: 'true',
       CCR_OTEL_ADAPTIVE: 'false',
