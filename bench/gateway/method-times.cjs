@@ -7,7 +7,9 @@
 // Load it into the unbundled preload (the bundle's classes are not reachable from outside):
 //
 //   node bench/gateway/run.mjs --runs 1 --rates 300 --alt-preload packages/otel-setup/dist/preload.js \
-//     --variants 'bare,alt+NODE_OPTIONS=--require bench/gateway/method-times.cjs'
+//     --variants "bare,alt+NODE_OPTIONS=--require $PWD/bench/gateway/method-times.cjs"
+//
+// (an absolute path: NODE_OPTIONS' --require takes a bare name for a package).
 //
 // The table is written at the gateway's exit to METHOD_TIMES_OUT (default: method-times-PID.txt in
 // the temporary directory). A measuring aid, not part of the product: it replaces prototype methods.
@@ -87,6 +89,8 @@ process.on('exit', () => {
     .filter(([, [, n]]) => n > 0)
     .map(([name, [ms, n]]) => ({ name, usPerRequest: requests ? (ms * 1000) / requests : 0, callsPerRequest: requests ? n / requests : 0 }))
     .sort((a, b) => b.usPerRequest - a.usPerRequest);
+  // the bundled preload's classes are its own copies: nothing here was called
+  if (requests === 0) process.stderr.write('method-times: no request was tracked through dist/ (is the preload the unbundled dist/preload.js?)\n');
   const lines = [
     `requests ${requests}; GC pauses ${gc.count}, ${gc.ms.toFixed(0)} ms in all, longest ${gc.maxMs.toFixed(1)} ms`,
     ...rows.map((r) => `${r.usPerRequest.toFixed(2).padStart(9)} µs/request ${r.callsPerRequest.toFixed(2).padStart(7)} calls/request  ${r.name}`),

@@ -8,10 +8,12 @@ import { createRequire, register } from 'node:module';
 const require = createRequire(import.meta.url);
 let waitForHook;
 try {
-  // the instance the bundled instrumentations use: the bundle keeps import-in-the-middle out, for this
+  // the instance the bundled instrumentations use (the bundle keeps import-in-the-middle out, for
+  // this), and its own loader hook (what @opentelemetry/instrumentation/hook.mjs re-exports): one copy
+  // for the channel, the hook and the instrumentations, however the install lays the packages out
   const { createAddHookMessageChannel } = require('import-in-the-middle');
   const { registerOptions, waitForAllMessagesAcknowledged } = createAddHookMessageChannel();
-  register('@opentelemetry/instrumentation/hook.mjs', import.meta.url, registerOptions);
+  register('import-in-the-middle/hook.mjs', import.meta.url, registerOptions);
   waitForHook = waitForAllMessagesAcknowledged;
 } catch (e) {
   process.stderr.write(`[ccr-otel] ESM instrumentation hook not registered (${e?.message ?? e}); ESM modules are not instrumented\n`);
