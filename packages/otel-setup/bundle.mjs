@@ -7,6 +7,7 @@
 // first require. Kept out: import-in-the-middle (the ESM loader hook that register.mjs registers
 // talks to that one instance) and packages that are not installed (optional transports).
 import { build } from 'esbuild';
+import { copyFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -15,7 +16,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 // two-byte string (2.7 MiB instead of 1.4 unminified, all of it resident). keepNames: classes and
 // functions keep their names where bundling would rename them (TraceAPI2, …), for diagnostics and
 // stack traces (+2 ms start-up, +0.3 MiB); bundle/index.js.map maps back (node --enable-source-maps).
-const common = {
+await build({
+  entryPoints: [join(here, 'dist', 'index.js')],
+  outfile: join(here, 'bundle', 'index.js'),
   bundle: true,
   platform: 'node',
   format: 'cjs',
@@ -26,26 +29,12 @@ const common = {
   minifyWhitespace: true,
   minifySyntax: true,
   keepNames: true,
-};
-
-await build({
-  ...common,
-  entryPoints: [join(here, 'dist', 'index.js')],
-  outfile: join(here, 'bundle', 'index.js'),
   sourcemap: 'linked',
   external: ['import-in-the-middle', '@opentelemetry/winston-transport'],
 });
 
-// the entry points keep their own code; `./index` is the bundle beside them
-const indexIsTheBundle = {
-  name: 'index-is-the-bundle',
-  setup(b) {
-    b.onResolve({ filter: /^\.\/index$/ }, () => ({ path: './index.js', external: true }));
-  },
-};
-await build({
-  ...common,
-  entryPoints: [join(here, 'dist', 'preload.js'), join(here, 'dist', 'register.js')],
-  outdir: join(here, 'bundle'),
-  plugins: [indexIsTheBundle],
-});
+// The entry points are dist's as they are: their require('./index') finds the bundle beside them, and
+// their source maps point to ../src as from dist/.
+for (const entry of ['preload', 'register']) {
+  for (const ext of ['.js', '.js.map']) copyFileSync(join(here, 'dist', entry + ext), join(here, 'bundle', entry + ext));
+}
