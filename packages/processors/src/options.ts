@@ -17,7 +17,7 @@ export interface BatchingOptions {
   scheduledDelayMillis?: number;
   /** An export that has not called back by then is cut off and its records counted as export_timeout. Default 30,000 ms. Env: *_EXPORT_TIMEOUT. */
   exportTimeoutMillis?: number;
-  /** Exports in flight at once. Default 4 (the SDK's processors allow 1). */
+  /** Exports in flight at once. Default 16 (the SDK's processors allow 1). */
   maxConcurrentExports?: number;
   /** Attempts per batch, the first included, before its records are counted as export_failed. Default 3. */
   maxExportAttempts?: number;
