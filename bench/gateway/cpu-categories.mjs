@@ -25,37 +25,36 @@ if (!dirs.length) {
 }
 const skipUs = Number(args.skip ?? 5) * 1e6;
 
-/** The part a sampled function belongs to, from its script's URL. */
-function partOf(url, name) {
-  if (!url) return name.startsWith('(') ? name : 'V8 builtins and native';
-  const ours = [
-    ['otel-setup/dist/genai/', 'ours: GenAI reading'],
-    ['otel-setup/dist/request-tracking', 'ours: request tracking'],
-    ['otel-setup/dist/http-server-span', 'ours: server span'],
-    ['otel-setup/dist/redact', 'ours: redaction'],
-    ['otel-setup/dist/', 'ours: other'],
-    ['processors/dist/otlp-encoder', 'ours: encoder'],
-    ['processors/dist/proto-writer', 'ours: encoder'],
-    ['processors/dist/', 'ours: processors, tracker, histograms'],
-  ];
-  for (const [k, v] of ours) if (url.includes(k)) return v;
-  const otel = [
-    ['instrumentation-undici', 'instrumentation-undici'],
-    ['instrumentation-http', 'instrumentation-http'],
-    ['/instrumentation/', 'instrumentation base'],
-    ['otlp-transformer', 'SDK OTLP exporters'],
-    ['otlp-exporter', 'SDK OTLP exporters'],
-    ['/exporter-', 'SDK OTLP exporters'],
-    ['sdk-metrics', 'SDK metrics'],
-    ['sdk-trace', 'SDK trace'],
-    ['context-async-hooks', 'SDK context manager'],
-    ['@opentelemetry/core', 'SDK core'],
-    ['@opentelemetry/api', 'API'],
-    ['@opentelemetry', 'other OpenTelemetry'],
-  ];
-  for (const [k, v] of otel) if (url.includes(k)) return v;
-  if (url.includes('bench/gateway/')) return 'the gateway itself';
-  if (url.startsWith('node:internal/deps/undici')) return 'node: undici (fetch)';
+/** Parts by a substring of the script's URL, the first match winning (ours before the packages'). */
+const PARTS = [
+  ['otel-setup/dist/genai/', 'ours: GenAI reading'],
+  ['otel-setup/dist/request-tracking', 'ours: request tracking'],
+  ['otel-setup/dist/http-server-span', 'ours: server span'],
+  ['otel-setup/dist/redact', 'ours: redaction'],
+  ['otel-setup/dist/', 'ours: other'],
+  ['processors/dist/otlp-encoder', 'ours: encoder'],
+  ['processors/dist/proto-writer', 'ours: encoder'],
+  ['processors/dist/', 'ours: processors, tracker, histograms'],
+  ['instrumentation-undici', 'instrumentation-undici'],
+  ['instrumentation-http', 'instrumentation-http'],
+  ['/instrumentation/', 'instrumentation base'],
+  ['otlp-transformer', 'SDK OTLP exporters'],
+  ['otlp-exporter', 'SDK OTLP exporters'],
+  ['/exporter-', 'SDK OTLP exporters'],
+  ['sdk-metrics', 'SDK metrics'],
+  ['sdk-trace', 'SDK trace'],
+  ['context-async-hooks', 'SDK context manager'],
+  ['@opentelemetry/core', 'SDK core'],
+  ['@opentelemetry/api', 'API'],
+  ['@opentelemetry', 'other OpenTelemetry'],
+  ['bench/gateway/', 'the gateway itself'],
+  ['node:internal/deps/undici', 'node: undici (fetch)'],
+];
+
+/** The part a profile node's function belongs to, from its script's URL. */
+function partOf({ url, functionName }) {
+  if (!url) return functionName.startsWith('(') ? functionName : 'V8 builtins and native';
+  for (const [k, v] of PARTS) if (url.includes(k)) return v;
   if (url.startsWith('node:')) return 'node: ' + (/^node:(?:internal\/)?([a-z_]+)/.exec(url)?.[1] ?? 'other');
   return 'other';
 }
@@ -63,16 +62,15 @@ function partOf(url, name) {
 /** µs of self time per request, by part, of one profile. */
 function parts(file, requests) {
   const p = JSON.parse(readFileSync(file, 'utf8'));
-  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  // a node's part once, not per sample; the idle time is no part
+  const partById = new Map(p.nodes.map((n) => [n.id, n.callFrame.functionName === '(idle)' ? undefined : partOf(n.callFrame)]));
   const out = new Map();
   let t = p.startTime;
   for (let i = 0; i < p.samples.length; i++) {
     t += p.timeDeltas[i];
     if (t - p.startTime < skipUs) continue;
-    const cf = byId.get(p.samples[i]).callFrame;
-    if (cf.functionName === '(idle)') continue;
-    const part = partOf(cf.url, cf.functionName);
-    out.set(part, (out.get(part) ?? 0) + (p.timeDeltas[i + 1] ?? 0) / requests);
+    const part = partById.get(p.samples[i]);
+    if (part !== undefined) out.set(part, (out.get(part) ?? 0) + (p.timeDeltas[i + 1] ?? 0) / requests);
   }
   return out;
 }
